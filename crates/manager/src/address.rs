@@ -1,0 +1,326 @@
+//! Peer addresses: parsing what a caller gives, and judging what a peer tells us.
+//!
+//! Addresses learned from peers are untrusted. By default only publicly routable IPv4/IPv6
+//! addresses with a non-zero port are dialled, at most one discovered peer per network group
+//! (/16 for IPv4, /32 for IPv6), so that a peer cannot steer the client to `127.0.0.1:6379`
+//! or fill its slots with one operator's hosts.
+
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
+use std::time::Instant;
+
+use bitcoin::p2p::address::{AddrV2, AddrV2Message, Address};
+
+use crate::{Error, Result};
+
+/// A peer address as the user gave it, normalised.
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+pub(crate) enum PeerAddr {
+    /// A literal IP address and port; the key is `SocketAddr`'s display form.
+    Socket(SocketAddr, String),
+    /// A host name to resolve when dialled; the key is `host:port`, host lower-cased.
+    Host(String, u16, String),
+}
+
+impl PeerAddr {
+    /// Parses `1.2.3.4:8333`, `[2001:db8::1]:8333` or `host.example:8333`.
+    pub(crate) fn parse(input: &str) -> Result<PeerAddr> {
+        let bad = |reason| Error::InvalidAddress {
+            addr: input.to_owned(),
+            reason,
+        };
+        let s = input.trim();
+        if s.is_empty() {
+            return Err(bad("empty address"));
+        }
+        if let Ok(sock) = s.parse::<SocketAddr>() {
+            if sock.port() == 0 {
+                return Err(bad("port 0"));
+            }
+            return Ok(PeerAddr::from_socket(sock));
+        }
+        if s.starts_with('[') || s.matches(':').count() > 1 {
+            return Err(bad("IPv6 addresses are written [address]:port"));
+        }
+        let (host, port) = s.rsplit_once(':').ok_or_else(|| bad("missing :port"))?;
+        let port: u16 = port
+            .parse()
+            .map_err(|_| bad("port is not a number from 1 to 65535"))?;
+        if port == 0 {
+            return Err(bad("port 0"));
+        }
+        if host.parse::<Ipv4Addr>().is_ok() {
+            return Err(bad("invalid IPv4 address"));
+        }
+        let valid_label = |l: &str| {
+            !l.is_empty()
+                && l.len() <= 63
+                && !l.starts_with('-')
+                && !l.ends_with('-')
+                && l.bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
+        };
+        let host_trimmed = host.strip_suffix('.').unwrap_or(host);
+        if host_trimmed.is_empty()
+            || host_trimmed.len() > 253
+            || !host_trimmed.split('.').all(valid_label)
+        {
+            return Err(bad("invalid host name"));
+        }
+        if host_trimmed
+            .bytes()
+            .all(|b| b.is_ascii_digit() || b == b'.')
+        {
+            return Err(bad("invalid IPv4 address"));
+        }
+        let host = host_trimmed.to_ascii_lowercase();
+        let key = format!("{host}:{port}");
+        Ok(PeerAddr::Host(host, port, key))
+    }
+
+    pub(crate) fn from_socket(sock: SocketAddr) -> PeerAddr {
+        // An IPv4-mapped IPv6 address is the IPv4 address.
+        let sock = match sock {
+            SocketAddr::V6(v6) => match v6.ip().to_ipv4_mapped() {
+                Some(v4) => SocketAddr::new(IpAddr::V4(v4), v6.port()),
+                None => sock,
+            },
+            v4 => v4,
+        };
+        PeerAddr::Socket(sock, sock.to_string())
+    }
+
+    /// The normalised text form, used as the peer's name and map key.
+    pub(crate) fn key(&self) -> &str {
+        match self {
+            PeerAddr::Socket(_, k) | PeerAddr::Host(_, _, k) => k,
+        }
+    }
+}
+
+/// Whether an address is publicly routable (not loopback, private, link-local, multicast,
+/// unspecified, documentation, carrier-grade NAT or otherwise reserved).
+pub fn is_routable(ip: IpAddr) -> bool {
+    match ip {
+        IpAddr::V4(v4) => is_routable_v4(v4),
+        IpAddr::V6(v6) => match v6.to_ipv4_mapped() {
+            Some(v4) => is_routable_v4(v4),
+            None => is_routable_v6(v6),
+        },
+    }
+}
+
+fn is_routable_v4(ip: Ipv4Addr) -> bool {
+    let [a, b, c, _] = ip.octets();
+    !(ip.is_unspecified()
+        || ip.is_loopback()
+        || ip.is_private()
+        || ip.is_link_local()
+        || ip.is_multicast()
+        || ip.is_broadcast()
+        || a == 0
+        || a >= 240
+        || (a == 100 && (64..128).contains(&b)) // RFC6598 shared address space
+        || (a == 198 && (b == 18 || b == 19)) // RFC2544 benchmarking
+        || (a == 192 && b == 0 && c == 2) // RFC5737 documentation
+        || (a == 198 && b == 51 && c == 100)
+        || (a == 203 && b == 0 && c == 113)
+        || (a == 192 && b == 0 && c == 0)) // RFC6890 IETF protocol assignments
+}
+
+fn is_routable_v6(ip: Ipv6Addr) -> bool {
+    let seg = ip.segments();
+    !(ip.is_unspecified()
+        || ip.is_loopback()
+        || ip.is_multicast()
+        || (seg[0] & 0xfe00) == 0xfc00 // unique local
+        || (seg[0] & 0xffc0) == 0xfe80 // link-local
+        || (seg[0] == 0x2001 && seg[1] == 0x0db8) // documentation
+        || (seg[0] == 0x0064 && seg[1] == 0xff9b) // NAT64 well-known prefix
+        || seg[0] == 0) // IPv4-compatible and other reserved ::/16
+}
+
+/// The network group of an address: /16 for IPv4, /32 for IPv6.
+pub fn network_group(ip: IpAddr) -> Vec<u8> {
+    match ip {
+        IpAddr::V4(v4) => {
+            let o = v4.octets();
+            vec![4, o[0], o[1]]
+        }
+        IpAddr::V6(v6) => match v6.to_ipv4_mapped() {
+            Some(v4) => network_group(IpAddr::V4(v4)),
+            None => {
+                let o = v6.octets();
+                vec![6, o[0], o[1], o[2], o[3]]
+            }
+        },
+    }
+}
+
+/// An `addr` (v1) entry in `addrv2` form, so that listeners get one kind of list.
+pub(crate) fn v1_to_v2(time: u32, address: &Address) -> AddrV2Message {
+    let ip = Ipv6Addr::from(address.address);
+    let addr = match ip.to_ipv4_mapped() {
+        Some(v4) => AddrV2::Ipv4(v4),
+        None => AddrV2::Ipv6(ip),
+    };
+    AddrV2Message {
+        time,
+        services: address.services,
+        addr,
+        port: address.port,
+    }
+}
+
+/// The socket address to dial for an entry, if it is one we can dial without a proxy
+/// (IPv4 or IPv6 with a non-zero port; not Tor, I2P or CJDNS).
+pub(crate) fn dialable(entry: &AddrV2Message) -> Option<SocketAddr> {
+    if entry.port == 0 {
+        return None;
+    }
+    let ip = match &entry.addr {
+        AddrV2::Ipv4(v4) => IpAddr::V4(*v4),
+        AddrV2::Ipv6(v6) => match v6.to_ipv4_mapped() {
+            Some(v4) => IpAddr::V4(v4),
+            None => IpAddr::V6(*v6),
+        },
+        _ => return None,
+    };
+    if ip.is_unspecified() {
+        return None;
+    }
+    Some(SocketAddr::new(ip, entry.port))
+}
+
+/// Bitcoin Core's per-peer address rate limit: 0.1 address per second, a burst of 1,000,
+/// plus 1,000 for the reply to each `getaddr` we send.
+#[derive(Debug)]
+pub(crate) struct AddrTokenBucket {
+    tokens: f64,
+    last: Instant,
+}
+
+impl AddrTokenBucket {
+    const RATE_PER_SEC: f64 = 0.1;
+    const BURST: f64 = 1_000.0;
+
+    pub(crate) fn new() -> AddrTokenBucket {
+        AddrTokenBucket {
+            tokens: 1.0,
+            last: Instant::now(),
+        }
+    }
+
+    /// Credit for the answer to a `getaddr` we just sent.
+    pub(crate) fn on_getaddr_sent(&mut self) {
+        self.tokens += Self::BURST;
+    }
+
+    /// How many of `n` addresses may be processed now; takes their tokens.
+    pub(crate) fn take(&mut self, n: usize) -> usize {
+        let now = Instant::now();
+        if self.tokens < Self::BURST {
+            let refill = now.duration_since(self.last).as_secs_f64() * Self::RATE_PER_SEC;
+            self.tokens = (self.tokens + refill).min(Self::BURST);
+        }
+        self.last = now;
+        let allowed = (self.tokens.floor() as usize).min(n);
+        self.tokens -= allowed as f64;
+        allowed
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parses_and_normalises() {
+        assert_eq!(
+            PeerAddr::parse("1.2.3.4:8333")
+                .map(|a| a.key().to_owned())
+                .ok(),
+            Some("1.2.3.4:8333".into())
+        );
+        assert_eq!(
+            PeerAddr::parse("[::1]:18444")
+                .map(|a| a.key().to_owned())
+                .ok(),
+            Some("[::1]:18444".into())
+        );
+        assert_eq!(
+            PeerAddr::parse("[::ffff:10.0.0.1]:8333")
+                .map(|a| a.key().to_owned())
+                .ok(),
+            Some("10.0.0.1:8333".into())
+        );
+        assert_eq!(
+            PeerAddr::parse("Seed.Example.org:8333")
+                .map(|a| a.key().to_owned())
+                .ok(),
+            Some("seed.example.org:8333".into())
+        );
+        for bad in [
+            "",
+            "1.2.3.4",
+            "1.2.3.4:0",
+            "1.2.3.4:99999",
+            "::1:8333",
+            "[::1]",
+            "host:",
+            ":8333",
+            "ho st:1",
+            "1.2.3.999:8333",
+            "a..b:1",
+            "-a:1",
+        ] {
+            assert!(
+                matches!(PeerAddr::parse(bad), Err(Error::InvalidAddress { .. })),
+                "{bad:?} accepted"
+            );
+        }
+    }
+
+    #[test]
+    fn routability() {
+        for ip in [
+            "127.0.0.1",
+            "10.1.2.3",
+            "192.168.1.1",
+            "172.16.0.1",
+            "169.254.1.1",
+            "224.0.0.1",
+            "0.0.0.0",
+            "100.64.0.1",
+            "::1",
+            "fe80::1",
+            "fd00::1",
+            "2001:db8::1",
+            "::ffff:127.0.0.1",
+            "255.255.255.255",
+        ] {
+            assert!(!is_routable(ip.parse().expect("ip")), "{ip} routable");
+        }
+        for ip in ["8.8.8.8", "1.1.1.1", "2a01:4f8::1", "::ffff:8.8.4.4"] {
+            assert!(is_routable(ip.parse().expect("ip")), "{ip} not routable");
+        }
+    }
+
+    #[test]
+    fn groups() {
+        let g = |s: &str| network_group(s.parse().expect("ip"));
+        assert_eq!(g("8.8.8.8"), g("8.8.4.4"));
+        assert_ne!(g("8.8.8.8"), g("8.9.8.8"));
+        assert_eq!(g("2a01:4f8:1::1"), g("2a01:4f8:2::1"));
+        assert_ne!(g("2a01:4f8::1"), g("2a01:4f9::1"));
+        assert_eq!(g("::ffff:8.8.8.8"), g("8.8.1.1"));
+    }
+
+    #[test]
+    fn token_bucket_allows_getaddr_reply_then_throttles() {
+        let mut b = AddrTokenBucket::new();
+        assert_eq!(b.take(10), 1);
+        b.on_getaddr_sent();
+        assert_eq!(b.take(1_000), 1_000);
+        assert_eq!(b.take(1_000), 0);
+    }
+}

@@ -1,0 +1,536 @@
+//! `BtcClient`: the public entry point, and the peer table it manages.
+
+use std::collections::{HashMap, HashSet};
+use std::net::SocketAddr;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use bitcoin::p2p::message::NetworkMessage;
+use btcclient_wire::{Frame, WireConfig};
+use tokio::runtime::{Handle, Runtime};
+use tokio::sync::{mpsc, oneshot};
+use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
+use tracing::{debug, info, Instrument};
+
+use crate::address::{is_routable, network_group, PeerAddr};
+use crate::config::{Config, Delivery};
+use crate::dispatch::{in_callback_of, run_concurrent, spawn_serialized, Deliverer, Event};
+use crate::listeners::DisconnectReason;
+use crate::peer::{lock, ManagedPeer, PeerSnapshot, PeerStatus};
+use crate::{Error, Result};
+
+static NEXT_CLIENT_ID: AtomicU64 = AtomicU64::new(1);
+
+/// State shared by the client handle and its tasks.
+pub(crate) struct Shared {
+    pub(crate) id: u64,
+    pub(crate) config: Config,
+    pub(crate) wire: WireConfig,
+    pub(crate) handle: Handle,
+    pub(crate) nonces: Mutex<HashSet<u64>>,
+    next_peer_id: AtomicU64,
+    state: Mutex<State>,
+}
+
+enum State {
+    Idle,
+    Running(Box<Run>),
+}
+
+/// Everything that exists between `start` and `stop`.
+struct Run {
+    cancel: CancellationToken,
+    tracker: TaskTracker,
+    peers: HashMap<String, ManagedPeer>,
+    groups: HashSet<Vec<u8>>,
+    deliverer: Deliverer,
+    /// Serialized delivery: the dispatcher's channel and its completion signal.
+    serialized: Option<(mpsc::Sender<Event>, oneshot::Receiver<()>)>,
+}
+
+/// Owns the runtime (when the client made its own) and stops the client when the last user
+/// handle goes away.
+struct Owner {
+    shared: Arc<Shared>,
+    runtime: Option<Runtime>,
+}
+
+impl Drop for Owner {
+    fn drop(&mut self) {
+        let run = match std::mem::replace(&mut *lock(&self.shared.state), State::Idle) {
+            State::Running(run) => Some(run),
+            State::Idle => None,
+        };
+        if let Some(run) = run {
+            run.deliverer.closed.store(true, Ordering::Release);
+            run.cancel.cancel();
+        }
+        if let Some(rt) = self.runtime.take() {
+            rt.shutdown_background();
+        }
+    }
+}
+
+/// A Bitcoin P2P client: keeps outbound peer connections alive and delivers their messages
+/// to listeners.
+///
+/// Cheap to clone (all clones are the same client); `Send + Sync`. Operations other than
+/// [`stop`](BtcClient::stop) never block. Inside a tokio runtime the client runs on it;
+/// created outside one, it owns a small runtime of its own.
+///
+/// ```no_run
+/// use std::time::Duration;
+/// use btcclient_manager::{BtcClient, Config, Listeners, Network};
+///
+/// let listeners = Listeners::new()
+///     .on_peer_connected(|peer| println!("connected to {}", peer.addr()))
+///     .on_headers(|peer, headers| println!("{} headers from {}", headers.len(), peer.addr()));
+/// let config = Config::builder()
+///     .network(Network::Mainnet)
+///     .max_peers(8)
+///     .listeners(listeners)
+///     .build()?;
+/// let client = BtcClient::new(config)?;
+/// client.start()?;
+/// client.add_peer("seed.example.org:8333")?;
+/// std::thread::sleep(Duration::from_secs(30));
+/// client.stop_blocking(Duration::from_secs(5))?;
+/// # Ok::<(), btcclient_manager::Error>(())
+/// ```
+#[derive(Clone)]
+pub struct BtcClient {
+    owner: Arc<Owner>,
+}
+
+impl std::fmt::Debug for BtcClient {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("BtcClient")
+            .field("id", &self.owner.shared.id)
+            .field("running", &self.is_running())
+            .field("peers", &self.peer_count())
+            .finish()
+    }
+}
+
+impl BtcClient {
+    /// A client for `config` (validated first). Uses the current tokio runtime if there is
+    /// one, otherwise creates its own.
+    pub fn new(config: Config) -> Result<BtcClient> {
+        match Handle::try_current() {
+            Ok(handle) => BtcClient::build(config, handle, None),
+            Err(_) => {
+                config.validate()?;
+                let runtime = tokio::runtime::Builder::new_multi_thread()
+                    .worker_threads(2)
+                    .thread_name("btcclient")
+                    .enable_all()
+                    .build()
+                    .map_err(|e| Error::Runtime(e.to_string()))?;
+                let handle = runtime.handle().clone();
+                BtcClient::build(config, handle, Some(runtime))
+            }
+        }
+    }
+
+    /// A client that runs on the given runtime.
+    pub fn with_runtime(config: Config, handle: Handle) -> Result<BtcClient> {
+        BtcClient::build(config, handle, None)
+    }
+
+    fn build(config: Config, handle: Handle, runtime: Option<Runtime>) -> Result<BtcClient> {
+        config.validate()?;
+        let shared = Arc::new(Shared {
+            id: NEXT_CLIENT_ID.fetch_add(1, Ordering::Relaxed),
+            wire: config.wire(),
+            config,
+            handle,
+            nonces: Mutex::new(HashSet::new()),
+            next_peer_id: AtomicU64::new(1),
+            state: Mutex::new(State::Idle),
+        });
+        Ok(BtcClient {
+            owner: Arc::new(Owner { shared, runtime }),
+        })
+    }
+
+    fn shared(&self) -> &Arc<Shared> {
+        &self.owner.shared
+    }
+
+    /// The configuration the client was built with.
+    pub fn config(&self) -> &Config {
+        &self.shared().config
+    }
+
+    /// Whether the client is started.
+    pub fn is_running(&self) -> bool {
+        matches!(*lock(&self.shared().state), State::Running(_))
+    }
+
+    /// Starts the client: its health check, and delivery of events. Peers are added after
+    /// this. A stopped client can be started again.
+    ///
+    /// Errors: [`Error::ClientAlreadyStarted`].
+    pub fn start(&self) -> Result<()> {
+        let shared = self.shared();
+        let mut state = lock(&shared.state);
+        if matches!(*state, State::Running(_)) {
+            return Err(Error::ClientAlreadyStarted);
+        }
+        let deliverer = Deliverer {
+            listeners: shared.config.listeners.clone(),
+            client_id: shared.id,
+            closed: Arc::new(AtomicBool::new(false)),
+        };
+        let serialized = match shared.config.delivery {
+            Delivery::Serialized => Some(
+                spawn_serialized(deliverer.clone(), shared.config.event_queue_len)
+                    .map_err(|e| Error::Runtime(e.to_string()))?,
+            ),
+            Delivery::Concurrent => None,
+        };
+        let run = Run {
+            cancel: CancellationToken::new(),
+            tracker: TaskTracker::new(),
+            peers: HashMap::new(),
+            groups: HashSet::new(),
+            deliverer,
+            serialized,
+        };
+        let weak = Arc::downgrade(shared);
+        let cancel = run.cancel.clone();
+        let interval = shared.config.health_check_interval;
+        run.tracker.spawn_on(
+            async move {
+                let mut ticker = tokio::time::interval(interval);
+                ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+                ticker.tick().await;
+                loop {
+                    tokio::select! {
+                        _ = cancel.cancelled() => break,
+                        _ = ticker.tick() => {}
+                    }
+                    match weak.upgrade() {
+                        Some(shared) => shared.health_check(),
+                        None => break,
+                    }
+                }
+            },
+            &shared.handle,
+        );
+        *state = State::Running(Box::new(run));
+        info!(network = ?shared.config.network, "client started");
+        Ok(())
+    }
+
+    /// Stops the client: every peer is disconnected (each connected one gets its
+    /// `on_peer_disconnected` with [`DisconnectReason::Stopped`]), every task and socket is
+    /// closed. When it returns `Ok`, no callback is running and none will run again.
+    ///
+    /// Errors: [`Error::ClientNotStarted`]; [`Error::CalledFromCallback`] from inside a
+    /// listener; [`Error::StopTimeout`] when tasks or callbacks did not finish within
+    /// `timeout` — the client is stopped anyway, and no callback starts after that.
+    pub async fn stop(&self, timeout: Duration) -> Result<()> {
+        let shared = self.shared();
+        if in_callback_of(shared.id) {
+            return Err(Error::CalledFromCallback);
+        }
+        let run = match std::mem::replace(&mut *lock(&shared.state), State::Idle) {
+            State::Running(run) => *run,
+            State::Idle => return Err(Error::ClientNotStarted),
+        };
+        let Run {
+            cancel,
+            tracker,
+            peers,
+            groups: _,
+            deliverer,
+            serialized,
+        } = run;
+        for peer in peers.values() {
+            peer.cancel(DisconnectReason::Stopped);
+        }
+        cancel.cancel();
+        tracker.close();
+        let (sender, done) = match serialized {
+            Some((tx, done)) => (Some(tx), Some(done)),
+            None => (None, None),
+        };
+        // The peers hold clones of the serialized sender; ours goes now so the dispatcher
+        // ends once they have.
+        drop(sender);
+        drop(peers);
+        let finished = tokio::time::timeout(timeout, async {
+            tracker.wait().await;
+            if let Some(done) = done {
+                let _ = done.await;
+            }
+        })
+        .await;
+        match finished {
+            Ok(()) => {
+                deliverer.closed.store(true, Ordering::Release);
+                info!("client stopped");
+                Ok(())
+            }
+            Err(_) => {
+                deliverer.closed.store(true, Ordering::Release);
+                Err(Error::StopTimeout(timeout))
+            }
+        }
+    }
+
+    /// [`stop`](BtcClient::stop) for callers outside an async context (C, Go, plain threads).
+    /// Inside a runtime use `stop(..).await` instead; this returns [`Error::Runtime`] there.
+    pub fn stop_blocking(&self, timeout: Duration) -> Result<()> {
+        if in_callback_of(self.shared().id) {
+            return Err(Error::CalledFromCallback);
+        }
+        if Handle::try_current().is_ok() {
+            return Err(Error::Runtime(
+                "stop_blocking called inside an async context; use stop().await".into(),
+            ));
+        }
+        self.shared().handle.block_on(self.stop(timeout))
+    }
+
+    /// Adds a peer by `host:port`, `ipv4:port` or `[ipv6]:port` and starts connecting to it
+    /// in the background (a host name is resolved when dialled). Returns its handle.
+    ///
+    /// Errors: [`Error::InvalidAddress`], [`Error::ClientNotStarted`],
+    /// [`Error::PeerAlreadyExists`], [`Error::MaxPeersReached`].
+    pub fn add_peer(&self, addr: &str) -> Result<ManagedPeer> {
+        let target = PeerAddr::parse(addr)?;
+        let shared = self.shared();
+        let mut state = lock(&shared.state);
+        let run = match &mut *state {
+            State::Running(run) => run,
+            State::Idle => return Err(Error::ClientNotStarted),
+        };
+        if run.peers.contains_key(target.key()) {
+            return Err(Error::PeerAlreadyExists(target.key().to_owned()));
+        }
+        if run.peers.len() >= shared.config.max_peers {
+            return Err(Error::MaxPeersReached(shared.config.max_peers));
+        }
+        Ok(shared.spawn_peer(run, target, false, None))
+    }
+
+    /// Removes a peer: it is disconnected (its `on_peer_disconnected` gets
+    /// [`DisconnectReason::Removed`] if it was connected) and no longer retried.
+    ///
+    /// Errors: [`Error::ClientNotStarted`], [`Error::PeerNotFound`].
+    pub fn remove_peer(&self, addr: &str) -> Result<()> {
+        let key = match PeerAddr::parse(addr) {
+            Ok(a) => a.key().to_owned(),
+            Err(_) => addr.trim().to_owned(),
+        };
+        let shared = self.shared();
+        let mut state = lock(&shared.state);
+        let run = match &mut *state {
+            State::Running(run) => run,
+            State::Idle => return Err(Error::ClientNotStarted),
+        };
+        let peer = run.peers.remove(&key).ok_or(Error::PeerNotFound(key))?;
+        if let Some(group) = peer.group() {
+            run.groups.remove(group);
+        }
+        drop(state);
+        peer.cancel(DisconnectReason::Removed);
+        Ok(())
+    }
+
+    /// Removes a peer by its id; see [`remove_peer`](BtcClient::remove_peer).
+    pub fn remove_peer_by_id(&self, id: u64) -> Result<()> {
+        let addr = self
+            .peer_by_id(id)
+            .ok_or(Error::PeerNotFound(format!("#{id}")))?;
+        self.remove_peer(addr.addr())
+    }
+
+    /// Number of managed peers (connected or not); 0 when the client is not started.
+    pub fn peer_count(&self) -> usize {
+        match &*lock(&self.shared().state) {
+            State::Running(run) => run.peers.len(),
+            State::Idle => 0,
+        }
+    }
+
+    /// Number of peers whose handshake has finished.
+    pub fn connected_count(&self) -> usize {
+        self.handles()
+            .iter()
+            .filter(|p| p.status() == PeerStatus::Connected)
+            .count()
+    }
+
+    /// Handles of every managed peer.
+    pub fn handles(&self) -> Vec<ManagedPeer> {
+        match &*lock(&self.shared().state) {
+            State::Running(run) => run.peers.values().cloned().collect(),
+            State::Idle => Vec::new(),
+        }
+    }
+
+    /// A snapshot of every managed peer, ordered by id.
+    pub fn peers(&self) -> Vec<PeerSnapshot> {
+        let mut all: Vec<PeerSnapshot> = self.handles().iter().map(|p| p.snapshot()).collect();
+        all.sort_by_key(|p| p.id);
+        all
+    }
+
+    /// The handle of a managed peer by address.
+    pub fn peer(&self, addr: &str) -> Option<ManagedPeer> {
+        let key = PeerAddr::parse(addr).ok()?;
+        match &*lock(&self.shared().state) {
+            State::Running(run) => run.peers.get(key.key()).cloned(),
+            State::Idle => None,
+        }
+    }
+
+    /// The handle of a managed peer by id.
+    pub fn peer_by_id(&self, id: u64) -> Option<ManagedPeer> {
+        self.handles().into_iter().find(|p| p.id() == id)
+    }
+
+    /// Sends a message to the peer at `addr`; see [`ManagedPeer::send`].
+    ///
+    /// Errors: [`Error::ClientNotStarted`], [`Error::PeerNotFound`],
+    /// [`Error::PeerNotConnected`], [`Error::QueueFull`], [`Error::InvalidMessage`].
+    pub fn send(&self, addr: &str, message: &NetworkMessage) -> Result<()> {
+        self.lookup(addr)?.send(message)
+    }
+
+    /// Sends a raw message (command + payload) to the peer at `addr`.
+    pub fn send_frame(&self, addr: &str, frame: Frame) -> Result<()> {
+        self.lookup(addr)?.send_frame(frame)
+    }
+
+    fn lookup(&self, addr: &str) -> Result<ManagedPeer> {
+        if !self.is_running() {
+            return Err(Error::ClientNotStarted);
+        }
+        self.peer(addr)
+            .ok_or_else(|| Error::PeerNotFound(addr.to_owned()))
+    }
+}
+
+impl Shared {
+    fn spawn_peer(
+        self: &Arc<Self>,
+        run: &mut Run,
+        target: PeerAddr,
+        discovered: bool,
+        group: Option<Vec<u8>>,
+    ) -> ManagedPeer {
+        let id = self.next_peer_id.fetch_add(1, Ordering::Relaxed);
+        let peer = ManagedPeer::new(
+            id,
+            target,
+            discovered,
+            group,
+            run.cancel.child_token(),
+            &self.config,
+        );
+        run.peers.insert(peer.addr().to_owned(), peer.clone());
+        let events = match &run.serialized {
+            Some((tx, _)) => tx.clone(),
+            None => {
+                let (tx, rx) = mpsc::channel(self.config.event_queue_len);
+                run.tracker
+                    .spawn_on(run_concurrent(rx, run.deliverer.clone()), &self.handle);
+                tx
+            }
+        };
+        let span = tracing::info_span!("peer", id, addr = %peer.addr());
+        run.tracker.spawn_on(
+            crate::connection::run_peer(Arc::clone(self), peer.clone(), events).instrument(span),
+            &self.handle,
+        );
+        debug!(id, addr = %peer.addr(), discovered, "peer added");
+        peer
+    }
+
+    /// Adds discovered addresses, as many as fit, skipping duplicates, undialable
+    /// addresses and (unless local addresses are allowed) non-routable ones and second peers
+    /// of one network group. Returns how many were added.
+    pub(crate) fn discover(self: &Arc<Self>, candidates: &[SocketAddr]) -> usize {
+        let allow_local = self.config.allow_local_addresses;
+        let mut state = lock(&self.state);
+        let run = match &mut *state {
+            State::Running(run) => run,
+            State::Idle => return 0,
+        };
+        let mut added = 0;
+        for sock in candidates {
+            if run.peers.len() >= self.config.max_peers {
+                break;
+            }
+            if !allow_local && !is_routable(sock.ip()) {
+                continue;
+            }
+            let target = PeerAddr::from_socket(*sock);
+            if run.peers.contains_key(target.key()) {
+                continue;
+            }
+            let group = if allow_local {
+                None
+            } else {
+                let g = network_group(sock.ip());
+                if run.groups.contains(&g) || self.group_in_use(run, &g) {
+                    continue;
+                }
+                run.groups.insert(g.clone());
+                Some(g)
+            };
+            self.spawn_peer(run, target, true, group);
+            added += 1;
+        }
+        if added > 0 {
+            info!(added, "peers discovered");
+        }
+        added
+    }
+
+    /// Whether a user-added peer with a literal address already sits in this group.
+    fn group_in_use(&self, run: &Run, group: &[u8]) -> bool {
+        run.peers.values().any(|p| match p.target() {
+            PeerAddr::Socket(s, _) => !p.is_discovered() && network_group(s.ip()) == group,
+            PeerAddr::Host(..) => false,
+        })
+    }
+
+    /// Marks peers with `max_failure_count` consecutive failures `Unhealthy`; drops
+    /// discovered ones to make room for others (user-added ones keep being retried).
+    fn health_check(&self) {
+        let threshold = self.config.max_failure_count;
+        let mut dropped = Vec::new();
+        {
+            let mut state = lock(&self.state);
+            let run = match &mut *state {
+                State::Running(run) => run,
+                State::Idle => return,
+            };
+            let unhealthy: Vec<String> = run
+                .peers
+                .values()
+                .filter(|p| p.mark_unhealthy_if(threshold) && p.is_discovered())
+                .map(|p| p.addr().to_owned())
+                .collect();
+            for key in unhealthy {
+                if let Some(peer) = run.peers.remove(&key) {
+                    if let Some(group) = peer.group() {
+                        run.groups.remove(group);
+                    }
+                    dropped.push(peer);
+                }
+            }
+        }
+        for peer in dropped {
+            info!(addr = %peer.addr(), "dropping unhealthy discovered peer");
+            peer.cancel(DisconnectReason::Unhealthy);
+        }
+    }
+}

@@ -1,0 +1,553 @@
+//! The life of one peer: dial, handshake, session, reconnect — until it is removed or the
+//! client stops.
+
+use std::net::{IpAddr, Ipv4Addr, SocketAddr};
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+use bitcoin::p2p::address::Address;
+use bitcoin::p2p::message::NetworkMessage;
+use bitcoin::p2p::message_network::VersionMessage;
+use bitcoin::p2p::ServiceFlags;
+use btcclient_wire::{commands, Frame, FrameReader, FrameWriter, WireError, HEADER_LEN};
+use rand::Rng;
+use tokio::net::tcp::{OwnedReadHalf, OwnedWriteHalf};
+use tokio::net::TcpStream;
+use tokio::sync::mpsc;
+use tokio::time::{sleep, sleep_until, timeout};
+use tracing::{debug, info, warn};
+
+use crate::address::{dialable, v1_to_v2, AddrTokenBucket, PeerAddr};
+use crate::client::Shared;
+use crate::config::{Backoff, MIN_PEER_PROTOCOL_VERSION, PROTOCOL_VERSION};
+use crate::dispatch::{Event, EventKind};
+use crate::error::ConnectFailure;
+use crate::listeners::DisconnectReason;
+use crate::peer::{ManagedPeer, PeerInfo, PeerStatus};
+
+struct Connection {
+    reader: FrameReader<OwnedReadHalf>,
+    writer: FrameWriter<OwnedWriteHalf>,
+    info: PeerInfo,
+}
+
+/// Runs one peer until it is cancelled. Emits `Connected`/`Disconnected` in pairs.
+pub(crate) async fn run_peer(shared: Arc<Shared>, peer: ManagedPeer, events: mpsc::Sender<Event>) {
+    let cancel = peer.shared.cancel.clone();
+    let config = &shared.config;
+    // Consecutive failures since the last handshake, for the backoff.
+    let mut streak: u32 = 0;
+    loop {
+        if cancel.is_cancelled() {
+            break;
+        }
+        peer.set_status(PeerStatus::Connecting);
+        let attempt = tokio::select! {
+            r = connect(&shared, &peer) => r,
+            _ = cancel.cancelled() => break,
+        };
+        match attempt {
+            Err(failure) => {
+                streak = streak.saturating_add(1);
+                let count = peer.record_failure(failure.to_string());
+                debug!(failures = count, "connection failed: {failure}");
+                peer.set_status(PeerStatus::Disconnected);
+            }
+            Ok(conn) => {
+                streak = 0;
+                let reason = session(&shared, &peer, conn, &events).await;
+                if matches!(
+                    reason,
+                    DisconnectReason::ProtocolViolation(_)
+                        | DisconnectReason::PingTimeout
+                        | DisconnectReason::WriteTimeout
+                ) {
+                    streak = 1;
+                    peer.record_failure(reason.to_string());
+                }
+                info!("disconnected: {reason}");
+                peer.record_disconnected(&reason);
+                if events
+                    .send(Event {
+                        peer: peer.clone(),
+                        kind: EventKind::Disconnected(reason),
+                    })
+                    .await
+                    .is_err()
+                {
+                    break;
+                }
+            }
+        }
+        let delay = reconnect_delay(config.reconnect_delay, config.backoff, streak);
+        tokio::select! {
+            _ = sleep(delay) => {}
+            _ = cancel.cancelled() => break,
+        }
+    }
+    peer.set_status(PeerStatus::Disconnected);
+}
+
+/// The delay before the next attempt after `streak` consecutive failures (0: after a
+/// session that ended without a failure).
+pub(crate) fn reconnect_delay(base: Duration, backoff: Backoff, streak: u32) -> Duration {
+    match backoff {
+        Backoff::Fixed => base,
+        Backoff::Exponential { max } => {
+            let exp = streak.saturating_sub(1).min(20);
+            let raw = base.saturating_mul(1u32 << exp).min(max);
+            let jitter = rand::thread_rng().gen_range(0.75..=1.25);
+            raw.mul_f64(jitter).min(max)
+        }
+    }
+}
+
+async fn resolve(
+    peer: &ManagedPeer,
+    connection_timeout: Duration,
+) -> Result<SocketAddr, ConnectFailure> {
+    match peer.target() {
+        PeerAddr::Socket(sock, _) => Ok(*sock),
+        PeerAddr::Host(host, port, _) => {
+            let lookup = tokio::net::lookup_host((host.as_str(), *port));
+            let addrs = timeout(connection_timeout, lookup)
+                .await
+                .map_err(|_| ConnectFailure::Resolve("timed out".into()))?
+                .map_err(|e| ConnectFailure::Resolve(e.to_string()))?;
+            let mut addrs: Vec<SocketAddr> = addrs.collect();
+            // Prefer IPv4, as most nodes are reachable over it.
+            addrs.sort_by_key(|a| a.is_ipv6());
+            addrs
+                .into_iter()
+                .next()
+                .ok_or_else(|| ConnectFailure::Resolve("no addresses".into()))
+        }
+    }
+}
+
+async fn connect(shared: &Shared, peer: &ManagedPeer) -> Result<Connection, ConnectFailure> {
+    let config = &shared.config;
+    let addr = resolve(peer, config.connection_timeout).await?;
+    peer.set_resolved(addr);
+    let stream = timeout(config.connection_timeout, TcpStream::connect(addr))
+        .await
+        .map_err(|_| ConnectFailure::DialTimeout)?
+        .map_err(|e| ConnectFailure::Dial(e.to_string()))?;
+    let _ = stream.set_nodelay(true);
+    let (r, w) = stream.into_split();
+    let (reader, writer) = btcclient_wire::open(r, w, &shared.wire)
+        .await
+        .map_err(|e| ConnectFailure::Io(e.to_string()))?;
+    timeout(
+        config.handshake_timeout,
+        handshake(shared, peer, addr, reader, writer),
+    )
+    .await
+    .map_err(|_| ConnectFailure::HandshakeTimeout)?
+}
+
+fn unix_now() -> i64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_secs() as i64)
+        .unwrap_or(0)
+}
+
+fn wire_failure(e: WireError) -> ConnectFailure {
+    match e {
+        WireError::Io(io) => ConnectFailure::Io(io.to_string()),
+        WireError::Truncated { .. } => ConnectFailure::ClosedDuringHandshake,
+        other => ConnectFailure::Protocol(other.to_string()),
+    }
+}
+
+/// Removes our version nonce from the client's set however the handshake ends.
+struct NonceGuard<'a> {
+    shared: &'a Shared,
+    nonce: u64,
+}
+
+impl Drop for NonceGuard<'_> {
+    fn drop(&mut self) {
+        crate::peer::lock(&self.shared.nonces).remove(&self.nonce);
+    }
+}
+
+async fn handshake(
+    shared: &Shared,
+    peer: &ManagedPeer,
+    addr: SocketAddr,
+    mut reader: FrameReader<OwnedReadHalf>,
+    mut writer: FrameWriter<OwnedWriteHalf>,
+) -> Result<Connection, ConnectFailure> {
+    let config = &shared.config;
+    let nonce: u64 = rand::thread_rng().gen();
+    crate::peer::lock(&shared.nonces).insert(nonce);
+    let _guard = NonceGuard { shared, nonce };
+    let unspecified = SocketAddr::new(IpAddr::V4(Ipv4Addr::UNSPECIFIED), 0);
+    let mut version = VersionMessage::new(
+        config.services,
+        unix_now(),
+        Address::new(&addr, ServiceFlags::NONE),
+        Address::new(&unspecified, config.services),
+        nonce,
+        config.user_agent.clone(),
+        0,
+    );
+    version.version = PROTOCOL_VERSION;
+    version.relay = config.relay;
+    let send = |frame: Frame| {
+        peer.shared.messages_out.fetch_add(1, Ordering::Relaxed);
+        peer.shared
+            .bytes_out
+            .fetch_add((HEADER_LEN + frame.payload.len()) as u64, Ordering::Relaxed);
+        frame
+    };
+    let version_frame =
+        Frame::from_message(&NetworkMessage::Version(version)).map_err(wire_failure)?;
+    writer
+        .write_frame(&send(version_frame))
+        .await
+        .map_err(wire_failure)?;
+
+    let mut theirs: Option<PeerInfo> = None;
+    loop {
+        let frame = reader
+            .read_frame()
+            .await
+            .map_err(wire_failure)?
+            .ok_or(ConnectFailure::ClosedDuringHandshake)?;
+        peer.shared.messages_in.fetch_add(1, Ordering::Relaxed);
+        peer.shared
+            .bytes_in
+            .fetch_add((HEADER_LEN + frame.payload.len()) as u64, Ordering::Relaxed);
+        if frame.command == commands::VERSION {
+            if theirs.is_some() {
+                return Err(ConnectFailure::Protocol("duplicate version message".into()));
+            }
+            let v = match frame.decode().map_err(wire_failure)? {
+                NetworkMessage::Version(v) => v,
+                _ => {
+                    return Err(ConnectFailure::Protocol(
+                        "version did not decode as version".into(),
+                    ))
+                }
+            };
+            if crate::peer::lock(&shared.nonces).contains(&v.nonce) {
+                return Err(ConnectFailure::SelfConnection);
+            }
+            if v.version < MIN_PEER_PROTOCOL_VERSION {
+                return Err(ConnectFailure::ObsoleteVersion(v.version));
+            }
+            theirs = Some(PeerInfo {
+                protocol_version: v.version.min(PROTOCOL_VERSION),
+                services: v.services,
+                user_agent: v.user_agent,
+                start_height: v.start_height,
+                relay: v.relay,
+            });
+            // BIP155: sendaddrv2 goes between version and verack.
+            for m in [NetworkMessage::SendAddrV2, NetworkMessage::Verack] {
+                let f = Frame::from_message(&m).map_err(wire_failure)?;
+                writer.feed(&send(f)).await.map_err(wire_failure)?;
+            }
+            writer.flush().await.map_err(wire_failure)?;
+        } else if frame.command == commands::VERACK {
+            match theirs {
+                Some(info) => {
+                    return Ok(Connection {
+                        reader,
+                        writer,
+                        info,
+                    })
+                }
+                None => return Err(ConnectFailure::Protocol("verack before version".into())),
+            }
+        }
+        // Anything else before the handshake completes is ignored, as Bitcoin Core does.
+    }
+}
+
+/// Why the writer stopped.
+enum WriterEnd {
+    Timeout,
+    Io(String),
+}
+
+async fn write_loop(
+    peer: ManagedPeer,
+    mut writer: FrameWriter<OwnedWriteHalf>,
+    mut rx: mpsc::Receiver<Frame>,
+    write_timeout: Duration,
+) -> WriterEnd {
+    let s = &peer.shared;
+    while let Some(frame) = rx.recv().await {
+        let mut batch = Some(frame);
+        // Write what is queued, then flush once.
+        while let Some(f) = batch.take() {
+            let res = timeout(write_timeout, writer.feed(&f)).await;
+            s.queued_bytes
+                .fetch_sub(HEADER_LEN + f.payload.len(), Ordering::AcqRel);
+            match res {
+                Err(_) => return WriterEnd::Timeout,
+                Ok(Err(e)) => return WriterEnd::Io(e.to_string()),
+                Ok(Ok(())) => {}
+            }
+            s.messages_out.fetch_add(1, Ordering::Relaxed);
+            s.bytes_out
+                .fetch_add((HEADER_LEN + f.payload.len()) as u64, Ordering::Relaxed);
+            batch = rx.try_recv().ok();
+        }
+        match timeout(write_timeout, writer.flush()).await {
+            Err(_) => return WriterEnd::Timeout,
+            Ok(Err(e)) => return WriterEnd::Io(e.to_string()),
+            Ok(Ok(())) => {}
+        }
+    }
+    // The session dropped its sender: finish quietly.
+    let _ = timeout(Duration::from_secs(1), writer.close()).await;
+    WriterEnd::Io("closed".into())
+}
+
+/// Enqueues a message the client itself sends (pong, ping, getaddr). Waiting here when the
+/// queue is full pauses reading, which is what a peer that does not read deserves.
+async fn enqueue(
+    peer: &ManagedPeer,
+    tx: &mpsc::Sender<Frame>,
+    message: NetworkMessage,
+) -> Result<(), DisconnectReason> {
+    let frame = Frame::from_message(&message).map_err(|e| DisconnectReason::Io(e.to_string()))?;
+    peer.shared
+        .queued_bytes
+        .fetch_add(HEADER_LEN + frame.payload.len(), Ordering::AcqRel);
+    tx.send(frame)
+        .await
+        .map_err(|_| DisconnectReason::Io("writer gone".into()))
+}
+
+struct Ping {
+    nonce: u64,
+    sent: Instant,
+}
+
+async fn session(
+    shared: &Arc<Shared>,
+    peer: &ManagedPeer,
+    conn: Connection,
+    events: &mpsc::Sender<Event>,
+) -> DisconnectReason {
+    let config = &shared.config;
+    let cancel = peer.shared.cancel.clone();
+    let Connection {
+        mut reader,
+        writer,
+        info,
+    } = conn;
+    let (tx, rx) = mpsc::channel::<Frame>(config.send_queue_len);
+    info!(
+        version = info.protocol_version,
+        user_agent = %info.user_agent,
+        height = info.start_height,
+        "connected"
+    );
+    peer.record_connected(info, tx.clone());
+    let mut writer_task = tokio::spawn(write_loop(peer.clone(), writer, rx, config.write_timeout));
+
+    let reason = async {
+        events
+            .send(Event {
+                peer: peer.clone(),
+                kind: EventKind::Connected,
+            })
+            .await
+            .map_err(|_| DisconnectReason::Stopped)?;
+        let mut bucket = AddrTokenBucket::new();
+        if config.discovery {
+            enqueue(peer, &tx, NetworkMessage::GetAddr).await?;
+            bucket.on_getaddr_sent();
+        }
+        let mut next_ping = tokio::time::Instant::now() + config.ping_interval;
+        let mut outstanding: Option<Ping> = None;
+        loop {
+            let deadline = match &outstanding {
+                Some(p) => tokio::time::Instant::from_std(p.sent + config.pong_timeout),
+                None => next_ping,
+            };
+            let frame = tokio::select! {
+                biased;
+                _ = cancel.cancelled() => return Err(peer.stop_reason()),
+                end = &mut writer_task => return Err(match end {
+                    Ok(WriterEnd::Timeout) => DisconnectReason::WriteTimeout,
+                    Ok(WriterEnd::Io(e)) => DisconnectReason::Io(e),
+                    Err(e) => DisconnectReason::Io(e.to_string()),
+                }),
+                _ = sleep_until(deadline) => {
+                    if outstanding.is_some() {
+                        return Err(DisconnectReason::PingTimeout);
+                    }
+                    let nonce: u64 = rand::thread_rng().gen();
+                    enqueue(peer, &tx, NetworkMessage::Ping(nonce)).await?;
+                    outstanding = Some(Ping { nonce, sent: Instant::now() });
+                    next_ping = tokio::time::Instant::now() + config.ping_interval;
+                    continue;
+                }
+                read = reader.read_frame() => match read {
+                    Ok(Some(frame)) => frame,
+                    Ok(None) => return Err(DisconnectReason::RemoteClosed),
+                    Err(WireError::Io(e)) => return Err(DisconnectReason::Io(e.to_string())),
+                    Err(WireError::Truncated { .. }) => return Err(DisconnectReason::RemoteClosed),
+                    Err(e) => return Err(DisconnectReason::ProtocolViolation(e.to_string())),
+                },
+            };
+            peer.shared.messages_in.fetch_add(1, Ordering::Relaxed);
+            peer.shared
+                .bytes_in
+                .fetch_add((HEADER_LEN + frame.payload.len()) as u64, Ordering::Relaxed);
+            if outstanding.is_none() && tokio::time::Instant::now() >= next_ping {
+                // Keep the ping schedule even when messages keep the select busy.
+                next_ping = tokio::time::Instant::now();
+            }
+            handle_frame(
+                shared,
+                peer,
+                frame,
+                &tx,
+                events,
+                &mut outstanding,
+                &mut bucket,
+            )
+            .await?;
+        }
+    }
+    .await
+    .unwrap_err_or_stopped();
+
+    drop(tx);
+    // Dropping the sender ends the writer; give it a moment to flush, then make sure it is gone.
+    if !writer_task.is_finished() {
+        if let Err(_elapsed) = timeout(Duration::from_millis(200), &mut writer_task).await {
+            writer_task.abort();
+        }
+    }
+    reason
+}
+
+trait ErrOrStopped {
+    fn unwrap_err_or_stopped(self) -> DisconnectReason;
+}
+
+impl ErrOrStopped for Result<std::convert::Infallible, DisconnectReason> {
+    fn unwrap_err_or_stopped(self) -> DisconnectReason {
+        match self {
+            Err(reason) => reason,
+            Ok(never) => match never {},
+        }
+    }
+}
+
+fn violation(e: WireError) -> DisconnectReason {
+    DisconnectReason::ProtocolViolation(e.to_string())
+}
+
+async fn emit(
+    events: &mpsc::Sender<Event>,
+    peer: &ManagedPeer,
+    kind: EventKind,
+) -> Result<(), DisconnectReason> {
+    events
+        .send(Event {
+            peer: peer.clone(),
+            kind,
+        })
+        .await
+        .map_err(|_| DisconnectReason::Stopped)
+}
+
+async fn handle_frame(
+    shared: &Arc<Shared>,
+    peer: &ManagedPeer,
+    frame: Frame,
+    tx: &mpsc::Sender<Frame>,
+    events: &mpsc::Sender<Event>,
+    outstanding: &mut Option<Ping>,
+    bucket: &mut AddrTokenBucket,
+) -> Result<(), DisconnectReason> {
+    let l = &shared.config.listeners;
+    let cmd = frame.command;
+    if cmd == commands::PING {
+        if let NetworkMessage::Ping(nonce) = frame.decode().map_err(violation)? {
+            enqueue(peer, tx, NetworkMessage::Pong(nonce)).await?;
+        }
+    } else if cmd == commands::PONG {
+        if let NetworkMessage::Pong(nonce) = frame.decode().map_err(violation)? {
+            if outstanding.as_ref().is_some_and(|p| p.nonce == nonce) {
+                if let Some(p) = outstanding.take() {
+                    peer.record_ping_rtt(p.sent.elapsed());
+                }
+            }
+        }
+    } else if cmd == commands::VERSION {
+        return Err(DisconnectReason::ProtocolViolation(
+            "second version message".into(),
+        ));
+    } else if cmd == commands::VERACK || cmd == commands::SENDADDRV2 || cmd == commands::WTXIDRELAY
+    {
+        // Redundant handshake messages: ignored, as Bitcoin Core does.
+    } else if cmd == commands::ADDR || cmd == commands::ADDRV2 {
+        let entries = match frame.decode().map_err(violation)? {
+            NetworkMessage::Addr(list) => list.iter().map(|(t, a)| v1_to_v2(*t, a)).collect(),
+            NetworkMessage::AddrV2(list) => list,
+            _ => Vec::new(),
+        };
+        if shared.config.discovery {
+            let allowed = bucket.take(entries.len());
+            if allowed < entries.len() {
+                debug!(dropped = entries.len() - allowed, "address rate limit");
+            }
+            let candidates: Vec<SocketAddr> =
+                entries[..allowed].iter().filter_map(dialable).collect();
+            if !candidates.is_empty() {
+                shared.discover(&candidates);
+            }
+        }
+        if l.on_addr.is_some() {
+            emit(events, peer, EventKind::Addr(entries)).await?;
+        }
+    } else if cmd == commands::HEADERS && l.on_headers.is_some() {
+        if let NetworkMessage::Headers(h) = frame.decode().map_err(violation)? {
+            emit(events, peer, EventKind::Headers(h)).await?;
+        }
+    } else if cmd == commands::INV && l.on_inv.is_some() {
+        if let NetworkMessage::Inv(i) = frame.decode().map_err(violation)? {
+            emit(events, peer, EventKind::Inv(i)).await?;
+        }
+    } else if cmd == commands::BLOCK && l.on_block.is_some() {
+        if let NetworkMessage::Block(b) = frame.decode().map_err(violation)? {
+            emit(events, peer, EventKind::Block(Box::new(b))).await?;
+        }
+    } else if cmd == commands::TX && l.on_tx.is_some() {
+        if let NetworkMessage::Tx(t) = frame.decode().map_err(violation)? {
+            emit(events, peer, EventKind::Tx(Box::new(t))).await?;
+        }
+    } else if cmd == commands::HEADERS
+        || cmd == commands::INV
+        || cmd == commands::BLOCK
+        || cmd == commands::TX
+    {
+        // One of the seven with no listener: not decoded, not delivered.
+    } else {
+        if cmd == commands::REJECT {
+            match frame.decode() {
+                Ok(NetworkMessage::Reject(r)) => {
+                    warn!(message = %r.message, code = ?r.ccode, reason = %r.reason, "peer rejected a message")
+                }
+                _ => warn!("peer sent a malformed reject"),
+            }
+        }
+        if l.on_message.is_some() {
+            emit(events, peer, EventKind::Message(frame)).await?;
+        }
+    }
+    Ok(())
+}

@@ -1,0 +1,119 @@
+//! The manager's error type, with the specification's error names.
+
+use std::fmt;
+
+/// Everything a client operation can fail with.
+///
+/// The first variants are the specification's errors (`ErrClientAlreadyStarted`, …,
+/// `PeerConnectionError`); the rest are what a Rust, C or Go caller can additionally get
+/// wrong or run into.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum Error {
+    /// `start` on a running client.
+    #[error("client already started")]
+    ClientAlreadyStarted,
+    /// An operation that needs a running client (`stop`, `add_peer`, `send`) before `start`.
+    #[error("client not started")]
+    ClientNotStarted,
+    /// `add_peer` with an address that is already managed.
+    #[error("peer {0} already exists")]
+    PeerAlreadyExists(String),
+    /// `remove_peer` (or a send) naming an address or id that is not managed.
+    #[error("peer {0} not found")]
+    PeerNotFound(String),
+    /// `add_peer` when `max_peers` peers are already managed.
+    #[error("maximum number of peers ({0}) reached")]
+    MaxPeersReached(usize),
+    /// `stop` did not finish before its deadline; the client is stopped anyway and no
+    /// callback starts after this is returned.
+    #[error("stop did not finish within {0:?}")]
+    StopTimeout(std::time::Duration),
+    /// A configuration value is out of range.
+    #[error("invalid config: {field}: {reason}")]
+    InvalidConfig {
+        /// The offending field, as named in `Config`.
+        field: &'static str,
+        /// Why it was refused.
+        reason: String,
+    },
+    /// Dialling a peer or its handshake failed.
+    #[error("{0}")]
+    PeerConnection(#[from] PeerConnectionError),
+    /// An address string that is not `host:port`, `ipv4:port` or `[ipv6]:port`.
+    #[error("invalid peer address {addr:?}: {reason}")]
+    InvalidAddress {
+        /// The address as given.
+        addr: String,
+        /// What is wrong with it.
+        reason: &'static str,
+    },
+    /// A message could not be built or is too large to send.
+    #[error("invalid message: {0}")]
+    InvalidMessage(#[from] btcclient_wire::WireError),
+    /// The peer's send queue is full; try again later.
+    #[error("send queue of peer {0} is full")]
+    QueueFull(String),
+    /// The peer exists but has no connection at the moment.
+    #[error("peer {0} is not connected")]
+    PeerNotConnected(String),
+    /// `stop` called from inside a listener callback (it would wait for itself).
+    #[error("stop cannot be called from inside a listener callback")]
+    CalledFromCallback,
+    /// The client could not create its own runtime or dispatcher thread.
+    #[error("runtime: {0}")]
+    Runtime(String),
+}
+
+/// Why connecting to a peer failed: the address and the cause.
+#[derive(Debug, Clone, thiserror::Error)]
+#[error("peer {addr}: {cause}")]
+pub struct PeerConnectionError {
+    /// The peer's address as it is managed.
+    pub addr: String,
+    /// What went wrong.
+    pub cause: ConnectFailure,
+}
+
+/// The cause inside a [`PeerConnectionError`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum ConnectFailure {
+    /// The host name did not resolve.
+    Resolve(String),
+    /// The TCP connection failed (refused, unreachable, …).
+    Dial(String),
+    /// The TCP connection did not complete within the connection timeout.
+    DialTimeout,
+    /// The version/verack handshake did not complete within the handshake timeout.
+    HandshakeTimeout,
+    /// The peer closed the connection during the handshake.
+    ClosedDuringHandshake,
+    /// The peer broke the protocol during the handshake.
+    Protocol(String),
+    /// The peer's version nonce is ours: we connected to ourselves.
+    SelfConnection,
+    /// The peer's protocol version is older than we support.
+    ObsoleteVersion(u32),
+    /// An I/O error during the handshake.
+    Io(String),
+}
+
+impl fmt::Display for ConnectFailure {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            ConnectFailure::Resolve(e) => write!(f, "cannot resolve: {e}"),
+            ConnectFailure::Dial(e) => write!(f, "connect failed: {e}"),
+            ConnectFailure::DialTimeout => f.write_str("connect timed out"),
+            ConnectFailure::HandshakeTimeout => f.write_str("handshake timed out"),
+            ConnectFailure::ClosedDuringHandshake => f.write_str("closed during handshake"),
+            ConnectFailure::Protocol(e) => write!(f, "protocol violation during handshake: {e}"),
+            ConnectFailure::SelfConnection => f.write_str("connected to ourselves"),
+            ConnectFailure::ObsoleteVersion(v) => write!(f, "obsolete protocol version {v}"),
+            ConnectFailure::Io(e) => write!(f, "i/o error during handshake: {e}"),
+        }
+    }
+}
+
+/// Shorthand for results of this crate.
+pub type Result<T, E = Error> = std::result::Result<T, E>;

@@ -1,0 +1,71 @@
+//! The btcclient peer manager: keeps outbound Bitcoin P2P connections alive and delivers
+//! their messages to your code.
+//!
+//! - [`BtcClient`]: `start`, `stop` (with a deadline), `add_peer`, `remove_peer`,
+//!   `peer_count`, `peers` (snapshots), `send` — the operations of the original Go package,
+//!   with its errors ([`Error`]) and its peer states ([`PeerStatus`]).
+//! - Each peer is dialled, goes through the version/verack handshake (it is `Connected` only
+//!   after that), is pinged, and is redialled after failures with backoff; after
+//!   `max_failure_count` consecutive failures it is `Unhealthy`.
+//! - After every handshake the client asks for addresses (`getaddr`) and dials what comes
+//!   back in `addr` or `addrv2`, up to `max_peers`, skipping duplicates, unroutable
+//!   addresses and crowded network groups.
+//! - [`Listeners`]: callbacks for headers, inv, block, tx, addr, peer connected and peer
+//!   disconnected (with its [`DisconnectReason`]), and any other message. A message nobody
+//!   listens to is not decoded.
+//!
+//! # Example
+//!
+//! ```no_run
+//! use std::time::Duration;
+//! use btcclient_manager::{BtcClient, Config, Listeners, Network};
+//! use btcclient_manager::bitcoin::p2p::message::NetworkMessage;
+//! use btcclient_manager::bitcoin::p2p::message_blockdata::GetHeadersMessage;
+//! use btcclient_manager::bitcoin::{blockdata::constants::genesis_block, BlockHash};
+//!
+//! # #[tokio::main] async fn main() -> Result<(), btcclient_manager::Error> {
+//! let genesis = genesis_block(bitcoin::Network::Regtest).block_hash();
+//! let listeners = Listeners::new()
+//!     .on_peer_connected(move |peer| {
+//!         let locator = GetHeadersMessage::new(vec![genesis], BlockHash::all_zeros());
+//!         let _ = peer.send(&NetworkMessage::GetHeaders(locator));
+//!     })
+//!     .on_headers(|peer, headers| println!("{}: {} headers", peer.addr(), headers.len()));
+//! let client = BtcClient::new(
+//!     Config::builder()
+//!         .network(Network::Regtest)
+//!         .allow_local_addresses(true)
+//!         .listeners(listeners)
+//!         .build()?,
+//! )?;
+//! client.start()?;
+//! client.add_peer("127.0.0.1:18444")?;
+//! tokio::time::sleep(Duration::from_secs(10)).await;
+//! for peer in client.peers() {
+//!     println!("{} {} {:?}", peer.addr, peer.status, peer.info.map(|i| i.user_agent));
+//! }
+//! client.stop(Duration::from_secs(5)).await?;
+//! # Ok(()) }
+//! # use bitcoin::hashes::Hash;
+//! ```
+
+mod address;
+mod client;
+mod config;
+mod connection;
+mod dispatch;
+mod error;
+mod listeners;
+mod peer;
+
+pub use address::{is_routable, network_group};
+pub use bitcoin;
+pub use btcclient_wire as wire;
+pub use btcclient_wire::Frame;
+pub use client::BtcClient;
+pub use config::{
+    Backoff, Config, ConfigBuilder, Delivery, Network, MIN_PEER_PROTOCOL_VERSION, PROTOCOL_VERSION,
+};
+pub use error::{ConnectFailure, Error, PeerConnectionError, Result};
+pub use listeners::{DisconnectReason, Listeners};
+pub use peer::{ManagedPeer, PeerInfo, PeerSnapshot, PeerStatus};

@@ -1,0 +1,170 @@
+//! Listener callbacks: the specification's seven plus one for any other message.
+
+use std::fmt;
+use std::sync::Arc;
+
+use bitcoin::block::Header;
+use bitcoin::p2p::address::AddrV2Message;
+use bitcoin::p2p::message_blockdata::Inventory;
+use bitcoin::{Block, Transaction};
+use btcclient_wire::Frame;
+
+use crate::peer::ManagedPeer;
+
+type Cb<T> = Option<Arc<dyn Fn(&ManagedPeer, &T) + Send + Sync>>;
+type PeerCb = Option<Arc<dyn Fn(&ManagedPeer) + Send + Sync>>;
+
+/// Why a connected peer was disconnected.
+#[derive(Clone, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum DisconnectReason {
+    /// `remove_peer` was called.
+    Removed,
+    /// The client was stopped.
+    Stopped,
+    /// The peer closed the connection.
+    RemoteClosed,
+    /// No pong arrived within the pong timeout.
+    PingTimeout,
+    /// The peer did not take our bytes within the write timeout.
+    WriteTimeout,
+    /// The peer broke the protocol (malformed, oversized or unexpected message); the detail
+    /// says how. Counts as a failure.
+    ProtocolViolation(String),
+    /// An I/O error on the socket.
+    Io(String),
+    /// The peer was dropped by the health check (a discovered peer that became unhealthy).
+    Unhealthy,
+}
+
+impl fmt::Display for DisconnectReason {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            DisconnectReason::Removed => f.write_str("removed"),
+            DisconnectReason::Stopped => f.write_str("client stopped"),
+            DisconnectReason::RemoteClosed => f.write_str("remote closed the connection"),
+            DisconnectReason::PingTimeout => f.write_str("no pong within the timeout"),
+            DisconnectReason::WriteTimeout => f.write_str("peer stopped reading (write timeout)"),
+            DisconnectReason::ProtocolViolation(d) => write!(f, "protocol violation: {d}"),
+            DisconnectReason::Io(e) => write!(f, "i/o error: {e}"),
+            DisconnectReason::Unhealthy => f.write_str("dropped as unhealthy"),
+        }
+    }
+}
+
+/// Callbacks for protocol messages and peer lifecycle events. Every field is optional; a
+/// message whose listener is not set is not decoded at all.
+///
+/// Callbacks run on the client's threads (see [`crate::Delivery`]); for one peer they arrive
+/// in the order its messages arrived. They may call `add_peer`, `remove_peer`, `peer_count`,
+/// `peers` and send, but not `stop` (which returns [`crate::Error::CalledFromCallback`]).
+///
+/// ```
+/// use btcclient_manager::Listeners;
+///
+/// let listeners = Listeners::new()
+///     .on_headers(|peer, headers| println!("{}: {} headers", peer.addr(), headers.len()))
+///     .on_peer_connected(|peer| println!("{} connected", peer.addr()))
+///     .on_peer_disconnected(|peer, why| println!("{} disconnected: {why}", peer.addr()));
+/// assert!(listeners.wants_headers());
+/// ```
+#[derive(Clone, Default)]
+pub struct Listeners {
+    pub(crate) on_headers: Cb<[Header]>,
+    pub(crate) on_inv: Cb<[Inventory]>,
+    pub(crate) on_block: Cb<Block>,
+    pub(crate) on_tx: Cb<Transaction>,
+    pub(crate) on_addr: Cb<[AddrV2Message]>,
+    pub(crate) on_peer_connected: PeerCb,
+    pub(crate) on_peer_disconnected: Cb<DisconnectReason>,
+    pub(crate) on_message: Cb<Frame>,
+}
+
+impl Listeners {
+    /// No listeners.
+    pub fn new() -> Listeners {
+        Listeners::default()
+    }
+
+    /// A `headers` message arrived.
+    pub fn on_headers(
+        mut self,
+        f: impl Fn(&ManagedPeer, &[Header]) + Send + Sync + 'static,
+    ) -> Self {
+        self.on_headers = Some(Arc::new(f));
+        self
+    }
+
+    /// An `inv` message arrived.
+    pub fn on_inv(
+        mut self,
+        f: impl Fn(&ManagedPeer, &[Inventory]) + Send + Sync + 'static,
+    ) -> Self {
+        self.on_inv = Some(Arc::new(f));
+        self
+    }
+
+    /// A `block` message arrived.
+    pub fn on_block(mut self, f: impl Fn(&ManagedPeer, &Block) + Send + Sync + 'static) -> Self {
+        self.on_block = Some(Arc::new(f));
+        self
+    }
+
+    /// A `tx` message arrived.
+    pub fn on_tx(mut self, f: impl Fn(&ManagedPeer, &Transaction) + Send + Sync + 'static) -> Self {
+        self.on_tx = Some(Arc::new(f));
+        self
+    }
+
+    /// An `addr` or `addrv2` message arrived; both kinds come as one list of `addrv2`
+    /// entries. Discovery itself is automatic.
+    pub fn on_addr(
+        mut self,
+        f: impl Fn(&ManagedPeer, &[AddrV2Message]) + Send + Sync + 'static,
+    ) -> Self {
+        self.on_addr = Some(Arc::new(f));
+        self
+    }
+
+    /// A peer finished the version/verack handshake.
+    pub fn on_peer_connected(mut self, f: impl Fn(&ManagedPeer) + Send + Sync + 'static) -> Self {
+        self.on_peer_connected = Some(Arc::new(f));
+        self
+    }
+
+    /// A connected peer was disconnected; exactly once after each `on_peer_connected`.
+    pub fn on_peer_disconnected(
+        mut self,
+        f: impl Fn(&ManagedPeer, &DisconnectReason) + Send + Sync + 'static,
+    ) -> Self {
+        self.on_peer_disconnected = Some(Arc::new(f));
+        self
+    }
+
+    /// Any other message (not one of the above, and not `version`, `verack`, `ping`, `pong`,
+    /// `sendaddrv2`, which the client handles), as command + raw payload.
+    pub fn on_message(mut self, f: impl Fn(&ManagedPeer, &Frame) + Send + Sync + 'static) -> Self {
+        self.on_message = Some(Arc::new(f));
+        self
+    }
+
+    /// Whether `headers` messages are decoded for a listener.
+    pub fn wants_headers(&self) -> bool {
+        self.on_headers.is_some()
+    }
+}
+
+impl fmt::Debug for Listeners {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Listeners")
+            .field("on_headers", &self.on_headers.is_some())
+            .field("on_inv", &self.on_inv.is_some())
+            .field("on_block", &self.on_block.is_some())
+            .field("on_tx", &self.on_tx.is_some())
+            .field("on_addr", &self.on_addr.is_some())
+            .field("on_peer_connected", &self.on_peer_connected.is_some())
+            .field("on_peer_disconnected", &self.on_peer_disconnected.is_some())
+            .field("on_message", &self.on_message.is_some())
+            .finish()
+    }
+}
