@@ -417,6 +417,36 @@ impl BtcClient {
     }
 }
 
+/// Decides whether a discovered address becomes a peer: it must be new, routable and in a
+/// network group no other peer occupies (the last two unless local addresses are allowed).
+/// Returns the peer address and the group it takes.
+fn admit(
+    sock: SocketAddr,
+    allow_local: bool,
+    taken: impl Fn(&str) -> bool,
+    discovered_groups: &HashSet<Vec<u8>>,
+    user_group: impl Fn(&[u8]) -> bool,
+) -> Option<(PeerAddr, Option<Vec<u8>>)> {
+    if sock.port() == 0 || sock.ip().is_unspecified() {
+        return None;
+    }
+    if !allow_local && !is_routable(sock.ip()) {
+        return None;
+    }
+    let target = PeerAddr::from_socket(sock);
+    if taken(target.key()) {
+        return None;
+    }
+    if allow_local {
+        return Some((target, None));
+    }
+    let group = network_group(sock.ip());
+    if discovered_groups.contains(&group) || user_group(&group) {
+        return None;
+    }
+    Some((target, Some(group)))
+}
+
 impl Shared {
     fn spawn_peer(
         self: &Arc<Self>,
@@ -468,25 +498,16 @@ impl Shared {
             if run.peers.len() >= self.config.max_peers {
                 break;
             }
-            if !allow_local && !is_routable(sock.ip()) {
-                continue;
-            }
-            let target = PeerAddr::from_socket(*sock);
-            if run.peers.contains_key(target.key()) {
-                continue;
-            }
-            let group = if allow_local {
-                None
-            } else {
-                let g = network_group(sock.ip());
-                if run.groups.contains(&g) || self.group_in_use(run, &g) {
-                    continue;
+            let taken = |key: &str| run.peers.contains_key(key);
+            let user_group = |g: &[u8]| self.group_in_use(run, g);
+            if let Some((target, group)) = admit(*sock, allow_local, taken, &run.groups, user_group)
+            {
+                if let Some(g) = &group {
+                    run.groups.insert(g.clone());
                 }
-                run.groups.insert(g.clone());
-                Some(g)
-            };
-            self.spawn_peer(run, target, true, group);
-            added += 1;
+                self.spawn_peer(run, target, true, group);
+                added += 1;
+            }
         }
         if added > 0 {
             info!(added, "peers discovered");
@@ -532,5 +553,100 @@ impl Shared {
             info!(addr = %peer.addr(), "dropping unhealthy discovered peer");
             peer.cancel(DisconnectReason::Unhealthy);
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn run(addrs: &[&str], allow_local: bool, user: &[&str]) -> Vec<String> {
+        let mut groups = HashSet::new();
+        let mut keys: HashSet<String> = user.iter().map(|s| s.to_string()).collect();
+        let mut admitted = Vec::new();
+        for a in addrs {
+            let sock: SocketAddr = a.parse().expect("socket address");
+            let user_group = |g: &[u8]| {
+                user.iter()
+                    .any(|u| network_group(u.parse::<SocketAddr>().expect("addr").ip()) == g)
+            };
+            if let Some((t, g)) =
+                admit(sock, allow_local, |k| keys.contains(k), &groups, user_group)
+            {
+                if let Some(g) = g {
+                    groups.insert(g);
+                }
+                keys.insert(t.key().to_owned());
+                admitted.push(t.key().to_owned());
+            }
+        }
+        admitted
+    }
+
+    #[test]
+    fn one_discovered_peer_per_network_group() {
+        let got = run(
+            &[
+                "8.8.8.8:8333",
+                "8.8.4.4:8333",
+                "8.9.1.1:8333",
+                "[2a01:4f8::1]:8333",
+                "[2a01:4f8:ffff::2]:8333",
+                "[2a01:4f9::1]:8333",
+            ],
+            false,
+            &[],
+        );
+        assert_eq!(
+            got,
+            [
+                "8.8.8.8:8333",
+                "8.9.1.1:8333",
+                "[2a01:4f8::1]:8333",
+                "[2a01:4f9::1]:8333"
+            ]
+        );
+    }
+
+    #[test]
+    fn a_user_peer_occupies_its_group_and_duplicates_are_skipped() {
+        let got = run(
+            &[
+                "1.2.9.9:8333",
+                "5.6.7.8:8333",
+                "5.6.7.8:8333",
+                "[::ffff:5.6.7.8]:8333",
+            ],
+            false,
+            &["1.2.3.4:8333"],
+        );
+        assert_eq!(got, ["5.6.7.8:8333"]);
+    }
+
+    #[test]
+    fn non_routable_and_port_zero_refused_unless_local_allowed() {
+        let bad = [
+            "127.0.0.1:6379",
+            "10.0.0.1:8333",
+            "192.168.0.1:8333",
+            "[::1]:8333",
+            "[fe80::1]:8333",
+            "0.0.0.0:8333",
+            "8.8.8.8:0",
+        ];
+        assert!(run(&bad, false, &[]).is_empty());
+        // Simnet and regtest: local addresses are fine and groups are not enforced, but an
+        // unspecified address or port 0 is still never dialled.
+        assert_eq!(
+            run(&bad, true, &[]),
+            [
+                "127.0.0.1:6379",
+                "10.0.0.1:8333",
+                "192.168.0.1:8333",
+                "[::1]:8333",
+                "[fe80::1]:8333"
+            ]
+        );
+        assert_eq!(run(&["127.0.0.1:1", "127.0.0.1:2"], true, &[]).len(), 2);
     }
 }

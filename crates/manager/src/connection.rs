@@ -50,8 +50,9 @@ pub(crate) async fn run_peer(shared: Arc<Shared>, peer: ManagedPeer, events: mps
         match attempt {
             Err(failure) => {
                 streak = streak.saturating_add(1);
-                let count = peer.record_failure(failure.to_string());
-                debug!(failures = count, "connection failed: {failure}");
+                debug!("connection failed: {failure}");
+                let count = peer.record_connect_failure(failure);
+                debug!(failures = count, "failure counted");
                 peer.set_status(PeerStatus::Disconnected);
             }
             Ok(conn) => {
@@ -425,10 +426,14 @@ async fn session(
 
     drop(tx);
     // Dropping the sender ends the writer; give it a moment to flush, then make sure it is gone.
-    if !writer_task.is_finished() {
-        if let Err(_elapsed) = timeout(Duration::from_millis(200), &mut writer_task).await {
-            writer_task.abort();
-        }
+    if !writer_task.is_finished()
+        && timeout(Duration::from_millis(200), &mut writer_task)
+            .await
+            .is_err()
+    {
+        writer_task.abort();
+        // Wait for the abort to take effect so that no task outlives the session.
+        let _ = writer_task.await;
     }
     reason
 }

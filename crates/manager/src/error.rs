@@ -97,6 +97,8 @@ pub enum ConnectFailure {
     ObsoleteVersion(u32),
     /// An I/O error during the handshake.
     Io(String),
+    /// `wait_connected` gave up before any attempt finished.
+    WaitTimeout,
 }
 
 impl fmt::Display for ConnectFailure {
@@ -111,6 +113,7 @@ impl fmt::Display for ConnectFailure {
             ConnectFailure::SelfConnection => f.write_str("connected to ourselves"),
             ConnectFailure::ObsoleteVersion(v) => write!(f, "obsolete protocol version {v}"),
             ConnectFailure::Io(e) => write!(f, "i/o error during handshake: {e}"),
+            ConnectFailure::WaitTimeout => f.write_str("not connected within the wait"),
         }
     }
 }

@@ -9,10 +9,11 @@ use std::time::{Duration, SystemTime};
 use bitcoin::p2p::message::NetworkMessage;
 use bitcoin::p2p::ServiceFlags;
 use btcclient_wire::{Frame, WireError, HEADER_LEN};
-use tokio::sync::mpsc;
+use tokio::sync::{mpsc, watch};
 use tokio_util::sync::CancellationToken;
 
 use crate::address::PeerAddr;
+use crate::error::{ConnectFailure, PeerConnectionError};
 use crate::listeners::DisconnectReason;
 use crate::{Error, Result};
 
@@ -102,6 +103,7 @@ struct PeerState {
     resolved: Option<SocketAddr>,
     last_ping_rtt: Option<Duration>,
     last_error: Option<String>,
+    last_failure: Option<ConnectFailure>,
     sender: Option<mpsc::Sender<Frame>>,
     stop_reason: Option<DisconnectReason>,
 }
@@ -115,6 +117,8 @@ pub(crate) struct PeerShared {
     queue_bytes_limit: usize,
     state: Mutex<PeerState>,
     pub(crate) cancel: CancellationToken,
+    /// Bumped after every connection attempt, successful or not.
+    attempts: watch::Sender<u64>,
     pub(crate) queued_bytes: AtomicUsize,
     pub(crate) bytes_in: AtomicU64,
     pub(crate) bytes_out: AtomicU64,
@@ -159,10 +163,12 @@ impl ManagedPeer {
                     resolved: None,
                     last_ping_rtt: None,
                     last_error: None,
+                    last_failure: None,
                     sender: None,
                     stop_reason: None,
                 }),
                 cancel,
+                attempts: watch::channel(0).0,
                 queued_bytes: AtomicUsize::new(0),
                 bytes_in: AtomicU64::new(0),
                 bytes_out: AtomicU64::new(0),
@@ -301,11 +307,62 @@ impl ManagedPeer {
         lock(&self.shared.state).resolved = Some(addr);
     }
 
+    /// A connection attempt failed.
+    pub(crate) fn record_connect_failure(&self, failure: ConnectFailure) -> u32 {
+        let count = {
+            let mut st = lock(&self.shared.state);
+            st.failure_count = st.failure_count.saturating_add(1);
+            st.last_error = Some(failure.to_string());
+            st.last_failure = Some(failure);
+            st.failure_count
+        };
+        self.shared.attempts.send_modify(|n| *n += 1);
+        count
+    }
+
+    /// A session ended through the peer's fault (misbehaviour, timeouts).
     pub(crate) fn record_failure(&self, error: String) -> u32 {
         let mut st = lock(&self.shared.state);
         st.failure_count = st.failure_count.saturating_add(1);
         st.last_error = Some(error);
         st.failure_count
+    }
+
+    /// Waits until the peer is connected, or until a connection attempt that ends after this
+    /// call fails.
+    ///
+    /// Errors: [`Error::PeerConnection`] with the address and the cause of the failed attempt
+    /// (or [`ConnectFailure::WaitTimeout`] when `timeout` passes first). The peer stays
+    /// managed and is retried either way.
+    pub async fn wait_connected(&self, timeout: Duration) -> Result<()> {
+        let mut rx = self.shared.attempts.subscribe();
+        let fail = |cause| {
+            Error::PeerConnection(PeerConnectionError {
+                addr: self.addr().to_owned(),
+                cause,
+            })
+        };
+        let wait = async {
+            loop {
+                if self.status() == PeerStatus::Connected {
+                    return Ok(());
+                }
+                if rx.changed().await.is_err() {
+                    return Err(fail(ConnectFailure::WaitTimeout));
+                }
+                let st = lock(&self.shared.state);
+                if st.status == PeerStatus::Connected {
+                    return Ok(());
+                }
+                if let Some(f) = st.last_failure.clone() {
+                    return Err(fail(f));
+                }
+            }
+        };
+        match tokio::time::timeout(timeout, wait).await {
+            Ok(r) => r,
+            Err(_) => Err(fail(ConnectFailure::WaitTimeout)),
+        }
     }
 
     pub(crate) fn record_connected(&self, info: PeerInfo, sender: mpsc::Sender<Frame>) {
@@ -315,6 +372,9 @@ impl ManagedPeer {
         st.info = Some(info);
         st.connected_since = Some(SystemTime::now());
         st.sender = Some(sender);
+        st.last_failure = None;
+        drop(st);
+        self.shared.attempts.send_modify(|n| *n += 1);
     }
 
     pub(crate) fn record_disconnected(&self, reason: &DisconnectReason) {

@@ -1,0 +1,206 @@
+//! Each simulated fault costs only its own peer: the other peer keeps delivering, the faulty
+//! peer's status and failure count are right, nothing panics.
+
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+
+use btcclient_manager::bitcoin::hashes::Hash;
+use btcclient_manager::bitcoin::p2p::message::NetworkMessage;
+use btcclient_manager::bitcoin::p2p::message_blockdata::Inventory;
+use btcclient_manager::bitcoin::Txid;
+use btcclient_manager::{BtcClient, PeerStatus};
+use btcclient_simnet::{AddrAdvertise, Fault, Simnet};
+
+use crate::{connect, eventually, fast, Recorder, Seen};
+
+/// What the faulty peer should look like.
+#[derive(Clone, Copy, Debug)]
+enum Expect {
+    /// Never connects; failures pile up.
+    NeverConnects,
+    /// Connects, then is dropped for misbehaviour (a failure).
+    DroppedAsFailure,
+    /// Connects and stays connected (the fault is legal traffic).
+    StaysConnected,
+    /// Connects, is closed by the remote (not a failure), reconnects.
+    Reconnects,
+}
+
+async fn fault_costs_only_its_peer(fault: Fault, expect: Expect) {
+    let net = Simnet::builder()
+        .nodes(2)
+        .advertise(AddrAdvertise::None)
+        .build()
+        .await
+        .unwrap();
+    let rec = Recorder::default();
+    let client = BtcClient::new(
+        fast()
+            .handshake_timeout(Duration::from_millis(500))
+            .ping_interval(Duration::from_millis(200))
+            .pong_timeout(Duration::from_millis(600))
+            .listeners(rec.listeners())
+            .build()
+            .unwrap(),
+    )
+    .unwrap();
+    client.start().unwrap();
+    let good_addr = net.addrs()[0].to_string();
+    connect(&client, net.node(0)).await;
+
+    // The healthy node keeps announcing.
+    let stop = Arc::new(AtomicBool::new(false));
+    let pusher = {
+        let node = net.node(0).clone();
+        let stop = stop.clone();
+        tokio::spawn(async move {
+            let mut i = 0u8;
+            while !stop.load(Ordering::Relaxed) {
+                i = i.wrapping_add(1);
+                node.push(NetworkMessage::Inv(vec![Inventory::Transaction(
+                    Txid::from_byte_array([i; 32]),
+                )]));
+                tokio::time::sleep(Duration::from_millis(20)).await;
+            }
+        })
+    };
+
+    net.node(1).set_fault(Some(fault.clone()));
+    let bad = client.add_peer(&net.addrs()[1].to_string()).unwrap();
+    let bad_addr = bad.addr().to_owned();
+    let good_invs = || rec.count(|s| matches!(s, Seen::Inv(a, _) if *a == good_addr));
+
+    let before = good_invs();
+    match expect {
+        Expect::NeverConnects => {
+            assert!(
+                eventually(Duration::from_secs(5), || bad.failure_count() >= 2).await,
+                "{fault:?}: {:?}",
+                bad.snapshot()
+            );
+            assert_eq!(rec.connected(&bad_addr), 0, "{fault:?}");
+            assert_ne!(bad.status(), PeerStatus::Connected);
+        }
+        Expect::DroppedAsFailure => {
+            assert!(
+                eventually(Duration::from_secs(5), || rec.disconnected(&bad_addr) >= 1).await,
+                "{fault:?}"
+            );
+            assert!(
+                eventually(Duration::from_secs(2), || bad.failure_count() >= 1).await,
+                "{fault:?}: {:?}",
+                bad.snapshot()
+            );
+        }
+        Expect::StaysConnected => {
+            bad.wait_connected(Duration::from_secs(5)).await.unwrap();
+            tokio::time::sleep(Duration::from_millis(700)).await;
+            assert_eq!(bad.status(), PeerStatus::Connected, "{fault:?}");
+            assert_eq!(rec.disconnected(&bad_addr), 0, "{fault:?}");
+        }
+        Expect::Reconnects => {
+            assert!(
+                eventually(Duration::from_secs(5), || rec.connected(&bad_addr) >= 2).await,
+                "{fault:?}"
+            );
+            assert!(rec.disconnected(&bad_addr) >= 1);
+        }
+    }
+    // The healthy peer kept receiving throughout, and is still connected.
+    assert!(
+        eventually(Duration::from_secs(3), || good_invs() >= before + 10).await,
+        "{fault:?}: healthy peer starved ({before} -> {})",
+        good_invs()
+    );
+    assert_eq!(
+        client.peer(&good_addr).unwrap().status(),
+        PeerStatus::Connected
+    );
+    assert_eq!(
+        rec.disconnected(&good_addr),
+        0,
+        "{fault:?} cost the healthy peer its connection"
+    );
+
+    stop.store(true, Ordering::Relaxed);
+    pusher.await.unwrap();
+    client.stop(Duration::from_secs(5)).await.unwrap();
+    // Exactly one disconnected per connected, for both peers.
+    for a in [&good_addr, &bad_addr] {
+        assert_eq!(rec.connected(a), rec.disconnected(a), "{fault:?}: {a}");
+    }
+    net.shutdown().await;
+}
+
+#[tokio::test]
+async fn refuse_connections() {
+    fault_costs_only_its_peer(Fault::RefuseConnections, Expect::NeverConnects).await;
+}
+
+#[tokio::test]
+async fn accept_then_close() {
+    fault_costs_only_its_peer(Fault::AcceptThenClose, Expect::NeverConnects).await;
+}
+
+#[tokio::test]
+async fn never_answer_version() {
+    fault_costs_only_its_peer(Fault::NeverAnswerVersion, Expect::NeverConnects).await;
+}
+
+#[tokio::test]
+async fn garbage_during_handshake() {
+    fault_costs_only_its_peer(
+        Fault::DuringHandshake(Box::new(Fault::SendGarbage)),
+        Expect::NeverConnects,
+    )
+    .await;
+}
+
+#[tokio::test]
+async fn wrong_checksum_during_handshake() {
+    fault_costs_only_its_peer(
+        Fault::DuringHandshake(Box::new(Fault::WrongChecksum)),
+        Expect::NeverConnects,
+    )
+    .await;
+}
+
+#[tokio::test]
+async fn oversized_length_during_handshake() {
+    fault_costs_only_its_peer(
+        Fault::DuringHandshake(Box::new(Fault::OversizedLength)),
+        Expect::NeverConnects,
+    )
+    .await;
+}
+
+#[tokio::test]
+async fn garbage_after_handshake() {
+    fault_costs_only_its_peer(Fault::SendGarbage, Expect::DroppedAsFailure).await;
+}
+
+#[tokio::test]
+async fn wrong_checksum_after_handshake() {
+    fault_costs_only_its_peer(Fault::WrongChecksum, Expect::DroppedAsFailure).await;
+}
+
+#[tokio::test]
+async fn oversized_length_after_handshake() {
+    fault_costs_only_its_peer(Fault::OversizedLength, Expect::DroppedAsFailure).await;
+}
+
+#[tokio::test]
+async fn stall_mid_message_times_out() {
+    fault_costs_only_its_peer(Fault::StallMidMessage, Expect::DroppedAsFailure).await;
+}
+
+#[tokio::test]
+async fn flood_addr_is_legal_traffic() {
+    fault_costs_only_its_peer(Fault::FloodAddr, Expect::StaysConnected).await;
+}
+
+#[tokio::test]
+async fn disconnect_after_n_messages() {
+    fault_costs_only_its_peer(Fault::DisconnectAfter(6), Expect::Reconnects).await;
+}

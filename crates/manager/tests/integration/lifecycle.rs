@@ -1,0 +1,261 @@
+//! The specification's state table: Disconnected -> Connecting -> Connected -> Disconnected,
+//! Unhealthy after max_failure_count failures, reconnect after the delay; and stop.
+
+use std::time::Duration;
+
+use btcclient_manager::{BtcClient, DisconnectReason, PeerStatus};
+use btcclient_simnet::{Fault, Simnet};
+
+use crate::{eventually, fast, Recorder, Seen};
+
+#[tokio::test]
+async fn connecting_until_the_handshake_finishes_then_connected() {
+    let net = Simnet::builder().nodes(1).build().await.unwrap();
+    net.node(0).set_fault(Some(Fault::NeverAnswerVersion));
+    let rec = Recorder::default();
+    let client = BtcClient::new(
+        fast()
+            .handshake_timeout(Duration::from_millis(400))
+            .listeners(rec.listeners())
+            .build()
+            .unwrap(),
+    )
+    .unwrap();
+    client.start().unwrap();
+    let peer = client.add_peer(&net.addrs()[0].to_string()).unwrap();
+    // TCP is accepted but the handshake never finishes: Connecting, never Connected.
+    assert!(eventually(Duration::from_secs(2), || net.node(0).accepted() >= 1).await);
+    assert_eq!(peer.status(), PeerStatus::Connecting);
+    // The handshake timeout counts as a failure; no connected event ever fires.
+    assert!(eventually(Duration::from_secs(3), || peer.failure_count() >= 2).await);
+    assert!(peer.status() != PeerStatus::Connected);
+    assert_eq!(rec.count(|s| matches!(s, Seen::Connected(_))), 0);
+    assert!(peer
+        .snapshot()
+        .last_error
+        .unwrap()
+        .contains("handshake timed out"));
+
+    // Once the node behaves, the peer connects and its failure count resets.
+    net.node(0).set_fault(None);
+    assert!(
+        eventually(Duration::from_secs(3), || peer.status()
+            == PeerStatus::Connected)
+        .await
+    );
+    assert_eq!(peer.failure_count(), 0);
+    assert_eq!(rec.connected(peer.addr()), 1);
+    client.stop(Duration::from_secs(5)).await.unwrap();
+    net.shutdown().await;
+}
+
+#[tokio::test]
+async fn remote_close_disconnects_then_reconnects_after_the_delay() {
+    let net = Simnet::builder().nodes(1).build().await.unwrap();
+    let rec = Recorder::default();
+    let client = BtcClient::new(
+        fast()
+            .discovery(false)
+            .listeners(rec.listeners())
+            .build()
+            .unwrap(),
+    )
+    .unwrap();
+    client.start().unwrap();
+    let addr = net.addrs()[0].to_string();
+    let peer = client.add_peer(&addr).unwrap();
+    peer.wait_connected(Duration::from_secs(5)).await.unwrap();
+
+    net.node(0).go_down();
+    assert!(eventually(Duration::from_secs(3), || rec.disconnected(&addr) == 1).await);
+    assert!(rec.all().contains(&Seen::Disconnected(
+        addr.clone(),
+        DisconnectReason::RemoteClosed
+    )));
+    assert!(eventually(Duration::from_secs(3), || peer.failure_count() >= 1).await);
+    assert_ne!(peer.status(), PeerStatus::Connected);
+
+    net.node(0).come_up().await.unwrap();
+    assert!(eventually(Duration::from_secs(5), || rec.connected(&addr) == 2).await);
+    assert_eq!(peer.status(), PeerStatus::Connected);
+    assert_eq!(peer.failure_count(), 0);
+    client.stop(Duration::from_secs(5)).await.unwrap();
+    // Every connected event has exactly one disconnected event.
+    assert_eq!(rec.connected(&addr), 2);
+    assert_eq!(rec.disconnected(&addr), 2);
+    net.shutdown().await;
+}
+
+#[tokio::test]
+async fn unhealthy_at_the_failure_threshold_and_retried() {
+    let net = Simnet::builder().nodes(1).build().await.unwrap();
+    net.node(0).set_fault(Some(Fault::AcceptThenClose));
+    let client = BtcClient::new(
+        fast()
+            .max_failure_count(3)
+            .reconnect_delay(Duration::from_millis(20))
+            .build()
+            .unwrap(),
+    )
+    .unwrap();
+    client.start().unwrap();
+    let peer = client.add_peer(&net.addrs()[0].to_string()).unwrap();
+    assert!(
+        eventually(Duration::from_secs(5), || peer.status()
+            == PeerStatus::Unhealthy)
+        .await
+    );
+    assert!(peer.failure_count() >= 3);
+    // A user-added peer stays managed and keeps being retried.
+    let accepted = net.node(0).accepted();
+    assert!(
+        eventually(Duration::from_secs(3), || net.node(0).accepted()
+            > accepted + 2)
+        .await
+    );
+    assert_eq!(client.peer_count(), 1);
+    assert_eq!(peer.status(), PeerStatus::Unhealthy);
+    // Healthy again only after a handshake.
+    net.node(0).set_fault(None);
+    assert!(
+        eventually(Duration::from_secs(3), || peer.status()
+            == PeerStatus::Connected)
+        .await
+    );
+    assert_eq!(peer.failure_count(), 0);
+    client.stop(Duration::from_secs(5)).await.unwrap();
+    net.shutdown().await;
+}
+
+#[tokio::test]
+async fn remove_peer_fires_disconnected_with_removed() {
+    let net = Simnet::builder().nodes(1).build().await.unwrap();
+    let rec = Recorder::default();
+    let client = BtcClient::new(
+        fast()
+            .discovery(false)
+            .listeners(rec.listeners())
+            .build()
+            .unwrap(),
+    )
+    .unwrap();
+    client.start().unwrap();
+    let addr = net.addrs()[0].to_string();
+    client
+        .add_peer(&addr)
+        .unwrap()
+        .wait_connected(Duration::from_secs(5))
+        .await
+        .unwrap();
+    client.remove_peer(&addr).unwrap();
+    assert!(eventually(Duration::from_secs(3), || rec.disconnected(&addr) == 1).await);
+    assert_eq!(
+        rec.all().last(),
+        Some(&Seen::Disconnected(addr.clone(), DisconnectReason::Removed))
+    );
+    assert!(eventually(Duration::from_secs(3), || net.node(0).connections() == 0).await);
+    client.stop(Duration::from_secs(5)).await.unwrap();
+    net.shutdown().await;
+}
+
+#[test]
+fn stop_leaves_no_task_no_socket_and_no_later_callback() {
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .unwrap();
+    let net = rt
+        .block_on(
+            Simnet::builder()
+                .nodes(5)
+                .ping_interval(Some(Duration::from_millis(20)))
+                .build(),
+        )
+        .unwrap();
+    let rec = Recorder::default();
+    // The client runs on its own runtime so that its tasks can be counted alone.
+    let client_rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .unwrap();
+    let client = BtcClient::with_runtime(
+        fast()
+            .max_peers(5)
+            .listeners(rec.listeners())
+            .build()
+            .unwrap(),
+        client_rt.handle().clone(),
+    )
+    .unwrap();
+    client.start().unwrap();
+    client.add_peer(&net.addrs()[0].to_string()).unwrap();
+    // Discovery brings in the other four.
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    while client.connected_count() < 5 && std::time::Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    assert_eq!(client.connected_count(), 5);
+    client.stop_blocking(Duration::from_secs(5)).unwrap();
+
+    let connected = rec.count(|s| matches!(s, Seen::Connected(_)));
+    let disconnected: Vec<Seen> = rec
+        .all()
+        .into_iter()
+        .filter(|s| matches!(s, Seen::Disconnected(..)))
+        .collect();
+    assert_eq!(connected, 5);
+    assert_eq!(disconnected.len(), 5);
+    assert!(disconnected
+        .iter()
+        .all(|s| matches!(s, Seen::Disconnected(_, DisconnectReason::Stopped))));
+    assert_eq!(
+        client_rt.metrics().num_alive_tasks(),
+        0,
+        "tasks left after stop"
+    );
+    let events = rec.all().len();
+    std::thread::sleep(Duration::from_millis(300));
+    assert_eq!(
+        rec.all().len(),
+        events,
+        "a callback ran after stop returned"
+    );
+    let nodes = net.nodes().to_vec();
+    rt.block_on(async {
+        assert!(
+            eventually(Duration::from_secs(3), || nodes
+                .iter()
+                .all(|n| n.connections() == 0))
+            .await
+        );
+    });
+    rt.block_on(net.shutdown());
+}
+
+#[tokio::test]
+async fn stop_timeout_when_a_callback_hangs() {
+    let net = Simnet::builder().nodes(1).build().await.unwrap();
+    let listeners = btcclient_manager::Listeners::new()
+        .on_peer_disconnected(|_, _| std::thread::sleep(Duration::from_millis(1500)));
+    let client = BtcClient::new(fast().listeners(listeners).build().unwrap()).unwrap();
+    client.start().unwrap();
+    client
+        .add_peer(&net.addrs()[0].to_string())
+        .unwrap()
+        .wait_connected(Duration::from_secs(5))
+        .await
+        .unwrap();
+    let r = client.stop(Duration::from_millis(200)).await;
+    assert!(
+        matches!(r, Err(btcclient_manager::Error::StopTimeout(_))),
+        "{r:?}"
+    );
+    assert!(!client.is_running());
+    // The client can be started again afterwards.
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    client.start().unwrap();
+    client.stop(Duration::from_secs(5)).await.unwrap();
+    net.shutdown().await;
+}
