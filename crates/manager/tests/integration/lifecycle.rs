@@ -259,3 +259,34 @@ async fn stop_timeout_when_a_callback_hangs() {
     client.stop(Duration::from_secs(5)).await.unwrap();
     net.shutdown().await;
 }
+
+#[tokio::test]
+async fn an_unhealthy_discovered_peer_is_dropped_to_make_room() {
+    let net = Simnet::builder().nodes(2).build().await.unwrap();
+    // The second node, which the first advertises, never accepts.
+    net.node(1).set_fault(Some(Fault::RefuseConnections));
+    let rec = Recorder::default();
+    let client = BtcClient::new(
+        fast()
+            .max_failure_count(3)
+            .reconnect_delay(Duration::from_millis(20))
+            .listeners(rec.listeners())
+            .build()
+            .unwrap(),
+    )
+    .unwrap();
+    client.start().unwrap();
+    let seed = client.add_peer(&net.addrs()[0].to_string()).unwrap();
+    let discovered = net.addrs()[1].to_string();
+    assert!(eventually(Duration::from_secs(5), || client.peer(&discovered).is_some()).await);
+    assert!(client.peer(&discovered).unwrap().is_discovered());
+    // After three failures the health check drops it; the user-added seed stays.
+    assert!(eventually(Duration::from_secs(5), || client.peer(&discovered).is_none()).await);
+    assert_eq!(client.peer_count(), 1);
+    assert_eq!(seed.status(), PeerStatus::Connected);
+    // It never connected, so no connected/disconnected events for it.
+    assert_eq!(rec.connected(&discovered), 0);
+    assert_eq!(rec.disconnected(&discovered), 0);
+    client.stop(Duration::from_secs(5)).await.unwrap();
+    net.shutdown().await;
+}
