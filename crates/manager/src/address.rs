@@ -97,6 +97,17 @@ impl PeerAddr {
     }
 }
 
+/// Parses and normalises a peer address as `add_peer` does (`1.2.3.4:8333`,
+/// `[2001:db8::1]:8333`, `host.example:8333`; host names lower-cased), without adding it.
+///
+/// ```
+/// assert_eq!(btcclient_manager::parse_peer_address("[::ffff:1.2.3.4]:8333").unwrap(), "1.2.3.4:8333");
+/// assert!(btcclient_manager::parse_peer_address("1.2.3.4").is_err());
+/// ```
+pub fn parse_peer_address(addr: &str) -> Result<String> {
+    PeerAddr::parse(addr).map(|a| a.key().to_owned())
+}
+
 /// Whether an address is publicly routable (not loopback, private, link-local, multicast,
 /// unspecified, documentation, carrier-grade NAT or otherwise reserved).
 pub fn is_routable(ip: IpAddr) -> bool {

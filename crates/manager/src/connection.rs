@@ -56,7 +56,10 @@ pub(crate) async fn run_peer(shared: Arc<Shared>, peer: ManagedPeer, events: mps
                 peer.set_status(PeerStatus::Disconnected);
             }
             Ok(conn) => {
-                streak = 0;
+                // The handshake resets the failure count (the specification), but a session
+                // that ends in misbehaviour continues the count from before it: a peer that
+                // handshakes and then sends garbage still becomes unhealthy, and backs off.
+                let before = peer.failure_count();
                 let reason = session(&shared, &peer, conn, &events).await;
                 if matches!(
                     reason,
@@ -64,8 +67,9 @@ pub(crate) async fn run_peer(shared: Arc<Shared>, peer: ManagedPeer, events: mps
                         | DisconnectReason::PingTimeout
                         | DisconnectReason::WriteTimeout
                 ) {
-                    streak = 1;
-                    peer.record_failure(reason.to_string());
+                    streak = peer.record_failure_after(before, reason.to_string());
+                } else {
+                    streak = 0;
                 }
                 info!("disconnected: {reason}");
                 peer.record_disconnected(&reason);

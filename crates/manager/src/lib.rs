@@ -58,7 +58,7 @@ mod error;
 mod listeners;
 mod peer;
 
-pub use address::{is_routable, network_group};
+pub use address::{is_routable, network_group, parse_peer_address};
 pub use bitcoin;
 pub use btcclient_wire as wire;
 pub use btcclient_wire::Frame;

@@ -320,10 +320,11 @@ impl ManagedPeer {
         count
     }
 
-    /// A session ended through the peer's fault (misbehaviour, timeouts).
-    pub(crate) fn record_failure(&self, error: String) -> u32 {
+    /// A session ended through the peer's fault (misbehaviour, timeouts): the count goes on
+    /// from `before`, its value before the handshake reset it.
+    pub(crate) fn record_failure_after(&self, before: u32, error: String) -> u32 {
         let mut st = lock(&self.shared.state);
-        st.failure_count = st.failure_count.saturating_add(1);
+        st.failure_count = before.max(st.failure_count).saturating_add(1);
         st.last_error = Some(error);
         st.failure_count
     }

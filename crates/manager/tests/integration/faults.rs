@@ -204,3 +204,33 @@ async fn flood_addr_is_legal_traffic() {
 async fn disconnect_after_n_messages() {
     fault_costs_only_its_peer(Fault::DisconnectAfter(6), Expect::Reconnects).await;
 }
+
+#[tokio::test]
+async fn a_peer_that_misbehaves_after_every_handshake_becomes_unhealthy() {
+    let net = Simnet::builder().nodes(1).build().await.unwrap();
+    net.node(0).set_fault(Some(Fault::SendGarbage));
+    let rec = Recorder::default();
+    let client = BtcClient::new(
+        fast()
+            .max_failure_count(3)
+            .reconnect_delay(Duration::from_millis(20))
+            .listeners(rec.listeners())
+            .build()
+            .unwrap(),
+    )
+    .unwrap();
+    client.start().unwrap();
+    let peer = client.add_peer(&net.addrs()[0].to_string()).unwrap();
+    // Each handshake succeeds, yet the failures add up across sessions.
+    assert!(
+        eventually(Duration::from_secs(10), || peer.status()
+            == PeerStatus::Unhealthy)
+        .await,
+        "{:?}",
+        peer.snapshot()
+    );
+    assert!(rec.connected(peer.addr()) >= 3);
+    client.stop(Duration::from_secs(5)).await.unwrap();
+    assert_eq!(rec.connected(peer.addr()), rec.disconnected(peer.addr()));
+    net.shutdown().await;
+}

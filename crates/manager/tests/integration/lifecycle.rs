@@ -278,10 +278,20 @@ async fn an_unhealthy_discovered_peer_is_dropped_to_make_room() {
     client.start().unwrap();
     let seed = client.add_peer(&net.addrs()[0].to_string()).unwrap();
     let discovered = net.addrs()[1].to_string();
-    assert!(eventually(Duration::from_secs(5), || client.peer(&discovered).is_some()).await);
+    assert!(
+        eventually(Duration::from_secs(5), || client
+            .peer(&discovered)
+            .is_some())
+        .await
+    );
     assert!(client.peer(&discovered).unwrap().is_discovered());
     // After three failures the health check drops it; the user-added seed stays.
-    assert!(eventually(Duration::from_secs(5), || client.peer(&discovered).is_none()).await);
+    assert!(
+        eventually(Duration::from_secs(5), || client
+            .peer(&discovered)
+            .is_none())
+        .await
+    );
     assert_eq!(client.peer_count(), 1);
     assert_eq!(seed.status(), PeerStatus::Connected);
     // It never connected, so no connected/disconnected events for it.

@@ -1,0 +1,713 @@
+//! One run: the client's callbacks feed a channel; one loop turns them into events, drives the
+//! header sync, watches the peer table and ends the run.
+
+use std::collections::{HashMap, HashSet};
+use std::time::Duration;
+
+use bitcoin::block::Header;
+use bitcoin::hashes::Hash;
+use bitcoin::p2p::message::NetworkMessage;
+use bitcoin::p2p::message_blockdata::{GetHeadersMessage, Inventory};
+use bitcoin::pow::Target;
+use bitcoin::BlockHash;
+use btcclient_manager::{BtcClient, DisconnectReason, Error, Listeners, ManagedPeer, PeerStatus};
+use tokio::sync::mpsc;
+use tokio::task::JoinSet;
+use tokio::time::Instant;
+
+use crate::chain::{HeaderChain, Rejected, MAX_HEADERS};
+use crate::output::{Event, Output, PeerLine, Summary};
+
+/// What the client's callbacks hand to the loop.
+pub enum Input {
+    /// A peer finished its handshake.
+    Connected(ManagedPeer),
+    /// A connected peer went away.
+    Disconnected(ManagedPeer, DisconnectReason),
+    /// A `headers` message.
+    Headers(ManagedPeer, Vec<Header>),
+    /// An `addr`/`addrv2` message with this many entries.
+    Addr(ManagedPeer, usize),
+    /// Block hashes announced in an `inv`.
+    Inv(ManagedPeer, Vec<BlockHash>),
+}
+
+/// Listeners that forward everything the run shows to `tx`. They only queue: no callback
+/// waits for the loop.
+pub fn listeners(tx: mpsc::UnboundedSender<Input>) -> Listeners {
+    let (t1, t2, t3, t4, t5) = (tx.clone(), tx.clone(), tx.clone(), tx.clone(), tx);
+    Listeners::new()
+        .on_peer_connected(move |p| {
+            let _ = t1.send(Input::Connected(p.clone()));
+        })
+        .on_peer_disconnected(move |p, why| {
+            let _ = t2.send(Input::Disconnected(p.clone(), why.clone()));
+        })
+        .on_headers(move |p, headers| {
+            let _ = t3.send(Input::Headers(p.clone(), headers.to_vec()));
+        })
+        .on_addr(move |p, addrs| {
+            let _ = t4.send(Input::Addr(p.clone(), addrs.len()));
+        })
+        .on_inv(move |p, inv| {
+            let blocks: Vec<BlockHash> = inv
+                .iter()
+                .filter_map(|i| match i {
+                    Inventory::Block(h) | Inventory::WitnessBlock(h) => Some(*h),
+                    _ => None,
+                })
+                .collect();
+            if !blocks.is_empty() {
+                let _ = t5.send(Input::Inv(p.clone(), blocks));
+            }
+        })
+}
+
+/// How a run goes.
+pub struct Plan {
+    /// Ends the run (None: only Ctrl-C).
+    pub duration: Option<Duration>,
+    /// End as soon as the headers are synced.
+    pub exit_when_synced: bool,
+    /// Time a sync peer has to answer getheaders.
+    pub sync_timeout: Duration,
+    /// The height to reach when it is known in advance (the simulated chain's).
+    pub target_height: u32,
+    /// The first header of the chain.
+    pub genesis: Header,
+    /// The network's proof-of-work limit.
+    pub max_target: Option<Target>,
+    /// How long the first peers have to connect before the run gives up.
+    pub first_connect_timeout: Duration,
+}
+
+/// A node of the simulated network that goes down and comes back.
+pub trait Flapper {
+    /// When it changes next.
+    fn next_change(&self) -> Instant;
+    /// Changes it; returns what to show.
+    fn change(&mut self) -> impl std::future::Future<Output = Event> + Send;
+}
+
+/// A flapper that never flaps (for `connect`).
+pub struct NoFlapper;
+
+impl Flapper for NoFlapper {
+    fn next_change(&self) -> Instant {
+        Instant::now() + Duration::from_secs(365 * 24 * 3600)
+    }
+    async fn change(&mut self) -> Event {
+        Event::Error {
+            peer: None,
+            message: "no flapping node".into(),
+        }
+    }
+}
+
+struct Conn {
+    peer: ManagedPeer,
+    start_height: i32,
+    /// Asked and answered with less than a full message, or unresponsive: not asked again
+    /// until it announces something new.
+    done: bool,
+}
+
+struct Known {
+    addr: String,
+    status: Option<PeerStatus>,
+    failures: u32,
+    /// Failures the polling will see that a disconnect event already reported.
+    credit: u32,
+}
+
+impl Known {
+    fn new(addr: &str) -> Known {
+        Known {
+            addr: addr.to_owned(),
+            status: None,
+            failures: 0,
+            credit: 0,
+        }
+    }
+}
+
+/// The state of one run.
+pub struct Session {
+    client: BtcClient,
+    out: Output,
+    plan: Plan,
+    chain: HeaderChain,
+    connected: HashMap<u64, Conn>,
+    sync: Option<(u64, Instant)>,
+    best_announced: u32,
+    synced_reported: bool,
+    completed_once: bool,
+    known: HashMap<u64, Known>,
+    reached: HashSet<String>,
+    removed_by_us: HashSet<u64>,
+    max_connected: usize,
+    disconnections: usize,
+    reconnections: usize,
+    faults: usize,
+    peers_removed: usize,
+    max_peers_reported: bool,
+    start: Instant,
+}
+
+impl Session {
+    /// A run of `client` (started, no peers yet).
+    pub fn new(client: BtcClient, out: Output, plan: Plan, start: Instant) -> Session {
+        let chain = HeaderChain::new(&plan.genesis, plan.max_target);
+        Session {
+            client,
+            out,
+            chain,
+            best_announced: plan.target_height,
+            plan,
+            connected: HashMap::new(),
+            sync: None,
+            synced_reported: false,
+            completed_once: false,
+            known: HashMap::new(),
+            reached: HashSet::new(),
+            removed_by_us: HashSet::new(),
+            max_connected: 0,
+            disconnections: 0,
+            reconnections: 0,
+            faults: 0,
+            peers_removed: 0,
+            max_peers_reported: false,
+            start,
+        }
+    }
+
+    /// Shows an event.
+    pub fn emit(&self, event: Event) {
+        self.out.emit(&event);
+    }
+
+    /// Adds the given peers, runs until the duration passes, Ctrl-C, the sync ends (with
+    /// `exit_when_synced`) or none of the given peers can be connected; stops the client and
+    /// returns the summary.
+    pub async fn run(
+        mut self,
+        peers: &[String],
+        mut rx: mpsc::UnboundedReceiver<Input>,
+        mut flapper: Option<impl Flapper>,
+    ) -> Summary {
+        let mut first: JoinSet<Result<(), Error>> = JoinSet::new();
+        let mut first_errors: Vec<String> = Vec::new();
+        for addr in peers {
+            match self.client.add_peer(addr) {
+                Ok(peer) => {
+                    self.known.insert(peer.id(), Known::new(peer.addr()));
+                    self.emit(Event::PeerAdded {
+                        peer: peer.addr().to_owned(),
+                        discovered: false,
+                    });
+                    let wait = self.plan.first_connect_timeout;
+                    first.spawn(async move { peer.wait_connected(wait).await });
+                }
+                Err(e) => {
+                    self.emit(Event::Error {
+                        peer: Some(addr.clone()),
+                        message: e.to_string(),
+                    });
+                    first_errors.push(e.to_string());
+                }
+            }
+        }
+        let mut waiting_first = !first.is_empty();
+
+        let deadline = self.plan.duration.map(|d| self.start + d);
+        let far = self.start + Duration::from_secs(100 * 365 * 24 * 3600);
+        let mut ticker = tokio::time::interval(Duration::from_millis(250));
+        ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
+        let ctrl_c = async {
+            if tokio::signal::ctrl_c().await.is_err() {
+                std::future::pending::<()>().await;
+            }
+        };
+        tokio::pin!(ctrl_c);
+
+        let end: &'static str = if !waiting_first {
+            "no_peer_connected"
+        } else {
+            loop {
+                let flap_at = flapper.as_ref().map_or(far, |f| f.next_change());
+                tokio::select! {
+                    biased;
+                    _ = &mut ctrl_c => break "interrupted",
+                    _ = tokio::time::sleep_until(deadline.unwrap_or(far)), if deadline.is_some() => {
+                        break "duration"
+                    }
+                    joined = first.join_next(), if waiting_first => match joined {
+                        Some(Ok(Ok(()))) => {
+                            waiting_first = false;
+                            first.abort_all();
+                        }
+                        Some(Ok(Err(e))) => {
+                            let (peer, message) = match &e {
+                                Error::PeerConnection(pc) => (Some(pc.addr.clone()), pc.cause.to_string()),
+                                other => (None, other.to_string()),
+                            };
+                            // In text the failure line from the peer table says it.
+                            if self.out.is_json() {
+                                self.emit(Event::Error { peer, message });
+                            }
+                            first_errors.push(e.to_string());
+                        }
+                        Some(Err(_)) => {}
+                        None => {
+                            waiting_first = false;
+                            if self.reached.is_empty() {
+                                break "no_peer_connected";
+                            }
+                        }
+                    },
+                    Some(input) = rx.recv() => self.handle(input),
+                    _ = ticker.tick() => self.poll(),
+                    _ = tokio::time::sleep_until(flap_at), if flapper.is_some() => {
+                        if let Some(f) = flapper.as_mut() {
+                            let event = f.change().await;
+                            self.emit(event);
+                        }
+                    }
+                }
+                if waiting_first && !self.reached.is_empty() {
+                    waiting_first = false;
+                    first.abort_all();
+                }
+                if self.plan.exit_when_synced && self.is_synced() {
+                    break "synced";
+                }
+            }
+        };
+
+        // Take the last picture, then stop.
+        self.poll();
+        let peers_at_end: Vec<PeerLine> = self
+            .client
+            .peers()
+            .into_iter()
+            .map(|p| PeerLine {
+                addr: p.addr,
+                status: p.status.to_string(),
+                failures: p.failure_count,
+                discovered: p.discovered,
+                user_agent: p.info.map(|i| i.user_agent),
+                messages_in: p.messages_in,
+            })
+            .collect();
+        let connected_at_end = self.connected.len();
+        self.out.status("stopping…".into());
+        if let Err(e) = self.client.stop(Duration::from_secs(5)).await {
+            self.emit(Event::Error {
+                peer: None,
+                message: format!("stopping the client: {e}"),
+            });
+        }
+        while let Ok(input) = rx.try_recv() {
+            self.handle(input);
+        }
+
+        let ok = end != "no_peer_connected";
+        let summary = Summary {
+            ok,
+            end,
+            elapsed: self.start.elapsed(),
+            peers_reached: self.reached.len(),
+            max_connected: self.max_connected,
+            connected_at_end,
+            headers_synced: self.chain.height(),
+            target_height: self.best_announced.max(self.chain.height()),
+            tip: self.chain.tip().to_string(),
+            disconnections: self.disconnections,
+            reconnections: self.reconnections,
+            faults_survived: self.faults,
+            peers_removed: self.peers_removed,
+            peers: peers_at_end,
+        };
+        self.out.finish(&Event::Summary(summary.clone()));
+        if !ok {
+            let detail = if first_errors.is_empty() {
+                "no peer given".to_owned()
+            } else {
+                first_errors.join("; ")
+            };
+            eprintln!("error: could not connect to any peer: {detail}");
+        }
+        summary
+    }
+
+    /// Synced: a sync finished, none is under way, and no connected peer that has not
+    /// answered yet announced more than we have (a peer that announced more but had nothing
+    /// to give does not hold the sync open).
+    fn is_synced(&self) -> bool {
+        self.completed_once && self.sync.is_none() && self.candidate().is_none()
+    }
+
+    /// The peer to sync from next: a connected peer that announced more than we have (the
+    /// highest first); before any sync finished, any peer not yet done.
+    fn candidate(&self) -> Option<(u64, String, i32)> {
+        let height = i64::from(self.chain.height());
+        let completed = self.completed_once;
+        self.connected
+            .iter()
+            .filter(|(_, c)| !c.done && (i64::from(c.start_height) > height || !completed))
+            .max_by_key(|(id, c)| (c.start_height, std::cmp::Reverse(**id)))
+            .map(|(id, c)| (*id, c.peer.addr().to_owned(), c.start_height))
+    }
+
+    fn handle(&mut self, input: Input) {
+        match input {
+            Input::Connected(peer) => self.on_connected(peer),
+            Input::Disconnected(peer, reason) => self.on_disconnected(&peer, &reason),
+            Input::Headers(peer, headers) => {
+                if !self.removed_by_us.contains(&peer.id()) {
+                    self.on_headers(&peer, &headers);
+                }
+            }
+            Input::Addr(peer, count) => {
+                // In text, addr lines matter while they can still bring new peers.
+                if self.out.is_json() || !self.max_peers_reported {
+                    self.emit(Event::Addr {
+                        peer: peer.addr().to_owned(),
+                        count,
+                    });
+                }
+            }
+            Input::Inv(peer, blocks) => {
+                if blocks.iter().any(|h| !self.chain.contains(h)) {
+                    if let Some(c) = self.connected.get_mut(&peer.id()) {
+                        c.done = false;
+                        c.start_height = c.start_height.max(self.chain.height() as i32 + 1);
+                    }
+                    self.maybe_start_sync();
+                }
+            }
+        }
+        self.check_synced();
+    }
+
+    fn on_connected(&mut self, peer: ManagedPeer) {
+        let id = peer.id();
+        if let std::collections::hash_map::Entry::Vacant(e) = self.known.entry(id) {
+            e.insert(Known::new(peer.addr()));
+            // In text the connected line says it all.
+            if self.out.is_json() {
+                self.emit(Event::PeerAdded {
+                    peer: peer.addr().to_owned(),
+                    discovered: peer.is_discovered(),
+                });
+            }
+        }
+        if let Some(k) = self.known.get_mut(&id) {
+            k.status = Some(PeerStatus::Connected);
+            k.failures = 0;
+        }
+        let (user_agent, start_height) = peer
+            .info()
+            .map_or((String::new(), 0), |i| (i.user_agent, i.start_height));
+        let reconnect = !self.reached.insert(peer.addr().to_owned());
+        if reconnect {
+            self.reconnections += 1;
+        }
+        self.best_announced = self.best_announced.max(start_height.max(0) as u32);
+        if self.best_announced > self.chain.height() {
+            self.synced_reported = false;
+        }
+        self.connected.insert(
+            id,
+            Conn {
+                peer: peer.clone(),
+                start_height,
+                done: false,
+            },
+        );
+        self.max_connected = self.max_connected.max(self.connected.len());
+        self.emit(Event::PeerConnected {
+            peer: peer.addr().to_owned(),
+            user_agent,
+            start_height,
+            reconnect,
+            discovered: peer.is_discovered(),
+            connected: self.connected.len(),
+        });
+        self.refresh();
+        self.maybe_start_sync();
+    }
+
+    fn on_disconnected(&mut self, peer: &ManagedPeer, reason: &DisconnectReason) {
+        let id = peer.id();
+        self.connected.remove(&id);
+        let kind = match reason {
+            DisconnectReason::Removed => "removed",
+            DisconnectReason::Stopped => "stopped",
+            DisconnectReason::RemoteClosed => "remote_closed",
+            DisconnectReason::PingTimeout => "ping_timeout",
+            DisconnectReason::WriteTimeout => "write_timeout",
+            DisconnectReason::ProtocolViolation(_) => "protocol_violation",
+            DisconnectReason::Io(_) => "io",
+            DisconnectReason::Unhealthy => "unhealthy",
+            _ => "other",
+        };
+        if !matches!(kind, "stopped" | "removed" | "unhealthy") {
+            self.faults += 1;
+            if let Some(k) = self.known.get_mut(&id) {
+                k.credit += 1;
+            }
+        }
+        if kind != "stopped" {
+            self.disconnections += 1;
+        }
+        if kind != "stopped" || self.out.is_json() {
+            self.emit(Event::PeerDisconnected {
+                peer: peer.addr().to_owned(),
+                reason: reason.to_string(),
+                kind,
+            });
+        }
+        if self.sync.is_some_and(|(s, _)| s == id) {
+            self.sync = None;
+            self.maybe_start_sync();
+        }
+        self.refresh();
+    }
+
+    fn on_headers(&mut self, peer: &ManagedPeer, headers: &[Header]) {
+        let id = peer.id();
+        let from_sync = self.sync.is_some_and(|(s, _)| s == id);
+        let full = headers.len() >= MAX_HEADERS;
+        match self.chain.accept(headers) {
+            Err(Rejected::NotConnecting { .. }) if !from_sync && !full => {
+                // An announcement of blocks whose parents we do not have yet: ask this peer.
+                if let Some(c) = self.connected.get_mut(&id) {
+                    c.done = false;
+                    c.start_height = c.start_height.max(self.chain.height() as i32 + 1);
+                }
+                self.maybe_start_sync();
+            }
+            Err(rejected) => {
+                self.faults += 1;
+                self.peers_removed += 1;
+                self.removed_by_us.insert(id);
+                self.connected.remove(&id);
+                self.emit(Event::Error {
+                    peer: Some(peer.addr().to_owned()),
+                    message: format!("invalid headers: {rejected}; removing the peer"),
+                });
+                if let Err(e) = self.client.remove_peer(peer.addr()) {
+                    if !matches!(e, Error::PeerNotFound(_)) {
+                        self.emit(Event::Error {
+                            peer: Some(peer.addr().to_owned()),
+                            message: format!("remove_peer: {e}"),
+                        });
+                    }
+                }
+                if from_sync {
+                    self.sync = None;
+                }
+                self.maybe_start_sync();
+            }
+            Ok(accepted) => {
+                if !headers.is_empty() {
+                    self.emit(Event::Headers {
+                        peer: peer.addr().to_owned(),
+                        count: headers.len(),
+                        new: accepted.new,
+                        height: self.chain.height(),
+                        reorg_from: accepted.reorg_from,
+                    });
+                }
+                self.best_announced = self.best_announced.max(self.chain.height());
+                if from_sync {
+                    if full && accepted.new > 0 {
+                        if !self.request(id) {
+                            self.maybe_start_sync();
+                        }
+                    } else {
+                        if let Some(c) = self.connected.get_mut(&id) {
+                            c.done = true;
+                        }
+                        self.completed_once = true;
+                        self.sync = None;
+                        self.maybe_start_sync();
+                    }
+                } else if full && accepted.new > 0 && self.sync.is_none() && !self.request(id) {
+                    self.maybe_start_sync();
+                }
+                self.refresh();
+            }
+        }
+    }
+
+    /// Sends getheaders from our tip to `id`; it becomes the sync peer.
+    fn request(&mut self, id: u64) -> bool {
+        let Some(c) = self.connected.get(&id) else {
+            return false;
+        };
+        let msg = NetworkMessage::GetHeaders(GetHeadersMessage::new(
+            self.chain.locator(),
+            BlockHash::all_zeros(),
+        ));
+        match c.peer.send(&msg) {
+            Ok(()) => {
+                self.sync = Some((id, Instant::now()));
+                true
+            }
+            Err(e) => {
+                let addr = c.peer.addr().to_owned();
+                self.emit(Event::Error {
+                    peer: Some(addr),
+                    message: format!("cannot send getheaders: {e}"),
+                });
+                if let Some(c) = self.connected.get_mut(&id) {
+                    c.done = true;
+                }
+                if self.sync.is_some_and(|(s, _)| s == id) {
+                    self.sync = None;
+                }
+                false
+            }
+        }
+    }
+
+    /// Picks a sync peer when there is none (see [`Session::candidate`]) and asks it.
+    fn maybe_start_sync(&mut self) {
+        while self.sync.is_none() {
+            let Some((id, addr, peer_height)) = self.candidate() else {
+                return;
+            };
+            if i64::from(peer_height) > i64::from(self.chain.height()) {
+                self.emit(Event::SyncPeer {
+                    peer: addr,
+                    height: self.chain.height(),
+                    peer_height,
+                });
+            }
+            self.request(id);
+        }
+    }
+
+    fn check_synced(&mut self) {
+        if !self.synced_reported && self.is_synced() {
+            self.synced_reported = true;
+            self.emit(Event::Synced {
+                height: self.chain.height(),
+                tip: self.chain.tip().to_string(),
+            });
+        }
+    }
+
+    /// Compares the peer table with what was seen before; checks the sync peer's progress.
+    fn poll(&mut self) {
+        let snaps = self.client.peers();
+        let mut seen = HashSet::with_capacity(snaps.len());
+        for snap in &snaps {
+            seen.insert(snap.id);
+            let is_new = !self.known.contains_key(&snap.id);
+            if is_new {
+                self.known.insert(snap.id, Known::new(&snap.addr));
+                // In text a peer that is already connected gets its connected line only.
+                if self.out.is_json() || snap.status != PeerStatus::Connected {
+                    self.emit(Event::PeerAdded {
+                        peer: snap.addr.clone(),
+                        discovered: snap.discovered,
+                    });
+                }
+            }
+            let mut events = Vec::new();
+            if let Some(k) = self.known.get_mut(&snap.id) {
+                if snap.failure_count > k.failures {
+                    let delta = snap.failure_count - k.failures;
+                    let covered = delta.min(k.credit);
+                    if delta > covered && snap.status != PeerStatus::Connected {
+                        self.faults += (delta - covered) as usize;
+                        events.push(Event::PeerFailure {
+                            peer: snap.addr.clone(),
+                            failures: snap.failure_count,
+                            error: snap.last_error.clone().unwrap_or_default(),
+                        });
+                    }
+                }
+                if snap.status == PeerStatus::Unhealthy && k.status != Some(PeerStatus::Unhealthy) {
+                    events.push(Event::PeerUnhealthy {
+                        peer: snap.addr.clone(),
+                        failures: snap.failure_count,
+                    });
+                }
+                k.failures = snap.failure_count;
+                k.status = Some(snap.status);
+                k.credit = 0;
+            }
+            for e in events {
+                self.emit(e);
+            }
+        }
+        let gone: Vec<u64> = self
+            .known
+            .keys()
+            .filter(|id| !seen.contains(id))
+            .copied()
+            .collect();
+        for id in gone {
+            if let Some(k) = self.known.remove(&id) {
+                if !self.removed_by_us.contains(&id) {
+                    self.emit(Event::PeerDropped { peer: k.addr });
+                }
+            }
+        }
+        let max = self.client.config().max_peers;
+        if snaps.len() >= max && !self.max_peers_reported {
+            self.max_peers_reported = true;
+            self.emit(Event::MaxPeers { max });
+        }
+        if let Some((id, since)) = self.sync {
+            if since.elapsed() > self.plan.sync_timeout {
+                let addr = self.connected.get(&id).map(|c| c.peer.addr().to_owned());
+                if let Some(c) = self.connected.get_mut(&id) {
+                    c.done = true;
+                }
+                self.faults += 1;
+                self.sync = None;
+                self.emit(Event::Error {
+                    peer: addr,
+                    message: format!(
+                        "no headers within {:?}; asking another peer",
+                        self.plan.sync_timeout
+                    ),
+                });
+                self.maybe_start_sync();
+            }
+        }
+        self.check_synced();
+        self.refresh_with(snaps.len());
+    }
+
+    fn refresh(&self) {
+        self.refresh_with(self.known.len());
+    }
+
+    fn refresh_with(&self, managed: usize) {
+        self.out.progress(
+            self.chain.height(),
+            self.best_announced.max(self.chain.height()),
+        );
+        let syncing = match self.sync.and_then(|(id, _)| self.connected.get(&id)) {
+            Some(c) => format!(" · syncing from {}", c.peer.addr()),
+            None => String::new(),
+        };
+        self.out.status(format!(
+            "peers {}/{} connected (max {}) · reached {} · disconnects {} · reconnects {} · faults {}{}",
+            self.connected.len(),
+            managed,
+            self.client.config().max_peers,
+            self.reached.len(),
+            self.disconnections,
+            self.reconnections,
+            self.faults,
+            syncing
+        ));
+    }
+}

@@ -1,0 +1,361 @@
+//! The `btcclient` binary as a user runs it: demo, connect against a simulated network,
+//! unreachable peers, bad arguments, help.
+
+use std::process::{Command, Output};
+use std::time::{Duration, Instant};
+
+use btcclient_simnet::Simnet;
+use serde_json::Value;
+
+fn btcclient(args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_btcclient"))
+        .args(args)
+        .output()
+        .expect("the btcclient binary runs")
+}
+
+fn text(bytes: &[u8]) -> String {
+    String::from_utf8_lossy(bytes).into_owned()
+}
+
+/// Every stdout line as JSON; fails on any line that is not a JSON object with an event.
+fn events(out: &Output) -> Vec<Value> {
+    let stdout = text(&out.stdout);
+    stdout
+        .lines()
+        .map(|line| {
+            let v: Value = serde_json::from_str(line)
+                .unwrap_or_else(|e| panic!("not JSON ({e}): {line:?}\nstdout:\n{stdout}"));
+            assert!(v["event"].is_string(), "no event name: {line}");
+            v
+        })
+        .collect()
+}
+
+fn named<'a>(events: &'a [Value], name: &str) -> Vec<&'a Value> {
+    events.iter().filter(|e| e["event"] == name).collect()
+}
+
+fn summary(events: &[Value]) -> &Value {
+    let last = events.last().expect("some output");
+    assert_eq!(last["event"], "summary", "the last line is the summary");
+    last
+}
+
+#[test]
+fn demo_discovers_syncs_and_survives_faults() {
+    let out = btcclient(&[
+        "demo",
+        "--json",
+        "--duration",
+        "6",
+        "--nodes",
+        "8",
+        "--chain-length",
+        "3000",
+    ]);
+    let stderr = text(&out.stderr);
+    assert!(
+        out.status.success(),
+        "exit {:?}, stderr: {stderr}",
+        out.status
+    );
+    let events = events(&out);
+
+    let mut connected: Vec<&str> = named(&events, "peer_connected")
+        .iter()
+        .filter_map(|e| e["peer"].as_str())
+        .collect();
+    connected.sort_unstable();
+    connected.dedup();
+    assert!(connected.len() > 1, "peers connected: {connected:?}");
+
+    let faults = named(&events, "fault").len() + named(&events, "peer_disconnected").len();
+    assert!(faults >= 1, "no fault or disconnect event");
+
+    let headers: u64 = named(&events, "headers")
+        .iter()
+        .filter_map(|e| e["new"].as_u64())
+        .sum();
+    assert_eq!(headers, 3000);
+
+    let s = summary(&events);
+    assert_eq!(s["ok"], true);
+    assert_eq!(s["headers_synced"], 3000);
+    assert_eq!(s["target_height"], 3000);
+    assert!(s["peers_reached"].as_u64() > Some(1), "{s}");
+    assert!(s["faults_survived"].as_u64() >= Some(1), "{s}");
+    assert!(s["elapsed_secs"].as_f64() >= Some(6.0), "{s}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn connect_syncs_every_header_from_a_simulated_network() {
+    let simnet = Simnet::builder()
+        .nodes(3)
+        .chain_length(4_500)
+        .build()
+        .await
+        .expect("simnet starts");
+    let first = simnet.addrs()[0].to_string();
+    let tip = simnet.chain().tip().to_string();
+    let out = tokio::task::spawn_blocking(move || {
+        btcclient(&[
+            "connect",
+            "--network",
+            "regtest",
+            "--json",
+            "--exit-when-synced",
+            "--duration",
+            "20s",
+            "--allow-local-addresses",
+            "--reconnect-delay",
+            "500ms",
+            &first,
+        ])
+    })
+    .await
+    .expect("joined");
+    simnet.shutdown().await;
+
+    let stderr = text(&out.stderr);
+    assert!(
+        out.status.success(),
+        "exit {:?}, stderr: {stderr}",
+        out.status
+    );
+    let events = events(&out);
+    assert_eq!(named(&events, "start")[0]["network"], "regtest");
+    assert!(!named(&events, "peer_connected").is_empty());
+    let synced = named(&events, "synced");
+    assert_eq!(synced.len(), 1);
+    assert_eq!(synced[0]["height"], 4500);
+    assert_eq!(synced[0]["tip"], tip.as_str());
+    let s = summary(&events);
+    assert_eq!(s["end"], "synced");
+    assert_eq!(s["headers_synced"], 4500);
+    assert_eq!(s["tip"], tip.as_str());
+    // Every connected peer is disconnected once the run stops.
+    assert_eq!(
+        named(&events, "peer_connected").len(),
+        named(&events, "peer_disconnected").len()
+    );
+}
+
+#[test]
+fn an_unreachable_peer_is_a_clear_error() {
+    // A port nobody listens on: bind, note it, close.
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .expect("bind")
+        .port();
+    let addr = format!("127.0.0.1:{port}");
+    let started = Instant::now();
+    let out = btcclient(&[
+        "connect",
+        "--network",
+        "regtest",
+        "--duration",
+        "30s",
+        &addr,
+    ]);
+    assert!(started.elapsed() < Duration::from_secs(15));
+    assert!(!out.status.success());
+    assert_eq!(out.status.code(), Some(1));
+    let stderr = text(&out.stderr);
+    assert!(stderr.contains(&addr), "stderr: {stderr}");
+    assert!(stderr.contains("could not connect"), "stderr: {stderr}");
+
+    // The same with --json: stdout stays JSON, ending with a summary that says so.
+    let out = btcclient(&["connect", "--network", "regtest", "--json", &addr]);
+    assert_eq!(out.status.code(), Some(1));
+    let events = events(&out);
+    let errors = named(&events, "error");
+    assert!(
+        errors.iter().any(|e| e["peer"] == addr.as_str()),
+        "{errors:?}"
+    );
+    let s = summary(&events);
+    assert_eq!(s["ok"], false);
+    assert_eq!(s["end"], "no_peer_connected");
+    assert!(text(&out.stderr).contains(&addr));
+}
+
+#[test]
+fn bad_arguments_are_refused_with_a_message() {
+    let cases: &[(&[&str], &str)] = &[
+        (
+            &["connect", "--network", "nonsense", "127.0.0.1:1"],
+            "unknown network",
+        ),
+        (&["connect", "--max-peers", "0", "127.0.0.1:1"], "max_peers"),
+        (
+            &["connect", "--reconnect-delay", "soon", "127.0.0.1:1"],
+            "not a duration",
+        ),
+        (&["connect", "127.0.0.1:99999"], "invalid peer address"),
+        (&["connect", "[::1"], "invalid peer address"),
+        (&["connect"], "HOST:PORT"),
+        (&["demo", "--nodes", "0"], "--nodes"),
+        (&["frobnicate"], "unrecognized subcommand"),
+    ];
+    for (args, needle) in cases {
+        let out = btcclient(args);
+        let stderr = text(&out.stderr);
+        assert_eq!(out.status.code(), Some(2), "{args:?}: stderr {stderr}");
+        assert!(stderr.contains(needle), "{args:?}: stderr {stderr}");
+        assert!(!stderr.contains("panicked"), "{args:?}: stderr {stderr}");
+        assert!(
+            out.stdout.is_empty(),
+            "{args:?}: stdout {}",
+            text(&out.stdout)
+        );
+    }
+}
+
+#[test]
+fn help_documents_everything() {
+    let out = btcclient(&["--help"]);
+    assert!(out.status.success());
+    let help = text(&out.stdout);
+    for word in ["demo", "connect", "Exit status"] {
+        assert!(help.contains(word), "{word} missing from:\n{help}");
+    }
+    let out = btcclient(&["connect", "--help"]);
+    assert!(out.status.success());
+    let help = text(&out.stdout);
+    for flag in [
+        "--network",
+        "--max-peers",
+        "--max-failure-count",
+        "--health-check-interval",
+        "--reconnect-delay",
+        "--backoff",
+        "--connection-timeout",
+        "--handshake-timeout",
+        "--ping-interval",
+        "--pong-timeout",
+        "--write-timeout",
+        "--user-agent",
+        "--services",
+        "--no-relay",
+        "--allow-local-addresses",
+        "--no-discovery",
+        "--max-message-size",
+        "--send-queue-bytes",
+        "--send-queue-len",
+        "--event-queue-len",
+        "--delivery",
+        "--json",
+        "--duration",
+        "--exit-when-synced",
+    ] {
+        assert!(help.contains(flag), "{flag} missing from:\n{help}");
+    }
+    let out = btcclient(&["demo", "--help"]);
+    assert!(out.status.success());
+    let help = text(&out.stdout);
+    for flag in ["--nodes", "--chain-length", "--duration", "--json"] {
+        assert!(help.contains(flag), "{flag} missing from:\n{help}");
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_peer_sending_headers_that_fail_is_reported_and_removed() {
+    use bitcoin::block::Header;
+    use bitcoin::p2p::message::NetworkMessage;
+
+    let simnet = Simnet::builder()
+        .nodes(1)
+        .chain_length(100)
+        .build()
+        .await
+        .expect("simnet starts");
+    let node = simnet.node(0).clone();
+    let tip: Header = *simnet.chain().headers().last().expect("a chain");
+    let child = std::process::Command::new(env!("CARGO_BIN_EXE_btcclient"))
+        .args([
+            "connect",
+            "--network",
+            "regtest",
+            "--json",
+            "--duration",
+            "6s",
+            "--no-discovery",
+            &node.addr().to_string(),
+        ])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("the btcclient binary runs");
+    assert!(node.wait_for_connections(1, Duration::from_secs(5)).await);
+    tokio::time::sleep(Duration::from_millis(500)).await;
+
+    // A header on top of the tip whose hash misses its own target.
+    let mut bad = Header {
+        prev_blockhash: tip.block_hash(),
+        time: tip.time + 600,
+        ..tip
+    };
+    while bad.validate_pow(bad.target()).is_ok() {
+        bad.nonce = bad.nonce.wrapping_add(1);
+    }
+    assert_eq!(node.push(NetworkMessage::Headers(vec![bad])), 1);
+
+    let out = tokio::task::spawn_blocking(move || child.wait_with_output())
+        .await
+        .expect("joined")
+        .expect("waited");
+    simnet.shutdown().await;
+    assert!(out.status.success(), "stderr: {}", text(&out.stderr));
+    let events = events(&out);
+    let errors = named(&events, "error");
+    assert!(
+        errors.iter().any(|e| e["message"]
+            .as_str()
+            .is_some_and(|m| m.contains("proof-of-work") && m.contains("removing"))),
+        "{errors:?}"
+    );
+    assert!(named(&events, "peer_disconnected")
+        .iter()
+        .any(|e| e["kind"] == "removed"));
+    let s = summary(&events);
+    assert_eq!(s["peers_removed"], 1);
+    assert_eq!(s["headers_synced"], 100);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_peer_on_another_chain_is_removed() {
+    // Regtest magic, but a chain that starts from signet's genesis block.
+    let simnet = Simnet::builder()
+        .nodes(1)
+        .chain_length(10)
+        .network(bitcoin::Network::Signet)
+        .magic(bitcoin::p2p::Magic::REGTEST.to_bytes())
+        .build()
+        .await
+        .expect("simnet starts");
+    let addr = simnet.addrs()[0].to_string();
+    let out = tokio::task::spawn_blocking(move || {
+        btcclient(&[
+            "connect",
+            "--network",
+            "regtest",
+            "--json",
+            "--duration",
+            "4s",
+            "--no-discovery",
+            &addr,
+        ])
+    })
+    .await
+    .expect("joined");
+    simnet.shutdown().await;
+    assert!(out.status.success(), "stderr: {}", text(&out.stderr));
+    let events = events(&out);
+    assert!(named(&events, "error").iter().any(|e| e["message"]
+        .as_str()
+        .is_some_and(|m| m.contains("invalid headers"))));
+    let s = summary(&events);
+    assert_eq!(s["peers_removed"], 1);
+    assert_eq!(s["headers_synced"], 0);
+}
