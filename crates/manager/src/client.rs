@@ -45,6 +45,9 @@ struct Run {
     tracker: TaskTracker,
     peers: HashMap<String, ManagedPeer>,
     groups: HashSet<Vec<u8>>,
+    /// Addresses removed by the user or dropped as unhealthy: discovery does not bring them
+    /// back for a while.
+    dropped: DroppedList,
     deliverer: Deliverer,
     /// Serialized delivery: the dispatcher's channel and its completion signal.
     serialized: Option<(mpsc::Sender<Event>, oneshot::Receiver<()>)>,
@@ -196,6 +199,7 @@ impl BtcClient {
             tracker: TaskTracker::new(),
             peers: HashMap::new(),
             groups: HashSet::new(),
+            dropped: DroppedList::default(),
             deliverer,
             serialized,
         };
@@ -246,6 +250,7 @@ impl BtcClient {
             tracker,
             peers,
             groups: _,
+            dropped: _,
             deliverer,
             serialized,
         } = run;
@@ -333,10 +338,14 @@ impl BtcClient {
             State::Running(run) => run,
             State::Idle => return Err(Error::ClientNotStarted),
         };
-        let peer = run.peers.remove(&key).ok_or(Error::PeerNotFound(key))?;
+        let peer = run
+            .peers
+            .remove(&key)
+            .ok_or(Error::PeerNotFound(key.clone()))?;
         if let Some(group) = peer.group() {
             run.groups.remove(group);
         }
+        run.dropped.insert(key);
         drop(state);
         peer.cancel(DisconnectReason::Removed);
         Ok(())
@@ -414,6 +423,41 @@ impl BtcClient {
         }
         self.peer(addr)
             .ok_or_else(|| Error::PeerNotFound(addr.to_owned()))
+    }
+}
+
+/// Recently removed or dropped addresses, kept for [`DroppedList::TTL`] and at most
+/// [`DroppedList::CAP`] of them (the oldest go first), so that discovery does not redial a
+/// peer the user removed or the health check gave up on.
+#[derive(Default)]
+struct DroppedList {
+    at: HashMap<String, std::time::Instant>,
+}
+
+impl DroppedList {
+    const TTL: Duration = Duration::from_secs(3600);
+    const CAP: usize = 4096;
+
+    fn insert(&mut self, key: String) {
+        if self.at.len() >= Self::CAP {
+            let now = std::time::Instant::now();
+            self.at.retain(|_, t| now.duration_since(*t) < Self::TTL);
+            if self.at.len() >= Self::CAP {
+                if let Some(oldest) = self
+                    .at
+                    .iter()
+                    .min_by_key(|(_, t)| **t)
+                    .map(|(k, _)| k.clone())
+                {
+                    self.at.remove(&oldest);
+                }
+            }
+        }
+        self.at.insert(key, std::time::Instant::now());
+    }
+
+    fn contains(&self, key: &str) -> bool {
+        self.at.get(key).is_some_and(|t| t.elapsed() < Self::TTL)
     }
 }
 
@@ -498,7 +542,7 @@ impl Shared {
             if run.peers.len() >= self.config.max_peers {
                 break;
             }
-            let taken = |key: &str| run.peers.contains_key(key);
+            let taken = |key: &str| run.peers.contains_key(key) || run.dropped.contains(key);
             let user_group = |g: &[u8]| self.group_in_use(run, g);
             if let Some((target, group)) = admit(*sock, allow_local, taken, &run.groups, user_group)
             {
@@ -545,6 +589,7 @@ impl Shared {
                     if let Some(group) = peer.group() {
                         run.groups.remove(group);
                     }
+                    run.dropped.insert(key);
                     dropped.push(peer);
                 }
             }
@@ -648,5 +693,21 @@ mod tests {
             ]
         );
         assert_eq!(run(&["127.0.0.1:1", "127.0.0.1:2"], true, &[]).len(), 2);
+    }
+}
+
+#[cfg(test)]
+mod dropped_tests {
+    use super::DroppedList;
+
+    #[test]
+    fn bounded_and_remembers() {
+        let mut d = DroppedList::default();
+        for i in 0..DroppedList::CAP + 10 {
+            d.insert(format!("k{i}"));
+        }
+        assert!(d.at.len() <= DroppedList::CAP);
+        assert!(d.contains(&format!("k{}", DroppedList::CAP + 9)));
+        assert!(!d.contains("never"));
     }
 }

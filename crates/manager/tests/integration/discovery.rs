@@ -143,3 +143,39 @@ async fn addr_flood_is_rate_limited_and_capped() {
     client.stop(Duration::from_secs(5)).await.unwrap();
     net.shutdown().await;
 }
+
+#[tokio::test]
+async fn a_removed_peer_is_not_rediscovered_but_can_be_added_again() {
+    let net = Simnet::builder()
+        .nodes(2)
+        .advertise(AddrAdvertise::None)
+        .build()
+        .await
+        .unwrap();
+    let client = BtcClient::new(fast().build().unwrap()).unwrap();
+    client.start().unwrap();
+    connect(&client, net.node(0)).await;
+    let second = net.addrs()[1].to_string();
+    let announce = || {
+        let entry = (now(), Address::new(&net.addrs()[1], ServiceFlags::NETWORK));
+        net.node(0).push(NetworkMessage::Addr(vec![entry]))
+    };
+    announce();
+    assert!(eventually(Duration::from_secs(5), || client.peer(&second).is_some()).await);
+    client.remove_peer(&second).unwrap();
+    announce();
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    assert!(
+        client.peer(&second).is_none(),
+        "removed peer came back through discovery"
+    );
+    // The user can still add it explicitly.
+    client
+        .add_peer(&second)
+        .unwrap()
+        .wait_connected(Duration::from_secs(5))
+        .await
+        .unwrap();
+    client.stop(Duration::from_secs(5)).await.unwrap();
+    net.shutdown().await;
+}
