@@ -492,6 +492,20 @@ fn admit(
 }
 
 impl Shared {
+    /// A client state that is never started, for driving one connection by hand (fuzzing).
+    #[cfg(any(test, feature = "fuzzing"))]
+    pub(crate) fn detached(config: Config, handle: Handle) -> Arc<Shared> {
+        Arc::new(Shared {
+            id: NEXT_CLIENT_ID.fetch_add(1, Ordering::Relaxed),
+            wire: config.wire(),
+            config,
+            handle,
+            nonces: Mutex::new(HashSet::new()),
+            next_peer_id: AtomicU64::new(1),
+            state: Mutex::new(State::Idle),
+        })
+    }
+
     fn spawn_peer(
         self: &Arc<Self>,
         run: &mut Run,

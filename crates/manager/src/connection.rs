@@ -12,6 +12,7 @@ use bitcoin::p2p::message_network::VersionMessage;
 use bitcoin::p2p::ServiceFlags;
 use btcclient_wire::{commands, Frame, FrameReader, FrameWriter, WireError, HEADER_LEN};
 use rand::Rng;
+use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::net::tcp::{OwnedReadHalf, OwnedWriteHalf};
 use tokio::net::TcpStream;
 use tokio::sync::mpsc;
@@ -26,9 +27,11 @@ use crate::error::ConnectFailure;
 use crate::listeners::DisconnectReason;
 use crate::peer::{ManagedPeer, PeerInfo, PeerStatus};
 
-struct Connection {
-    reader: FrameReader<OwnedReadHalf>,
-    writer: FrameWriter<OwnedWriteHalf>,
+/// A connection whose handshake finished. Generic over the stream so that the handshake and
+/// the session can run over any transport (TCP here; an in-memory pipe in the fuzz target).
+pub(crate) struct Connection<R, W> {
+    reader: FrameReader<R>,
+    writer: FrameWriter<W>,
     info: PeerInfo,
 }
 
@@ -131,7 +134,10 @@ async fn resolve(
     }
 }
 
-async fn connect(shared: &Shared, peer: &ManagedPeer) -> Result<Connection, ConnectFailure> {
+async fn connect(
+    shared: &Shared,
+    peer: &ManagedPeer,
+) -> Result<Connection<OwnedReadHalf, OwnedWriteHalf>, ConnectFailure> {
     let config = &shared.config;
     let addr = resolve(peer, config.connection_timeout).await?;
     peer.set_resolved(addr);
@@ -179,13 +185,17 @@ impl Drop for NonceGuard<'_> {
     }
 }
 
-async fn handshake(
+pub(crate) async fn handshake<R, W>(
     shared: &Shared,
     peer: &ManagedPeer,
     addr: SocketAddr,
-    mut reader: FrameReader<OwnedReadHalf>,
-    mut writer: FrameWriter<OwnedWriteHalf>,
-) -> Result<Connection, ConnectFailure> {
+    mut reader: FrameReader<R>,
+    mut writer: FrameWriter<W>,
+) -> Result<Connection<R, W>, ConnectFailure>
+where
+    R: AsyncRead + Unpin,
+    W: AsyncWrite + Unpin,
+{
     let config = &shared.config;
     let nonce: u64 = rand::thread_rng().gen();
     crate::peer::lock(&shared.nonces).insert(nonce);
@@ -280,9 +290,9 @@ enum WriterEnd {
     Io(String),
 }
 
-async fn write_loop(
+async fn write_loop<W: AsyncWrite + Unpin>(
     peer: ManagedPeer,
-    mut writer: FrameWriter<OwnedWriteHalf>,
+    mut writer: FrameWriter<W>,
     mut rx: mpsc::Receiver<Frame>,
     write_timeout: Duration,
 ) -> WriterEnd {
@@ -336,12 +346,16 @@ struct Ping {
     sent: Instant,
 }
 
-async fn session(
+pub(crate) async fn session<R, W>(
     shared: &Arc<Shared>,
     peer: &ManagedPeer,
-    conn: Connection,
+    conn: Connection<R, W>,
     events: &mpsc::Sender<Event>,
-) -> DisconnectReason {
+) -> DisconnectReason
+where
+    R: AsyncRead + Unpin,
+    W: AsyncWrite + Unpin + Send + 'static,
+{
     let config = &shared.config;
     let cancel = peer.shared.cancel.clone();
     let Connection {
@@ -428,6 +442,8 @@ async fn session(
     .await
     .unwrap_err_or_stopped();
 
+    // No more sends from users: with every sender gone the writer drains what is queued and ends.
+    peer.clear_sender();
     drop(tx);
     // Dropping the sender ends the writer; give it a moment to flush, then make sure it is gone.
     if !writer_task.is_finished()

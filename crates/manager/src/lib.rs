@@ -55,6 +55,9 @@ mod config;
 mod connection;
 mod dispatch;
 mod error;
+#[cfg(any(test, feature = "fuzzing"))]
+#[doc(hidden)]
+pub mod fuzzing;
 mod listeners;
 mod peer;
 

@@ -378,6 +378,10 @@ impl ManagedPeer {
         self.shared.attempts.send_modify(|n| *n += 1);
     }
 
+    pub(crate) fn clear_sender(&self) {
+        lock(&self.shared.state).sender = None;
+    }
+
     pub(crate) fn record_disconnected(&self, reason: &DisconnectReason) {
         let mut st = lock(&self.shared.state);
         st.sender = None;

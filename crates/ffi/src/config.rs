@@ -1,0 +1,340 @@
+//! `btcclient_config`: every field of the manager's `Config` as a plain C struct, its
+//! defaults, and the checked conversion.
+
+use std::ffi::c_char;
+use std::time::Duration;
+
+use btcclient_manager::bitcoin::p2p::ServiceFlags;
+use btcclient_manager::{Backoff, Config, Delivery};
+
+use crate::error::FfiError;
+use crate::ffi::{boundary, try_out};
+use crate::status::btcclient_status;
+use crate::types::{btcclient_delivery, btcclient_network};
+
+/// The configuration of a client. Fill it with `btcclient_config_default`, change the fields
+/// you need, pass it to `btcclient_client_new` (which copies it; the struct and the
+/// `user_agent` string may be released afterwards).
+///
+/// Durations are in milliseconds. Enum fields are `uint32_t` and checked: an unknown value
+/// gives `BTCCLIENT_STATUS_INVALID_CONFIG` naming the field.
+#[repr(C)]
+#[allow(non_camel_case_types)]
+#[derive(Clone, Copy, Debug)]
+pub struct btcclient_config {
+    /// A `btcclient_network` value. Default `BTCCLIENT_NETWORK_MAINNET`.
+    pub network: u32,
+    /// The magic bytes of a `BTCCLIENT_NETWORK_CUSTOM` network, in wire order (not all zero).
+    /// Ignored for the other networks.
+    pub custom_magic: [u8; 4],
+    /// Most peers managed at once, user-added and discovered (1..=100000). Default 30.
+    pub max_peers: usize,
+    /// Consecutive failures after which a peer is unhealthy (at least 1). Default 10.
+    pub max_failure_count: u32,
+    /// How often the health check runs. Default 30000.
+    pub health_check_interval_ms: u64,
+    /// Delay before reconnecting, the first step of the backoff. Default 5000.
+    pub reconnect_delay_ms: u64,
+    /// Largest reconnect delay of the exponential backoff (at least `reconnect_delay_ms`);
+    /// 0 selects a fixed delay of `reconnect_delay_ms`. Default 600000.
+    pub backoff_max_ms: u64,
+    /// TCP connect timeout. Default 10000.
+    pub connection_timeout_ms: u64,
+    /// Time allowed for the version/verack handshake. Default 60000.
+    pub handshake_timeout_ms: u64,
+    /// Interval between pings. Default 120000.
+    pub ping_interval_ms: u64,
+    /// Disconnect when a ping has no pong for this long. Default 1200000.
+    pub pong_timeout_ms: u64,
+    /// Disconnect a peer that does not take our bytes for this long. Default 120000.
+    pub write_timeout_ms: u64,
+    /// User agent sent in `version` (BIP14 form, at most 256 bytes, UTF-8, no control
+    /// characters); NULL selects the default `/btcclient:<version>/`. Copied by
+    /// `btcclient_client_new`.
+    pub user_agent: *const c_char,
+    /// Service bits we advertise. Default 0 (we serve no blocks).
+    pub services: u64,
+    /// The relay flag of our `version` (BIP37). Default true.
+    pub relay: bool,
+    /// Dial discovered loopback/private addresses and skip the one-peer-per-network-group
+    /// rule (regtest, simulated networks). Default false.
+    pub allow_local_addresses: bool,
+    /// Learn peers from `addr`/`addrv2` answers to our `getaddr`. Default true.
+    pub discovery: bool,
+    /// Largest message payload accepted or sent (1000..=33554432). Default 4000000.
+    pub max_message_size: usize,
+    /// Bytes that may wait in one peer's send queue (at least `max_message_size` + 24).
+    /// Default 16777216.
+    pub send_queue_bytes: usize,
+    /// Messages that may wait in one peer's send queue (at least 1). Default 1024.
+    pub send_queue_len: usize,
+    /// Events that may wait for delivery before peers' reading pauses (at least 1); in poll
+    /// mode also the capacity of the poll queue. Default 256.
+    pub event_queue_len: usize,
+    /// A `btcclient_delivery` value. Default `BTCCLIENT_DELIVERY_SERIALIZED`.
+    pub delivery: u32,
+    /// Poll mode: events go to a queue read with `btcclient_poll_next` (and signalled on
+    /// `btcclient_poll_fd`) instead of to callbacks; the listeners must then set no callback.
+    /// Default false.
+    pub poll_mode: bool,
+}
+
+impl Default for btcclient_config {
+    fn default() -> Self {
+        let d = Config::default();
+        let ms = |t: Duration| u64::try_from(t.as_millis()).unwrap_or(u64::MAX);
+        btcclient_config {
+            network: btcclient_network::Mainnet as u32,
+            custom_magic: [0; 4],
+            max_peers: d.max_peers,
+            max_failure_count: d.max_failure_count,
+            health_check_interval_ms: ms(d.health_check_interval),
+            reconnect_delay_ms: ms(d.reconnect_delay),
+            backoff_max_ms: match d.backoff {
+                Backoff::Fixed => 0,
+                Backoff::Exponential { max } => ms(max),
+            },
+            connection_timeout_ms: ms(d.connection_timeout),
+            handshake_timeout_ms: ms(d.handshake_timeout),
+            ping_interval_ms: ms(d.ping_interval),
+            pong_timeout_ms: ms(d.pong_timeout),
+            write_timeout_ms: ms(d.write_timeout),
+            user_agent: std::ptr::null(),
+            services: d.services.to_u64(),
+            relay: d.relay,
+            allow_local_addresses: d.allow_local_addresses,
+            discovery: d.discovery,
+            max_message_size: d.max_message_size,
+            send_queue_bytes: d.send_queue_bytes,
+            send_queue_len: d.send_queue_len,
+            event_queue_len: d.event_queue_len,
+            delivery: match d.delivery {
+                Delivery::Serialized => btcclient_delivery::Serialized as u32,
+                Delivery::Concurrent => btcclient_delivery::Concurrent as u32,
+            },
+            poll_mode: false,
+        }
+    }
+}
+
+impl btcclient_config {
+    /// The manager's config for these fields (listeners not set), validated. `user_agent` is
+    /// the already converted string (`None` for NULL).
+    pub(crate) fn manager_config(&self, user_agent: Option<&str>) -> Result<Config, FfiError> {
+        let network = btcclient_network::from_u32(self.network)
+            .ok_or_else(|| FfiError::config("network", format!("unknown value {}", self.network)))?
+            .to_network(self.custom_magic);
+        let delivery = match self.delivery {
+            0 => Delivery::Serialized,
+            1 => Delivery::Concurrent,
+            other => {
+                return Err(FfiError::config(
+                    "delivery",
+                    format!("unknown value {other}"),
+                ))
+            }
+        };
+        let ms = Duration::from_millis;
+        let mut config = Config {
+            network,
+            max_peers: self.max_peers,
+            max_failure_count: self.max_failure_count,
+            health_check_interval: ms(self.health_check_interval_ms),
+            reconnect_delay: ms(self.reconnect_delay_ms),
+            backoff: match self.backoff_max_ms {
+                0 => Backoff::Fixed,
+                max => Backoff::Exponential { max: ms(max) },
+            },
+            connection_timeout: ms(self.connection_timeout_ms),
+            handshake_timeout: ms(self.handshake_timeout_ms),
+            ping_interval: ms(self.ping_interval_ms),
+            pong_timeout: ms(self.pong_timeout_ms),
+            write_timeout: ms(self.write_timeout_ms),
+            services: ServiceFlags::from(self.services),
+            relay: self.relay,
+            allow_local_addresses: self.allow_local_addresses,
+            discovery: self.discovery,
+            max_message_size: self.max_message_size,
+            send_queue_bytes: self.send_queue_bytes,
+            send_queue_len: self.send_queue_len,
+            event_queue_len: self.event_queue_len,
+            delivery,
+            ..Config::default()
+        };
+        if let Some(ua) = user_agent {
+            config.user_agent = ua.to_owned();
+        }
+        config.validate()?;
+        Ok(config)
+    }
+}
+
+/// Writes the default configuration to `*out`. `BTCCLIENT_STATUS_INVALID_ARGUMENT` when `out`
+/// is NULL.
+#[no_mangle]
+pub unsafe extern "C" fn btcclient_config_default(out: *mut btcclient_config) -> btcclient_status {
+    boundary(std::ptr::null_mut(), || {
+        // SAFETY: `out` is NULL or writable (the header's rules).
+        let out = unsafe { try_out(out, "out") }?;
+        out.write(btcclient_config::default());
+        Ok(())
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use btcclient_manager::Network;
+
+    #[test]
+    fn defaults_convert_to_the_managers_defaults() {
+        let c = btcclient_config::default();
+        let config = c.manager_config(None).expect("valid");
+        let d = Config::default();
+        assert_eq!(config.network, d.network);
+        assert_eq!(config.max_peers, d.max_peers);
+        assert_eq!(config.max_failure_count, d.max_failure_count);
+        assert_eq!(config.health_check_interval, d.health_check_interval);
+        assert_eq!(config.reconnect_delay, d.reconnect_delay);
+        assert_eq!(config.backoff, d.backoff);
+        assert_eq!(config.connection_timeout, d.connection_timeout);
+        assert_eq!(config.handshake_timeout, d.handshake_timeout);
+        assert_eq!(config.ping_interval, d.ping_interval);
+        assert_eq!(config.pong_timeout, d.pong_timeout);
+        assert_eq!(config.write_timeout, d.write_timeout);
+        assert_eq!(config.user_agent, d.user_agent);
+        assert_eq!(config.services, d.services);
+        assert_eq!(config.relay, d.relay);
+        assert_eq!(config.allow_local_addresses, d.allow_local_addresses);
+        assert_eq!(config.discovery, d.discovery);
+        assert_eq!(config.max_message_size, d.max_message_size);
+        assert_eq!(config.send_queue_bytes, d.send_queue_bytes);
+        assert_eq!(config.send_queue_len, d.send_queue_len);
+        assert_eq!(config.event_queue_len, d.event_queue_len);
+        assert_eq!(config.delivery, d.delivery);
+        assert!(!c.poll_mode);
+    }
+
+    #[test]
+    fn every_field_is_carried() {
+        let c = btcclient_config {
+            network: btcclient_network::Custom as u32,
+            custom_magic: [1, 2, 3, 4],
+            max_peers: 7,
+            max_failure_count: 3,
+            health_check_interval_ms: 100,
+            reconnect_delay_ms: 200,
+            backoff_max_ms: 0,
+            connection_timeout_ms: 300,
+            handshake_timeout_ms: 400,
+            ping_interval_ms: 500,
+            pong_timeout_ms: 600,
+            write_timeout_ms: 700,
+            user_agent: std::ptr::null(),
+            services: 1 | 8,
+            relay: false,
+            allow_local_addresses: true,
+            discovery: false,
+            max_message_size: 2_000,
+            send_queue_bytes: 10_000,
+            send_queue_len: 5,
+            event_queue_len: 9,
+            delivery: btcclient_delivery::Concurrent as u32,
+            poll_mode: true,
+        };
+        let config = c.manager_config(Some("/t:1/")).expect("valid");
+        assert_eq!(config.network, Network::Custom([1, 2, 3, 4]));
+        assert_eq!(config.max_peers, 7);
+        assert_eq!(config.max_failure_count, 3);
+        assert_eq!(config.health_check_interval, Duration::from_millis(100));
+        assert_eq!(config.reconnect_delay, Duration::from_millis(200));
+        assert_eq!(config.backoff, Backoff::Fixed);
+        assert_eq!(config.connection_timeout, Duration::from_millis(300));
+        assert_eq!(config.handshake_timeout, Duration::from_millis(400));
+        assert_eq!(config.ping_interval, Duration::from_millis(500));
+        assert_eq!(config.pong_timeout, Duration::from_millis(600));
+        assert_eq!(config.write_timeout, Duration::from_millis(700));
+        assert_eq!(config.user_agent, "/t:1/");
+        assert_eq!(config.services, ServiceFlags::from(9));
+        assert!(!config.relay);
+        assert!(config.allow_local_addresses);
+        assert!(!config.discovery);
+        assert_eq!(config.max_message_size, 2_000);
+        assert_eq!(config.send_queue_bytes, 10_000);
+        assert_eq!(config.send_queue_len, 5);
+        assert_eq!(config.event_queue_len, 9);
+        assert_eq!(config.delivery, Delivery::Concurrent);
+    }
+
+    #[test]
+    fn out_of_range_values_name_their_field() {
+        type Change = fn(&mut btcclient_config);
+        let cases: Vec<(Change, &str)> = vec![
+            (
+                |c| c.network = 6,
+                "invalid config: network: unknown value 6",
+            ),
+            (
+                |c| c.delivery = 2,
+                "invalid config: delivery: unknown value 2",
+            ),
+            (|c| c.max_peers = 0, "invalid config: max_peers:"),
+            (
+                |c| c.max_failure_count = 0,
+                "invalid config: max_failure_count:",
+            ),
+            (
+                |c| c.handshake_timeout_ms = 0,
+                "invalid config: handshake_timeout:",
+            ),
+            (
+                |c| c.backoff_max_ms = 1,
+                "invalid config: backoff: maximum delay is below reconnect_delay",
+            ),
+            (
+                |c| {
+                    c.network = btcclient_network::Custom as u32;
+                    c.custom_magic = [0; 4]
+                },
+                "invalid config: network:",
+            ),
+            (
+                |c| c.max_message_size = 10,
+                "invalid config: max_message_size:",
+            ),
+            (
+                |c| c.event_queue_len = 0,
+                "invalid config: event_queue_len:",
+            ),
+        ];
+        for (change, expected) in cases {
+            let mut c = btcclient_config::default();
+            change(&mut c);
+            let e = c.manager_config(None).expect_err(expected);
+            assert_eq!(e.status, btcclient_status::InvalidConfig);
+            assert!(
+                e.message.starts_with(expected),
+                "{} / {expected}",
+                e.message
+            );
+        }
+        let e = btcclient_config::default()
+            .manager_config(Some("bad\nagent"))
+            .expect_err("control character");
+        assert!(e.message.contains("user_agent"), "{}", e.message);
+    }
+
+    #[test]
+    fn config_default_checks_its_argument() {
+        // SAFETY: NULL is allowed (and refused).
+        let status = unsafe { btcclient_config_default(std::ptr::null_mut()) };
+        assert_eq!(status, btcclient_status::InvalidArgument);
+        let mut c = std::mem::MaybeUninit::<btcclient_config>::uninit();
+        // SAFETY: `c` is writable.
+        let status = unsafe { btcclient_config_default(c.as_mut_ptr()) };
+        assert_eq!(status, btcclient_status::Ok);
+        // SAFETY: written by btcclient_config_default on success.
+        let c = unsafe { c.assume_init() };
+        assert_eq!(c.max_peers, 30);
+    }
+}

@@ -1,0 +1,469 @@
+//! Listener callbacks from C: the `btcclient_listeners` struct, and the trampolines that turn
+//! the manager's listener calls into calls of the C function pointers.
+
+use std::cell::Cell;
+use std::ffi::{c_char, c_void};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Condvar, Mutex, MutexGuard};
+
+use btcclient_manager::Listeners;
+
+use crate::event::{Event, EventData};
+use crate::poll::EventQueue;
+use crate::types::{btcclient_addr, btcclient_header, btcclient_inv, btcclient_peer_info};
+
+/// A peer finished the version/verack handshake.
+///
+/// `peer` and the strings in it are borrowed: valid only until this callback returns.
+pub type btcclient_peer_connected_cb = Option<
+    unsafe extern "C" fn(user_data: *mut c_void, peer_id: u64, peer: *const btcclient_peer_info),
+>;
+
+/// A connected peer was disconnected (exactly once after each connected callback, also on
+/// remove and stop). `reason` is a `btcclient_disconnect_reason` value, `reason_text` a
+/// description.
+///
+/// `peer`, its strings and `reason_text` are borrowed: valid only until this callback
+/// returns.
+pub type btcclient_peer_disconnected_cb = Option<
+    unsafe extern "C" fn(
+        user_data: *mut c_void,
+        peer_id: u64,
+        peer: *const btcclient_peer_info,
+        reason: u32,
+        reason_text: *const c_char,
+    ),
+>;
+
+/// A `headers` message: `count` headers (at most 2,000; 0 means the peer has no more).
+///
+/// `headers`, `peer` and its strings are borrowed: valid only until this callback returns.
+/// To keep the headers, copy them: `memcpy(dst, headers, count * sizeof *headers)` (the
+/// struct holds no pointers).
+pub type btcclient_headers_cb = Option<
+    unsafe extern "C" fn(
+        user_data: *mut c_void,
+        peer_id: u64,
+        peer: *const btcclient_peer_info,
+        headers: *const btcclient_header,
+        count: usize,
+    ),
+>;
+
+/// An `inv` message: `count` entries.
+///
+/// `items`, `peer` and its strings are borrowed: valid only until this callback returns. To
+/// keep the entries, copy them with `memcpy` (the struct holds no pointers).
+pub type btcclient_inv_cb = Option<
+    unsafe extern "C" fn(
+        user_data: *mut c_void,
+        peer_id: u64,
+        peer: *const btcclient_peer_info,
+        items: *const btcclient_inv,
+        count: usize,
+    ),
+>;
+
+/// An `addr` or `addrv2` message: its `count` IPv4/IPv6 entries (other kinds are left out; a
+/// message without any IP entry is not delivered).
+///
+/// `addrs`, `peer` and its strings are borrowed: valid only until this callback returns. To
+/// keep the entries, copy them with `memcpy` (the struct holds no pointers).
+pub type btcclient_addr_cb = Option<
+    unsafe extern "C" fn(
+        user_data: *mut c_void,
+        peer_id: u64,
+        peer: *const btcclient_peer_info,
+        addrs: *const btcclient_addr,
+        count: usize,
+    ),
+>;
+
+/// A `block` message: the serialized block (`len` bytes) and its 32-byte hash (internal
+/// byte order).
+///
+/// `block`, `hash`, `peer` and its strings are borrowed: valid only until this callback
+/// returns. To keep the block, copy the `len` bytes.
+pub type btcclient_block_cb = Option<
+    unsafe extern "C" fn(
+        user_data: *mut c_void,
+        peer_id: u64,
+        peer: *const btcclient_peer_info,
+        block: *const u8,
+        len: usize,
+        hash: *const u8,
+    ),
+>;
+
+/// A `tx` message: the serialized transaction (`len` bytes) and its 32-byte txid (internal
+/// byte order).
+///
+/// `tx`, `txid`, `peer` and its strings are borrowed: valid only until this callback
+/// returns. To keep the transaction, copy the `len` bytes.
+pub type btcclient_tx_cb = Option<
+    unsafe extern "C" fn(
+        user_data: *mut c_void,
+        peer_id: u64,
+        peer: *const btcclient_peer_info,
+        tx: *const u8,
+        len: usize,
+        txid: *const u8,
+    ),
+>;
+
+/// Any other message (not version, verack, ping, pong, sendaddrv2, wtxidrelay, and not one
+/// of the kinds above whose callback is set): its command (NUL-terminated) and raw payload
+/// (`len` bytes; `payload` may be NULL when `len` is 0).
+///
+/// `command`, `payload`, `peer` and its strings are borrowed: valid only until this callback
+/// returns. To keep the message, copy the command (`strdup`) and the `len` bytes.
+pub type btcclient_message_cb = Option<
+    unsafe extern "C" fn(
+        user_data: *mut c_void,
+        peer_id: u64,
+        peer: *const btcclient_peer_info,
+        command: *const c_char,
+        payload: *const u8,
+        len: usize,
+    ),
+>;
+
+/// Releases `user_data`; called exactly once, after the last callback, by
+/// `btcclient_client_free`.
+pub type btcclient_user_data_free_cb = Option<unsafe extern "C" fn(user_data: *mut c_void)>;
+
+/// The listeners of a client: nullable function pointers plus `user_data`, passed as the
+/// first argument of every callback.
+///
+/// A NULL callback means the event is not wanted (the message is then not even decoded).
+/// By default callbacks come one at a time from one dispatcher thread, in each peer's message
+/// order (see `btcclient_config.delivery`). A callback blocks the delivery of further events
+/// while it runs (peers' reading pauses; nothing is lost). Inside a callback the program may
+/// call `add_peer`, `remove_peer`, `peer_count`, `peers` and the send functions; `stop`,
+/// `free` and `wait_connected` return `BTCCLIENT_STATUS_CALLED_FROM_CALLBACK`.
+///
+/// Every pointer a callback receives is valid only until the callback returns.
+///
+/// `btcclient_client_new` copies this struct; it takes ownership of `user_data` only when it
+/// succeeds, and then calls `user_data_free` (if not NULL) exactly once, after the last
+/// callback, from `btcclient_client_free`.
+#[repr(C)]
+#[allow(non_camel_case_types)]
+#[derive(Clone, Copy)]
+pub struct btcclient_listeners {
+    /// Passed as the first argument to every callback and to `user_data_free`.
+    pub user_data: *mut c_void,
+    /// Called once with `user_data` after the last callback (from `btcclient_client_free`).
+    pub user_data_free: btcclient_user_data_free_cb,
+    /// A peer finished its handshake. Borrowed arguments: valid only during the callback.
+    pub on_peer_connected: btcclient_peer_connected_cb,
+    /// A connected peer was disconnected. Borrowed arguments: valid only during the callback.
+    pub on_peer_disconnected: btcclient_peer_disconnected_cb,
+    /// A `headers` message. Borrowed arguments: valid only during the callback.
+    pub on_headers: btcclient_headers_cb,
+    /// An `inv` message. Borrowed arguments: valid only during the callback.
+    pub on_inv: btcclient_inv_cb,
+    /// An `addr`/`addrv2` message. Borrowed arguments: valid only during the callback.
+    pub on_addr: btcclient_addr_cb,
+    /// A `block` message. Borrowed arguments: valid only during the callback.
+    pub on_block: btcclient_block_cb,
+    /// A `tx` message. Borrowed arguments: valid only during the callback.
+    pub on_tx: btcclient_tx_cb,
+    /// Any other message. Borrowed arguments: valid only during the callback.
+    pub on_message: btcclient_message_cb,
+}
+
+impl btcclient_listeners {
+    /// No callbacks, no user data.
+    pub const EMPTY: btcclient_listeners = btcclient_listeners {
+        user_data: std::ptr::null_mut(),
+        user_data_free: None,
+        on_peer_connected: None,
+        on_peer_disconnected: None,
+        on_headers: None,
+        on_inv: None,
+        on_addr: None,
+        on_block: None,
+        on_tx: None,
+        on_message: None,
+    };
+
+    /// Whether any event callback is set.
+    pub(crate) fn any_callback(&self) -> bool {
+        self.on_peer_connected.is_some()
+            || self.on_peer_disconnected.is_some()
+            || self.on_headers.is_some()
+            || self.on_inv.is_some()
+            || self.on_addr.is_some()
+            || self.on_block.is_some()
+            || self.on_tx.is_some()
+            || self.on_message.is_some()
+    }
+}
+
+static NEXT_TOKEN: AtomicU64 = AtomicU64::new(1);
+
+thread_local! {
+    /// Token of the client whose C callback this thread is running (0: none).
+    static IN_CALLBACK: Cell<u64> = const { Cell::new(0) };
+}
+
+/// Whether the current thread is inside a C callback of the client with `token`.
+pub(crate) fn in_callback_of(token: u64) -> bool {
+    IN_CALLBACK.with(|c| c.get() == token)
+}
+
+#[derive(Default)]
+struct Gate {
+    running: usize,
+    closed: bool,
+}
+
+/// The C side of a client's listeners: the struct as given, the token that identifies the
+/// client's callbacks on a thread, and a gate that lets `free` wait for a running callback
+/// and keeps any later one from starting.
+pub(crate) struct Hooks {
+    pub(crate) token: u64,
+    c: btcclient_listeners,
+    gate: Mutex<Gate>,
+    idle: Condvar,
+    user_data_freed: Mutex<bool>,
+}
+
+// SAFETY: the struct holds the C program's `user_data` pointer and function pointers. The
+// header's contract is that callbacks and `user_data` may be used from the library's threads
+// (one at a time in serialized delivery, concurrently in concurrent delivery, as the program
+// chose); Rust never dereferences `user_data` itself.
+unsafe impl Send for Hooks {}
+// SAFETY: as above; all mutable state is behind mutexes.
+unsafe impl Sync for Hooks {}
+
+fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|p| p.into_inner())
+}
+
+impl Hooks {
+    pub(crate) fn new(c: btcclient_listeners) -> Hooks {
+        Hooks {
+            token: NEXT_TOKEN.fetch_add(1, Ordering::Relaxed),
+            c,
+            gate: Mutex::new(Gate::default()),
+            idle: Condvar::new(),
+            user_data_freed: Mutex::new(false),
+        }
+    }
+
+    /// Runs `f` (which calls into C) unless the gate is closed, marking the thread as inside
+    /// a callback of this client meanwhile.
+    fn invoke(&self, f: impl FnOnce(*mut c_void)) {
+        {
+            let mut g = lock(&self.gate);
+            if g.closed {
+                return;
+            }
+            g.running += 1;
+        }
+        let previous = IN_CALLBACK.with(|c| c.replace(self.token));
+        f(self.c.user_data);
+        IN_CALLBACK.with(|c| c.set(previous));
+        let mut g = lock(&self.gate);
+        g.running -= 1;
+        if g.running == 0 {
+            self.idle.notify_all();
+        }
+    }
+
+    /// Closes the gate and waits until no callback runs. Must not be called from a callback.
+    pub(crate) fn close(&self) {
+        let mut g = lock(&self.gate);
+        g.closed = true;
+        while g.running > 0 {
+            g = self.idle.wait(g).unwrap_or_else(|p| p.into_inner());
+        }
+    }
+
+    /// Calls `user_data_free` once (after `close`).
+    pub(crate) fn free_user_data(&self) {
+        let mut freed = lock(&self.user_data_freed);
+        if *freed {
+            return;
+        }
+        *freed = true;
+        if let Some(free) = self.c.user_data_free {
+            // SAFETY: the program gave this function to release `user_data`; it is called
+            // once, after the gate closed and the last callback returned.
+            unsafe { free(self.c.user_data) };
+        }
+    }
+
+    /// The manager listeners that call the C callbacks that are set.
+    pub(crate) fn listeners(self: &Arc<Self>) -> Listeners {
+        let c = self.c;
+        let mut l = Listeners::new();
+        if let Some(cb) = c.on_peer_connected {
+            let h = Arc::clone(self);
+            l = l.on_peer_connected(move |peer| {
+                let ev = Event::connected(peer);
+                h.invoke(|ud| {
+                    // SAFETY: a callback the program set; every pointer passed lives in `ev`
+                    // until after the call.
+                    unsafe { cb(ud, ev.peer.raw.id, &ev.peer.raw) }
+                });
+            });
+        }
+        if let Some(cb) = c.on_peer_disconnected {
+            let h = Arc::clone(self);
+            l = l.on_peer_disconnected(move |peer, reason| {
+                let ev = Event::disconnected(peer, reason);
+                if let EventData::Disconnected { reason, text } = &ev.data {
+                    h.invoke(|ud| {
+                        // SAFETY: as for the connected callback.
+                        unsafe {
+                            cb(
+                                ud,
+                                ev.peer.raw.id,
+                                &ev.peer.raw,
+                                *reason as u32,
+                                text.as_ptr(),
+                            )
+                        }
+                    });
+                }
+            });
+        }
+        if let Some(cb) = c.on_headers {
+            let h = Arc::clone(self);
+            l = l.on_headers(move |peer, headers| {
+                let ev = Event::headers(peer, headers);
+                if let EventData::Headers(list) = &ev.data {
+                    h.invoke(|ud| {
+                        // SAFETY: as for the connected callback; `list` holds `len` headers.
+                        unsafe { cb(ud, ev.peer.raw.id, &ev.peer.raw, list.as_ptr(), list.len()) }
+                    });
+                }
+            });
+        }
+        if let Some(cb) = c.on_inv {
+            let h = Arc::clone(self);
+            l = l.on_inv(move |peer, inv| {
+                let ev = Event::inv(peer, inv);
+                if let EventData::Inv(list) = &ev.data {
+                    h.invoke(|ud| {
+                        // SAFETY: as for the connected callback; `list` holds `len` entries.
+                        unsafe { cb(ud, ev.peer.raw.id, &ev.peer.raw, list.as_ptr(), list.len()) }
+                    });
+                }
+            });
+        }
+        if let Some(cb) = c.on_addr {
+            let h = Arc::clone(self);
+            l = l.on_addr(move |peer, addrs| {
+                let ev = Event::addr(peer, addrs);
+                if let EventData::Addr(list) = &ev.data {
+                    if list.is_empty() {
+                        return;
+                    }
+                    h.invoke(|ud| {
+                        // SAFETY: as for the connected callback; `list` holds `len` entries.
+                        unsafe { cb(ud, ev.peer.raw.id, &ev.peer.raw, list.as_ptr(), list.len()) }
+                    });
+                }
+            });
+        }
+        if let Some(cb) = c.on_block {
+            let h = Arc::clone(self);
+            l = l.on_block(move |peer, block| {
+                let ev = Event::block(peer, block);
+                if let EventData::Block { bytes, hash } = &ev.data {
+                    h.invoke(|ud| {
+                        // SAFETY: as for the connected callback; `bytes` holds `len` bytes,
+                        // `hash` 32.
+                        unsafe {
+                            cb(
+                                ud,
+                                ev.peer.raw.id,
+                                &ev.peer.raw,
+                                bytes.as_ptr(),
+                                bytes.len(),
+                                hash.as_ptr(),
+                            )
+                        }
+                    });
+                }
+            });
+        }
+        if let Some(cb) = c.on_tx {
+            let h = Arc::clone(self);
+            l = l.on_tx(move |peer, tx| {
+                let ev = Event::tx(peer, tx);
+                if let EventData::Tx { bytes, txid } = &ev.data {
+                    h.invoke(|ud| {
+                        // SAFETY: as for the block callback.
+                        unsafe {
+                            cb(
+                                ud,
+                                ev.peer.raw.id,
+                                &ev.peer.raw,
+                                bytes.as_ptr(),
+                                bytes.len(),
+                                txid.as_ptr(),
+                            )
+                        }
+                    });
+                }
+            });
+        }
+        if let Some(cb) = c.on_message {
+            let h = Arc::clone(self);
+            l = l.on_message(move |peer, frame| {
+                let ev = Event::message(peer, frame);
+                if let EventData::Message { command, frame } = &ev.data {
+                    h.invoke(|ud| {
+                        // SAFETY: as for the connected callback; the payload holds `len` bytes.
+                        unsafe {
+                            cb(
+                                ud,
+                                ev.peer.raw.id,
+                                &ev.peer.raw,
+                                command.as_ptr(),
+                                frame.payload.as_ptr(),
+                                frame.payload.len(),
+                            )
+                        }
+                    });
+                }
+            });
+        }
+        l
+    }
+}
+
+/// The manager listeners of poll mode: every event goes to the queue (waiting while it is
+/// full, which pauses the peers' reading).
+pub(crate) fn poll_listeners(queue: &Arc<EventQueue>) -> Listeners {
+    let q = |queue: &Arc<EventQueue>| Arc::clone(queue);
+    let (q1, q2, q3, q4, q5, q6, q7, q8) = (
+        q(queue),
+        q(queue),
+        q(queue),
+        q(queue),
+        q(queue),
+        q(queue),
+        q(queue),
+        q(queue),
+    );
+    Listeners::new()
+        .on_peer_connected(move |p| q1.push(Event::connected(p)))
+        .on_peer_disconnected(move |p, r| q2.push(Event::disconnected(p, r)))
+        .on_headers(move |p, h| q3.push(Event::headers(p, h)))
+        .on_inv(move |p, i| q4.push(Event::inv(p, i)))
+        .on_addr(move |p, a| {
+            let ev = Event::addr(p, a);
+            if !matches!(&ev.data, EventData::Addr(list) if list.is_empty()) {
+                q5.push(ev)
+            }
+        })
+        .on_block(move |p, b| q6.push(Event::block(p, b)))
+        .on_tx(move |p, t| q7.push(Event::tx(p, t)))
+        .on_message(move |p, m| q8.push(Event::message(p, m)))
+}

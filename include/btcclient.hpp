@@ -1,0 +1,514 @@
+// btcclient.hpp: a header-only C++17 wrapper over the btcclient C ABI (btcclient.h).
+//
+// - Objects own their handles (Client, Event): released by their destructors, movable, not
+//   copyable.
+// - Failures throw btcclient::Error (the status and the library's message).
+// - Listeners are std::function members; a listener must not throw (exceptions cannot cross
+//   the C ABI: the trampolines are noexcept, so an escaping exception calls std::terminate).
+// - Everything a listener receives by pointer, Span or string_view is borrowed: valid only
+//   during the call. PeerInfo is a copy.
+//
+// Link as for C: -lbtcclient -lpthread -ldl -lm (see crates/ffi/README.md).
+#ifndef BTCCLIENT_HPP
+#define BTCCLIENT_HPP
+
+#include <array>
+#include <chrono>
+#include <cstddef>
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <mutex>
+#include <optional>
+#include <stdexcept>
+#include <string>
+#include <string_view>
+#include <utility>
+#include <vector>
+
+#include "btcclient.h"
+
+namespace btcclient {
+
+/// A 32-byte hash in internal byte order (as on the wire).
+using Hash = std::array<uint8_t, 32>;
+
+/// A failed call: its status and message.
+class Error : public std::runtime_error {
+ public:
+  Error(uint32_t status, const std::string& message)
+      : std::runtime_error(message), status_(status) {}
+  /// The btcclient_status value.
+  uint32_t status() const noexcept { return status_; }
+
+ private:
+  uint32_t status_;
+};
+
+namespace detail {
+
+/// Throws Error for a failed status, taking (and freeing) the error object.
+inline void check(btcclient_status status, btcclient_error* err) {
+  if (status == BTCCLIENT_STATUS_OK) return;
+  std::string message = err != nullptr ? btcclient_error_message(err)
+                                       : btcclient_status_str(status);
+  if (message.empty()) message = btcclient_status_str(status);
+  btcclient_error_free(err);
+  throw Error(status, message);
+}
+
+inline std::string str(const char* s) { return s != nullptr ? std::string(s) : std::string(); }
+
+}  // namespace detail
+
+/// A borrowed array (valid during the listener call or while its owner lives).
+template <typename T>
+struct Span {
+  const T* data = nullptr;
+  size_t size = 0;
+  const T* begin() const noexcept { return data; }
+  const T* end() const noexcept { return data + size; }
+  const T& operator[](size_t i) const noexcept { return data[i]; }
+  bool empty() const noexcept { return size == 0; }
+  /// An owned copy.
+  std::vector<T> to_vector() const { return std::vector<T>(begin(), end()); }
+};
+
+/// What is known about a peer (a copy of btcclient_peer_info).
+struct PeerInfo {
+  uint64_t id = 0;
+  std::string addr;
+  uint32_t protocol_version = 0;
+  uint64_t services = 0;
+  std::string user_agent;
+  int32_t start_height = 0;
+  bool relay = false;
+  bool discovered = false;
+
+  static PeerInfo from(const btcclient_peer_info* p) {
+    PeerInfo info;
+    if (p == nullptr) return info;
+    info.id = p->id;
+    info.addr = detail::str(p->addr);
+    info.protocol_version = p->protocol_version;
+    info.services = p->services;
+    info.user_agent = detail::str(p->user_agent);
+    info.start_height = p->start_height;
+    info.relay = p->relay;
+    info.discovered = p->discovered;
+    return info;
+  }
+};
+
+/// One peer of Client::peers() (a copy of btcclient_peer_snapshot).
+struct PeerSnapshot {
+  uint64_t id = 0;
+  std::string addr;
+  uint32_t status = BTCCLIENT_PEER_STATUS_DISCONNECTED;
+  uint32_t failure_count = 0;
+  bool discovered = false;
+  bool has_info = false;
+  uint32_t protocol_version = 0;
+  uint64_t services = 0;
+  std::string user_agent;
+  int32_t start_height = 0;
+  bool relay = false;
+  uint64_t connected_since_ms = 0;
+  uint64_t bytes_in = 0, bytes_out = 0, messages_in = 0, messages_out = 0;
+  int64_t last_ping_rtt_us = -1;
+  std::optional<std::string> last_error;
+};
+
+/// The library version.
+inline std::string version() { return btcclient_version(); }
+
+/// The text of a status value.
+inline std::string status_str(uint32_t status) { return btcclient_status_str(status); }
+
+/// The genesis block hash of a public network (a btcclient_network value).
+inline Hash genesis_hash(uint32_t network) {
+  Hash h{};
+  detail::check(btcclient_genesis_hash(network, h.data()), nullptr);
+  return h;
+}
+
+/// A hash as the usual reversed hex string.
+inline std::string hash_to_hex(const uint8_t* hash) {
+  char hex[65];
+  detail::check(btcclient_hash_to_hex(hash, hex), nullptr);
+  return std::string(hex, 64);
+}
+
+inline std::string hash_to_hex(const Hash& hash) { return hash_to_hex(hash.data()); }
+
+/// A btcclient_config with defaults and chainable setters. Keeps its user agent string.
+class Config {
+ public:
+  Config() { detail::check(btcclient_config_default(&raw_), nullptr); }
+
+  Config& network(uint32_t n) { raw_.network = n; return *this; }
+  Config& custom_magic(std::array<uint8_t, 4> m) {
+    raw_.network = BTCCLIENT_NETWORK_CUSTOM;
+    for (size_t i = 0; i < 4; i++) raw_.custom_magic[i] = m[i];
+    return *this;
+  }
+  Config& max_peers(size_t n) { raw_.max_peers = n; return *this; }
+  Config& max_failure_count(uint32_t n) { raw_.max_failure_count = n; return *this; }
+  Config& health_check_interval(std::chrono::milliseconds d) { raw_.health_check_interval_ms = ms(d); return *this; }
+  Config& reconnect_delay(std::chrono::milliseconds d) { raw_.reconnect_delay_ms = ms(d); return *this; }
+  /// 0 selects a fixed reconnect delay.
+  Config& backoff_max(std::chrono::milliseconds d) { raw_.backoff_max_ms = ms(d); return *this; }
+  Config& connection_timeout(std::chrono::milliseconds d) { raw_.connection_timeout_ms = ms(d); return *this; }
+  Config& handshake_timeout(std::chrono::milliseconds d) { raw_.handshake_timeout_ms = ms(d); return *this; }
+  Config& ping_interval(std::chrono::milliseconds d) { raw_.ping_interval_ms = ms(d); return *this; }
+  Config& pong_timeout(std::chrono::milliseconds d) { raw_.pong_timeout_ms = ms(d); return *this; }
+  Config& write_timeout(std::chrono::milliseconds d) { raw_.write_timeout_ms = ms(d); return *this; }
+  Config& user_agent(std::string ua) { user_agent_ = std::move(ua); return *this; }
+  Config& services(uint64_t s) { raw_.services = s; return *this; }
+  Config& relay(bool on) { raw_.relay = on; return *this; }
+  Config& allow_local_addresses(bool on) { raw_.allow_local_addresses = on; return *this; }
+  Config& discovery(bool on) { raw_.discovery = on; return *this; }
+  Config& max_message_size(size_t n) { raw_.max_message_size = n; return *this; }
+  Config& send_queue_bytes(size_t n) { raw_.send_queue_bytes = n; return *this; }
+  Config& send_queue_len(size_t n) { raw_.send_queue_len = n; return *this; }
+  Config& event_queue_len(size_t n) { raw_.event_queue_len = n; return *this; }
+  Config& delivery(uint32_t d) { raw_.delivery = d; return *this; }
+  Config& poll_mode(bool on) { raw_.poll_mode = on; return *this; }
+
+  /// The C struct (pointing at this object's user agent string).
+  btcclient_config raw() const {
+    btcclient_config c = raw_;
+    c.user_agent = user_agent_ ? user_agent_->c_str() : nullptr;
+    return c;
+  }
+
+ private:
+  static uint64_t ms(std::chrono::milliseconds d) {
+    return d.count() < 0 ? 0 : static_cast<uint64_t>(d.count());
+  }
+  btcclient_config raw_{};
+  std::optional<std::string> user_agent_;
+};
+
+/// Listener callbacks. Unset members are not called (and their messages not decoded). By
+/// default they run one at a time on one dispatcher thread. Borrowed arguments are valid only
+/// during the call; they must not throw.
+struct Listeners {
+  std::function<void(const PeerInfo& peer)> on_peer_connected;
+  /// `reason` is a btcclient_disconnect_reason value.
+  std::function<void(const PeerInfo& peer, uint32_t reason, std::string_view text)>
+      on_peer_disconnected;
+  std::function<void(const PeerInfo& peer, Span<btcclient_header> headers)> on_headers;
+  std::function<void(const PeerInfo& peer, Span<btcclient_inv> items)> on_inv;
+  std::function<void(const PeerInfo& peer, Span<btcclient_addr> addrs)> on_addr;
+  std::function<void(const PeerInfo& peer, Span<uint8_t> block, const Hash& hash)> on_block;
+  std::function<void(const PeerInfo& peer, Span<uint8_t> tx, const Hash& txid)> on_tx;
+  std::function<void(const PeerInfo& peer, std::string_view command, Span<uint8_t> payload)>
+      on_message;
+};
+
+namespace detail {
+
+inline Listeners& self(void* ud) { return *static_cast<Listeners*>(ud); }
+
+inline Hash hash_of(const uint8_t* p) {
+  Hash h{};
+  for (size_t i = 0; i < 32; i++) h[i] = p[i];
+  return h;
+}
+
+// The trampolines the C library calls (C and C++ function pointer types are the same with
+// GCC, Clang and MSVC). noexcept: an exception escaping a listener calls std::terminate.
+inline void tramp_connected(void* ud, uint64_t, const btcclient_peer_info* peer) noexcept {
+  self(ud).on_peer_connected(PeerInfo::from(peer));
+}
+inline void tramp_disconnected(void* ud, uint64_t, const btcclient_peer_info* peer, uint32_t reason,
+                               const char* text) noexcept {
+  self(ud).on_peer_disconnected(PeerInfo::from(peer), reason, text != nullptr ? text : "");
+}
+inline void tramp_headers(void* ud, uint64_t, const btcclient_peer_info* peer,
+                          const btcclient_header* headers, size_t count) noexcept {
+  self(ud).on_headers(PeerInfo::from(peer), Span<btcclient_header>{headers, count});
+}
+inline void tramp_inv(void* ud, uint64_t, const btcclient_peer_info* peer, const btcclient_inv* items,
+                      size_t count) noexcept {
+  self(ud).on_inv(PeerInfo::from(peer), Span<btcclient_inv>{items, count});
+}
+inline void tramp_addr(void* ud, uint64_t, const btcclient_peer_info* peer, const btcclient_addr* addrs,
+                       size_t count) noexcept {
+  self(ud).on_addr(PeerInfo::from(peer), Span<btcclient_addr>{addrs, count});
+}
+inline void tramp_block(void* ud, uint64_t, const btcclient_peer_info* peer, const uint8_t* block,
+                        size_t len, const uint8_t* hash) noexcept {
+  self(ud).on_block(PeerInfo::from(peer), Span<uint8_t>{block, len}, hash_of(hash));
+}
+inline void tramp_tx(void* ud, uint64_t, const btcclient_peer_info* peer, const uint8_t* tx, size_t len,
+                     const uint8_t* txid) noexcept {
+  self(ud).on_tx(PeerInfo::from(peer), Span<uint8_t>{tx, len}, hash_of(txid));
+}
+inline void tramp_message(void* ud, uint64_t, const btcclient_peer_info* peer, const char* command,
+                          const uint8_t* payload, size_t len) noexcept {
+  self(ud).on_message(PeerInfo::from(peer), command != nullptr ? command : "",
+                      Span<uint8_t>{payload, len});
+}
+inline void tramp_free(void* ud) noexcept { delete static_cast<Listeners*>(ud); }
+
+}  // namespace detail
+
+/// An event taken from a poll-mode client's queue; owns the btcclient_event.
+class Event {
+ public:
+  explicit Event(btcclient_event* raw) noexcept : raw_(raw) {}
+
+  /// A btcclient_event_kind value.
+  uint32_t kind() const noexcept { return btcclient_event_get_kind(raw_.get()); }
+  uint64_t peer_id() const noexcept { return btcclient_event_peer_id(raw_.get()); }
+  PeerInfo peer() const { return PeerInfo::from(btcclient_event_peer_info(raw_.get())); }
+
+  /// The headers of a HEADERS event (borrowed from this event).
+  Span<btcclient_header> headers() const {
+    Span<btcclient_header> s;
+    detail::check(btcclient_event_headers(raw_.get(), &s.data, &s.size), nullptr);
+    return s;
+  }
+  Span<btcclient_inv> inv() const {
+    Span<btcclient_inv> s;
+    detail::check(btcclient_event_inv(raw_.get(), &s.data, &s.size), nullptr);
+    return s;
+  }
+  Span<btcclient_addr> addrs() const {
+    Span<btcclient_addr> s;
+    detail::check(btcclient_event_addrs(raw_.get(), &s.data, &s.size), nullptr);
+    return s;
+  }
+  /// The bytes of a BLOCK, TX or MESSAGE event (borrowed from this event).
+  Span<uint8_t> bytes() const {
+    Span<uint8_t> s;
+    detail::check(btcclient_event_bytes(raw_.get(), &s.data, &s.size), nullptr);
+    return s;
+  }
+  /// The block hash of a BLOCK event or the txid of a TX event.
+  Hash hash() const {
+    Hash h{};
+    detail::check(btcclient_event_hash(raw_.get(), h.data()), nullptr);
+    return h;
+  }
+  /// The command of a MESSAGE event ("" for other kinds).
+  std::string command() const { return detail::str(btcclient_event_command(raw_.get())); }
+  /// The reason (a btcclient_disconnect_reason value) and text of a PEER_DISCONNECTED event.
+  std::pair<uint32_t, std::string> disconnect_reason() const {
+    uint32_t reason = 0;
+    const char* text = nullptr;
+    detail::check(btcclient_event_disconnect_reason(raw_.get(), &reason, &text), nullptr);
+    return {reason, detail::str(text)};
+  }
+  btcclient_event* get() const noexcept { return raw_.get(); }
+
+ private:
+  struct Free {
+    void operator()(btcclient_event* e) const noexcept { btcclient_event_free(e); }
+  };
+  std::unique_ptr<btcclient_event, Free> raw_;
+};
+
+/// A client; owns the btcclient_client (freed, and stopped if running, by the destructor).
+class Client {
+ public:
+  /// Creates a client (stopped). Throws Error (e.g. BTCCLIENT_STATUS_INVALID_CONFIG).
+  explicit Client(const Config& config, Listeners listeners = {}) {
+    btcclient_config c = config.raw();
+    auto owned = std::make_unique<Listeners>(std::move(listeners));
+    btcclient_listeners l{};
+    l.user_data = owned.get();
+    l.user_data_free = detail::tramp_free;
+    if (owned->on_peer_connected) l.on_peer_connected = detail::tramp_connected;
+    if (owned->on_peer_disconnected) l.on_peer_disconnected = detail::tramp_disconnected;
+    if (owned->on_headers) l.on_headers = detail::tramp_headers;
+    if (owned->on_inv) l.on_inv = detail::tramp_inv;
+    if (owned->on_addr) l.on_addr = detail::tramp_addr;
+    if (owned->on_block) l.on_block = detail::tramp_block;
+    if (owned->on_tx) l.on_tx = detail::tramp_tx;
+    if (owned->on_message) l.on_message = detail::tramp_message;
+    btcclient_error* err = nullptr;
+    btcclient_client* raw = nullptr;
+    detail::check(btcclient_client_new(&c, &l, &raw, &err), err);
+    owned.release();  // the client owns it now and deletes it through user_data_free
+    raw_ = raw;
+  }
+
+  ~Client() {
+    if (raw_ != nullptr) btcclient_client_free(raw_);
+  }
+  Client(const Client&) = delete;
+  Client& operator=(const Client&) = delete;
+  Client(Client&& other) noexcept : raw_(std::exchange(other.raw_, nullptr)) {}
+  Client& operator=(Client&& other) noexcept {
+    if (this != &other) {
+      if (raw_ != nullptr) btcclient_client_free(raw_);
+      raw_ = std::exchange(other.raw_, nullptr);
+    }
+    return *this;
+  }
+
+  void start() { call([&](btcclient_error** e) { return btcclient_client_start(raw_, e); }); }
+
+  /// Stops the client; no listener runs after it returns.
+  void stop(std::chrono::milliseconds timeout = std::chrono::seconds(10)) {
+    const uint64_t t = timeout.count() < 0 ? 0 : static_cast<uint64_t>(timeout.count());
+    call([&](btcclient_error** e) { return btcclient_client_stop(raw_, t, e); });
+  }
+
+  /// Adds a peer ("host:port", "1.2.3.4:8333", "[::1]:8333"); returns its id.
+  uint64_t add_peer(const std::string& addr) {
+    uint64_t id = 0;
+    call([&](btcclient_error** e) { return btcclient_client_add_peer(raw_, addr.c_str(), &id, e); });
+    return id;
+  }
+
+  void remove_peer(const std::string& addr) {
+    call([&](btcclient_error** e) { return btcclient_client_remove_peer(raw_, addr.c_str(), e); });
+  }
+
+  void remove_peer(uint64_t id) {
+    call([&](btcclient_error** e) { return btcclient_client_remove_peer_by_id(raw_, id, e); });
+  }
+
+  size_t peer_count() const {
+    size_t n = 0;
+    detail::check(btcclient_client_peer_count(raw_, &n), nullptr);
+    return n;
+  }
+
+  /// Waits until the peer is connected; throws Error (BTCCLIENT_STATUS_PEER_CONNECTION, …).
+  void wait_connected(uint64_t id, std::chrono::milliseconds timeout) {
+    const uint64_t t = timeout.count() < 0 ? 0 : static_cast<uint64_t>(timeout.count());
+    call([&](btcclient_error** e) { return btcclient_client_wait_connected(raw_, id, t, e); });
+  }
+
+  std::vector<PeerSnapshot> peers() const {
+    btcclient_peer_list* list = nullptr;
+    btcclient_error* err = nullptr;
+    detail::check(btcclient_client_peers(raw_, &list, &err), err);
+    std::vector<PeerSnapshot> out;
+    const size_t n = btcclient_peer_list_len(list);
+    out.reserve(n);
+    for (size_t i = 0; i < n; i++) {
+      const btcclient_peer_snapshot* p = btcclient_peer_list_get(list, i);
+      PeerSnapshot s;
+      s.id = p->id;
+      s.addr = detail::str(p->addr);
+      s.status = p->status;
+      s.failure_count = p->failure_count;
+      s.discovered = p->discovered;
+      s.has_info = p->has_info;
+      s.protocol_version = p->protocol_version;
+      s.services = p->services;
+      s.user_agent = detail::str(p->user_agent);
+      s.start_height = p->start_height;
+      s.relay = p->relay;
+      s.connected_since_ms = p->connected_since_ms;
+      s.bytes_in = p->bytes_in;
+      s.bytes_out = p->bytes_out;
+      s.messages_in = p->messages_in;
+      s.messages_out = p->messages_out;
+      s.last_ping_rtt_us = p->last_ping_rtt_us;
+      if (p->last_error != nullptr) s.last_error = std::string(p->last_error);
+      out.push_back(std::move(s));
+    }
+    btcclient_peer_list_free(list);
+    return out;
+  }
+
+  /// Sends command + payload to the peer at `addr`.
+  void send(const std::string& addr, const std::string& command, const std::vector<uint8_t>& payload) {
+    call([&](btcclient_error** e) {
+      return btcclient_client_send(raw_, addr.c_str(), command.c_str(), payload.data(),
+                                   payload.size(), e);
+    });
+  }
+
+  /// Sends command + payload to the peer with id `id`.
+  void send(uint64_t id, const std::string& command, const std::vector<uint8_t>& payload) {
+    call([&](btcclient_error** e) {
+      return btcclient_client_send_to(raw_, id, command.c_str(), payload.data(), payload.size(), e);
+    });
+  }
+
+  void send_getheaders(uint64_t id, const std::vector<Hash>& locator,
+                       const Hash* stop = nullptr) {
+    static_assert(sizeof(Hash) == 32, "Hash is 32 plain bytes");
+    const auto* loc = reinterpret_cast<const uint8_t(*)[32]>(locator.data());
+    call([&](btcclient_error** e) {
+      return btcclient_send_getheaders(raw_, id, locator.empty() ? nullptr : loc, locator.size(),
+                                       stop != nullptr ? stop->data() : nullptr, e);
+    });
+  }
+
+  void send_getdata(uint64_t id, const std::vector<btcclient_inv>& items) {
+    call([&](btcclient_error** e) {
+      return btcclient_send_getdata(raw_, id, items.data(), items.size(), e);
+    });
+  }
+
+  void send_getaddr(uint64_t id) {
+    call([&](btcclient_error** e) { return btcclient_send_getaddr(raw_, id, e); });
+  }
+
+  /// Poll mode: the next event within `timeout` (negative: no limit). std::nullopt when none
+  /// came in time, or when the client is stopped and its queue is empty.
+  std::optional<Event> poll(std::chrono::milliseconds timeout) {
+    btcclient_event* ev = nullptr;
+    btcclient_error* err = nullptr;
+    const long long t = timeout.count();
+    const int ms = t < 0 ? -1 : (t > 2147483647LL ? 2147483647 : static_cast<int>(t));
+    const btcclient_status s = btcclient_poll_next(raw_, ms, &ev, &err);
+    if (s == BTCCLIENT_STATUS_NO_EVENT || s == BTCCLIENT_STATUS_CLIENT_NOT_STARTED) {
+      btcclient_error_free(err);
+      return std::nullopt;
+    }
+    detail::check(s, err);
+    return Event(ev);
+  }
+
+  /// Poll mode: the descriptor that is readable while events wait (owned by the client).
+  int poll_fd() const {
+    int fd = -1;
+    detail::check(btcclient_poll_fd(raw_, &fd), nullptr);
+    return fd;
+  }
+
+  btcclient_client* get() const noexcept { return raw_; }
+
+ private:
+  template <typename F>
+  void call(F&& f) const {
+    btcclient_error* err = nullptr;
+    detail::check(f(&err), err);
+  }
+
+  btcclient_client* raw_ = nullptr;
+};
+
+/// Sends the library's log records at `level` (a btcclient_log_level) and above to `fn`
+/// (from any thread; it must be thread-safe and must not call into the library). An empty
+/// `fn` turns logging off.
+inline void set_logger(std::function<void(uint32_t level, std::string_view target,
+                                          std::string_view message)> fn,
+                       uint32_t level) {
+  using Fn = std::function<void(uint32_t, std::string_view, std::string_view)>;
+  struct Holder {
+    static void call(void* ud, uint32_t lvl, const char* target, const char* message) noexcept {
+      (*static_cast<Fn*>(ud))(lvl, target != nullptr ? target : "", message != nullptr ? message : "");
+    }
+  };
+  static std::mutex lock;
+  static std::unique_ptr<Fn> current;
+  std::lock_guard<std::mutex> guard(lock);
+  std::unique_ptr<Fn> next = fn ? std::make_unique<Fn>(std::move(fn)) : nullptr;
+  detail::check(btcclient_set_logger(next ? &Holder::call : nullptr, level, next.get()), nullptr);
+  current = std::move(next);  // the previous function is no longer called: release it
+}
+
+}  // namespace btcclient
+
+#endif  // BTCCLIENT_HPP

@@ -1,0 +1,197 @@
+/*
+ * A tiny test harness for the C tests: CHECK macros that count, a closing
+ * "N passed, N failed" line, and a helper that runs the simnet binary (simulated Bitcoin
+ * nodes on 127.0.0.1) as a child process and reads the nodes' addresses.
+ */
+#ifndef BTCCLIENT_TEST_HARNESS_H
+#define BTCCLIENT_TEST_HARNESS_H
+
+#define _GNU_SOURCE 1
+
+#include <errno.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/types.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "btcclient.h"
+
+static int g_passed;
+static int g_failed;
+
+static int harness_contains(const char *haystack, const char *needle);
+
+#define CHECK(cond)                                                                \
+  do {                                                                             \
+    if (cond) {                                                                    \
+      g_passed++;                                                                  \
+    } else {                                                                       \
+      g_failed++;                                                                  \
+      fprintf(stderr, "FAIL %s:%d: %s\n", __FILE__, __LINE__, #cond);              \
+    }                                                                              \
+  } while (0)
+
+/* Checks that `call` returns `expected`; prints both statuses' texts otherwise. */
+#define CHECK_STATUS(call, expected)                                               \
+  do {                                                                             \
+    uint32_t got_ = (uint32_t)(call);                                              \
+    uint32_t want_ = (uint32_t)(expected);                                         \
+    if (got_ == want_) {                                                           \
+      g_passed++;                                                                  \
+    } else {                                                                       \
+      g_failed++;                                                                  \
+      fprintf(stderr, "FAIL %s:%d: %s\n  returned %u (%s), expected %u (%s)\n",    \
+              __FILE__, __LINE__, #call, got_, btcclient_status_str(got_), want_,  \
+              btcclient_status_str(want_));                                        \
+    }                                                                              \
+  } while (0)
+
+/* Checks the status of a call that takes `btcclient_error **err` and that the error object
+ * carries the same status and a message containing `needle` (NULL: any message). Frees the
+ * error. */
+#define CHECK_ERR(call_with_err, expected, needle)                                 \
+  do {                                                                             \
+    btcclient_error *err = NULL;                                                   \
+    uint32_t got_ = (uint32_t)(call_with_err);                                     \
+    uint32_t want_ = (uint32_t)(expected);                                         \
+    const char *msg_ = err ? btcclient_error_message(err) : "(no error object)";   \
+    int ok_ = got_ == want_;                                                       \
+    if (want_ == BTCCLIENT_STATUS_OK) {                                            \
+      ok_ = ok_ && err == NULL;                                                    \
+    } else {                                                                       \
+      ok_ = ok_ && err != NULL && btcclient_error_status(err) == want_ &&          \
+            harness_contains(msg_, (needle));                                      \
+    }                                                                              \
+    if (ok_) {                                                                     \
+      g_passed++;                                                                  \
+    } else {                                                                       \
+      g_failed++;                                                                  \
+      fprintf(stderr,                                                              \
+              "FAIL %s:%d: %s\n  returned %u (%s), expected %u (%s); message: %s\n", \
+              __FILE__, __LINE__, #call_with_err, got_, btcclient_status_str(got_),  \
+              want_, btcclient_status_str(want_), msg_);                           \
+    }                                                                              \
+    btcclient_error_free(err);                                                     \
+  } while (0)
+
+static int harness_contains(const char *haystack, const char *needle) {
+  return needle == NULL || strstr(haystack, needle) != NULL;
+}
+
+static int harness_finish(const char *name) {
+  printf("%s: %d passed, %d failed\n", name, g_passed, g_failed);
+  return g_failed == 0 ? 0 : 1;
+}
+
+static inline double now_seconds(void) {
+  struct timespec ts;
+  clock_gettime(CLOCK_MONOTONIC, &ts);
+  return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+static inline void sleep_ms(long ms) {
+  struct timespec ts;
+  ts.tv_sec = ms / 1000;
+  ts.tv_nsec = (ms % 1000) * 1000000L;
+  while (nanosleep(&ts, &ts) != 0 && errno == EINTR) {
+  }
+}
+
+/* ---- simnet ---- */
+
+#define SIMNET_MAX_NODES 16
+
+typedef struct simnet {
+  pid_t pid;
+  int stdin_fd;
+  int nodes;
+  char addrs[SIMNET_MAX_NODES][64];
+} simnet;
+
+/* Starts `$BTCCLIENT_SIMNET --nodes N --chain-length L` and reads its N addresses.
+ * Returns 0 on success. */
+static inline int simnet_start(simnet *s, int nodes, int chain_length) {
+  const char *bin = getenv("BTCCLIENT_SIMNET");
+  char nodes_arg[16], chain_arg[16];
+  int in_pipe[2], out_pipe[2];
+  FILE *out;
+  int i;
+
+  memset(s, 0, sizeof *s);
+  s->pid = -1;
+  s->stdin_fd = -1;
+  if (bin == NULL || bin[0] == '\0') {
+    fprintf(stderr, "BTCCLIENT_SIMNET is not set (path of the simnet binary)\n");
+    return -1;
+  }
+  if (nodes < 1 || nodes > SIMNET_MAX_NODES) return -1;
+  snprintf(nodes_arg, sizeof nodes_arg, "%d", nodes);
+  snprintf(chain_arg, sizeof chain_arg, "%d", chain_length);
+  if (pipe(in_pipe) != 0) return -1;
+  if (pipe(out_pipe) != 0) {
+    close(in_pipe[0]);
+    close(in_pipe[1]);
+    return -1;
+  }
+  s->pid = fork();
+  if (s->pid < 0) return -1;
+  if (s->pid == 0) {
+    dup2(in_pipe[0], STDIN_FILENO);
+    dup2(out_pipe[1], STDOUT_FILENO);
+    close(in_pipe[0]);
+    close(in_pipe[1]);
+    close(out_pipe[0]);
+    close(out_pipe[1]);
+    execl(bin, bin, "--nodes", nodes_arg, "--chain-length", chain_arg, "--getaddr-delay-ms",
+          "100", (char *)NULL);
+    perror("exec simnet");
+    _exit(127);
+  }
+  close(in_pipe[0]);
+  close(out_pipe[1]);
+  s->stdin_fd = in_pipe[1];
+  out = fdopen(out_pipe[0], "r");
+  if (out == NULL) return -1;
+  for (i = 0; i < nodes; i++) {
+    size_t len;
+    if (fgets(s->addrs[i], sizeof s->addrs[i], out) == NULL) {
+      fprintf(stderr, "simnet printed %d of %d addresses\n", i, nodes);
+      fclose(out);
+      return -1;
+    }
+    len = strlen(s->addrs[i]);
+    while (len > 0 && (s->addrs[i][len - 1] == '\n' || s->addrs[i][len - 1] == '\r')) {
+      s->addrs[i][--len] = '\0';
+    }
+  }
+  fclose(out);
+  s->nodes = nodes;
+  return 0;
+}
+
+/* Ends simnet: closes its stdin, then SIGTERM, and reaps it. */
+static inline void simnet_stop(simnet *s) {
+  int status, i;
+  if (s->stdin_fd >= 0) {
+    close(s->stdin_fd);
+    s->stdin_fd = -1;
+  }
+  if (s->pid <= 0) return;
+  for (i = 0; i < 50; i++) {
+    if (waitpid(s->pid, &status, WNOHANG) == s->pid) {
+      s->pid = -1;
+      return;
+    }
+    sleep_ms(20);
+  }
+  kill(s->pid, SIGTERM);
+  waitpid(s->pid, &status, 0);
+  s->pid = -1;
+}
+
+#endif /* BTCCLIENT_TEST_HARNESS_H */
