@@ -399,6 +399,11 @@ impl SimNode {
         self.inner.received()
     }
 
+    /// Forgets the commands received so far (and frees the log's memory).
+    pub fn clear_received(&self) {
+        self.inner.clear_received()
+    }
+
     /// Sends `msg` to every client that finished the handshake; returns how many got it
     /// queued.
     pub fn push(&self, msg: NetworkMessage) -> usize {

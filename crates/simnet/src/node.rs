@@ -260,6 +260,10 @@ impl NodeInner {
         log.push_back(command.to_owned());
     }
 
+    pub(crate) fn clear_received(&self) {
+        *lock(&self.received) = VecDeque::new();
+    }
+
     pub(crate) fn received(&self) -> Vec<String> {
         lock(&self.received).iter().cloned().collect()
     }
