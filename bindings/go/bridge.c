@@ -1,0 +1,102 @@
+// Shims between libbtcclient's callbacks and the exported Go functions (callbacks.go). The
+// user_data of every callback is a runtime/cgo.Handle carried as an integer.
+#include "bridge.h"
+#include "_cgo_export.h"
+
+static __thread uintptr_t current_listener;
+
+uintptr_t go_current_listener(void) { return current_listener; }
+
+#define ENTER(ud)                              \
+  uintptr_t previous = current_listener;       \
+  current_listener = (uintptr_t)(ud)
+#define LEAVE() current_listener = previous
+
+static void on_connected(void *ud, uint64_t id, const btcclient_peer_info *peer) {
+  (void)id;
+  ENTER(ud);
+  goOnPeerConnected((uintptr_t)ud, (btcclient_peer_info *)peer);
+  LEAVE();
+}
+
+static void on_disconnected(void *ud, uint64_t id, const btcclient_peer_info *peer,
+                            uint32_t reason, const char *text) {
+  (void)id;
+  ENTER(ud);
+  goOnPeerDisconnected((uintptr_t)ud, (btcclient_peer_info *)peer, reason, (char *)text);
+  LEAVE();
+}
+
+static void on_headers(void *ud, uint64_t id, const btcclient_peer_info *peer,
+                       const btcclient_header *items, size_t n) {
+  (void)id;
+  ENTER(ud);
+  goOnHeaders((uintptr_t)ud, (btcclient_peer_info *)peer, (btcclient_header *)items, n);
+  LEAVE();
+}
+
+static void on_inv(void *ud, uint64_t id, const btcclient_peer_info *peer,
+                   const btcclient_inv *items, size_t n) {
+  (void)id;
+  ENTER(ud);
+  goOnInv((uintptr_t)ud, (btcclient_peer_info *)peer, (btcclient_inv *)items, n);
+  LEAVE();
+}
+
+static void on_addr(void *ud, uint64_t id, const btcclient_peer_info *peer,
+                    const btcclient_addr *items, size_t n) {
+  (void)id;
+  ENTER(ud);
+  goOnAddr((uintptr_t)ud, (btcclient_peer_info *)peer, (btcclient_addr *)items, n);
+  LEAVE();
+}
+
+static void on_block(void *ud, uint64_t id, const btcclient_peer_info *peer, const uint8_t *data,
+                     size_t n, const uint8_t *hash) {
+  (void)id;
+  ENTER(ud);
+  goOnBlock((uintptr_t)ud, (btcclient_peer_info *)peer, (uint8_t *)data, n, (uint8_t *)hash);
+  LEAVE();
+}
+
+static void on_tx(void *ud, uint64_t id, const btcclient_peer_info *peer, const uint8_t *data,
+                  size_t n, const uint8_t *txid) {
+  (void)id;
+  ENTER(ud);
+  goOnTx((uintptr_t)ud, (btcclient_peer_info *)peer, (uint8_t *)data, n, (uint8_t *)txid);
+  LEAVE();
+}
+
+static void on_message(void *ud, uint64_t id, const btcclient_peer_info *peer,
+                       const char *command, const uint8_t *payload, size_t n) {
+  (void)id;
+  ENTER(ud);
+  goOnMessage((uintptr_t)ud, (btcclient_peer_info *)peer, (char *)command, (uint8_t *)payload, n);
+  LEAVE();
+}
+
+static void user_data_free(void *ud) { goUserDataFree((uintptr_t)ud); }
+
+btcclient_status go_client_new(const btcclient_config *config, uintptr_t handle, uint32_t mask,
+                               btcclient_client **out, btcclient_error **err) {
+  btcclient_listeners l = {0};
+  l.user_data = (void *)handle;
+  l.user_data_free = user_data_free;
+  l.on_peer_connected = on_connected;
+  l.on_peer_disconnected = on_disconnected;
+  if (mask & GO_ON_HEADERS) l.on_headers = on_headers;
+  if (mask & GO_ON_INV) l.on_inv = on_inv;
+  if (mask & GO_ON_ADDR) l.on_addr = on_addr;
+  if (mask & GO_ON_BLOCK) l.on_block = on_block;
+  if (mask & GO_ON_TX) l.on_tx = on_tx;
+  if (mask & GO_ON_MESSAGE) l.on_message = on_message;
+  return btcclient_client_new(config, &l, out, err);
+}
+
+static void log_shim(void *ud, uint32_t level, const char *target, const char *message) {
+  goLog((uintptr_t)ud, level, (char *)target, (char *)message);
+}
+
+btcclient_status go_set_logger(uintptr_t handle, uint32_t level, int on) {
+  return btcclient_set_logger(on ? log_shim : NULL, level, (void *)handle);
+}

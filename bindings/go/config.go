@@ -1,0 +1,398 @@
+package btcclient
+
+/*
+#include <stdlib.h>
+#include <btcclient.h>
+*/
+import "C"
+
+import (
+	"fmt"
+	"time"
+	"unsafe"
+)
+
+// Network is the Bitcoin network a client speaks: Mainnet, Testnet3, Testnet4, Signet,
+// Regtest, or a private one made with CustomNetwork. Networks are comparable with ==.
+type Network struct {
+	id    uint32
+	magic [4]byte
+}
+
+// The public networks.
+var (
+	Mainnet  = Network{id: C.BTCCLIENT_NETWORK_MAINNET, magic: [4]byte{0xf9, 0xbe, 0xb4, 0xd9}}
+	Testnet3 = Network{id: C.BTCCLIENT_NETWORK_TESTNET3, magic: [4]byte{0x0b, 0x11, 0x09, 0x07}}
+	Testnet4 = Network{id: C.BTCCLIENT_NETWORK_TESTNET4, magic: [4]byte{0x1c, 0x16, 0x3f, 0x28}}
+	Signet   = Network{id: C.BTCCLIENT_NETWORK_SIGNET, magic: [4]byte{0x0a, 0x03, 0xcf, 0x40}}
+	Regtest  = Network{id: C.BTCCLIENT_NETWORK_REGTEST, magic: [4]byte{0xfa, 0xbf, 0xb5, 0xda}}
+)
+
+// CustomNetwork is a private network identified by its magic bytes (wire order, not all
+// zero).
+func CustomNetwork(magic [4]byte) Network {
+	return Network{id: C.BTCCLIENT_NETWORK_CUSTOM, magic: magic}
+}
+
+// Magic returns the network's magic bytes in wire order.
+func (n Network) Magic() [4]byte { return n.magic }
+
+// IsCustom reports whether n was made with CustomNetwork.
+func (n Network) IsCustom() bool { return n.id == C.BTCCLIENT_NETWORK_CUSTOM }
+
+func (n Network) String() string {
+	switch n.id {
+	case C.BTCCLIENT_NETWORK_MAINNET:
+		return "mainnet"
+	case C.BTCCLIENT_NETWORK_TESTNET3:
+		return "testnet3"
+	case C.BTCCLIENT_NETWORK_TESTNET4:
+		return "testnet4"
+	case C.BTCCLIENT_NETWORK_SIGNET:
+		return "signet"
+	case C.BTCCLIENT_NETWORK_REGTEST:
+		return "regtest"
+	default:
+		return fmt.Sprintf("custom(%x)", n.magic)
+	}
+}
+
+// DefaultPort returns the network's usual P2P port (0 for a custom network).
+func (n Network) DefaultPort() uint16 {
+	switch n.id {
+	case C.BTCCLIENT_NETWORK_MAINNET:
+		return 8333
+	case C.BTCCLIENT_NETWORK_TESTNET3:
+		return 18333
+	case C.BTCCLIENT_NETWORK_TESTNET4:
+		return 48333
+	case C.BTCCLIENT_NETWORK_SIGNET:
+		return 38333
+	case C.BTCCLIENT_NETWORK_REGTEST:
+		return 18444
+	default:
+		return 0
+	}
+}
+
+// GenesisHash returns the hash of the network's genesis block (internal byte order): the
+// first locator of a headers sync. ErrInvalidArgument for a custom network.
+func (n Network) GenesisHash() ([32]byte, error) {
+	var h [32]byte
+	st := C.btcclient_genesis_hash(C.uint32_t(n.id), (*C.uint8_t)(unsafe.Pointer(&h[0])))
+	if st != C.BTCCLIENT_STATUS_OK {
+		return h, newError(Status(st), "no genesis hash for network "+n.String())
+	}
+	return h, nil
+}
+
+// ParseNetwork returns the network named "mainnet" (or "main"), "testnet3" (or "testnet"),
+// "testnet4", "signet" or "regtest".
+func ParseNetwork(name string) (Network, error) {
+	switch name {
+	case "mainnet", "main", "bitcoin":
+		return Mainnet, nil
+	case "testnet3", "testnet":
+		return Testnet3, nil
+	case "testnet4":
+		return Testnet4, nil
+	case "signet":
+		return Signet, nil
+	case "regtest":
+		return Regtest, nil
+	}
+	return Network{}, fmt.Errorf("%w: unknown network %q", ErrInvalidArgument, name)
+}
+
+// Delivery selects how events reach the listeners. Every mode calls a given peer's
+// listeners one at a time, in the order its messages arrived.
+type Delivery int
+
+const (
+	// DeliveryPoll (the default): the library queues events; one goroutine of this package
+	// takes them (btcclient_poll_next, in batches) and calls the listeners one at a time.
+	// No C-to-Go calls; it measured fastest (see the README).
+	DeliveryPoll Delivery = iota
+	// DeliveryCallbacks: the library calls exported Go functions from its dispatcher thread,
+	// one at a time (btcclient_listeners with a runtime/cgo.Handle as user_data).
+	DeliveryCallbacks
+	// DeliveryConcurrent: like DeliveryCallbacks, but peers are delivered in parallel from a
+	// pool of threads (one at a time per peer): a slow listener slows only its own peer.
+	// Listeners must be safe for concurrent use.
+	DeliveryConcurrent
+)
+
+func (d Delivery) String() string {
+	switch d {
+	case DeliveryPoll:
+		return "poll"
+	case DeliveryCallbacks:
+		return "callbacks"
+	case DeliveryConcurrent:
+		return "concurrent"
+	}
+	return fmt.Sprintf("Delivery(%d)", int(d))
+}
+
+// Config is the configuration of a client. Start from DefaultConfig (NewBtcClient applies
+// its options over it); NewBtcClient validates it and names the field that is out of range
+// (ErrInvalidConfig).
+type Config struct {
+	// Network to connect to. Default Mainnet.
+	Network Network
+	// MaxPeers is the most peers managed at once, added and discovered (1..100000).
+	// Default 30.
+	MaxPeers int
+	// MaxFailureCount is the number of consecutive failures after which a peer is
+	// Unhealthy (at least 1). Default 10.
+	MaxFailureCount int
+	// HealthCheckInterval is how often the health check runs. Default 30s.
+	HealthCheckInterval time.Duration
+	// ReconnectDelay is the delay before reconnecting, the first step of the backoff.
+	// Default 5s.
+	ReconnectDelay time.Duration
+	// BackoffMax is the largest reconnect delay of the exponential backoff (at least
+	// ReconnectDelay); 0 selects a fixed delay of ReconnectDelay. Default 10m.
+	BackoffMax time.Duration
+	// ConnectionTimeout is the TCP connect timeout. Default 10s.
+	ConnectionTimeout time.Duration
+	// HandshakeTimeout is the time allowed for the version/verack handshake. Default 60s.
+	HandshakeTimeout time.Duration
+	// PingInterval is the interval between pings. Default 2m.
+	PingInterval time.Duration
+	// PongTimeout disconnects a peer whose ping has no pong for this long. Default 20m.
+	PongTimeout time.Duration
+	// WriteTimeout disconnects a peer that does not take our bytes for this long.
+	// Default 2m.
+	WriteTimeout time.Duration
+	// UserAgent sent in our version message (BIP14 form, e.g. "/myapp:1.0/"); empty
+	// selects the library's "/btcclient:VERSION/".
+	UserAgent string
+	// Services are the service bits we advertise. Default 0 (we serve no blocks).
+	Services uint64
+	// Relay is the relay flag of our version message (BIP37). Default true.
+	Relay bool
+	// AllowLocalAddresses dials discovered loopback/private addresses and skips the
+	// one-peer-per-network-group rule (regtest, simulated networks). Default false.
+	AllowLocalAddresses bool
+	// Discovery learns peers from addr/addrv2 answers to our getaddr, up to MaxPeers.
+	// Default true.
+	Discovery bool
+	// MaxMessageSize is the largest message payload accepted or sent
+	// (1000..33554432). Default 4000000.
+	MaxMessageSize int
+	// SendQueueBytes is the number of bytes that may wait in one peer's send queue (at
+	// least MaxMessageSize+24). Default 16 MiB.
+	SendQueueBytes int
+	// SendQueueLen is the number of messages that may wait in one peer's send queue (at
+	// least 1); beyond it sends fail with ErrQueueFull. Default 1024.
+	SendQueueLen int
+	// EventQueueLen is the number of events that may wait for the listeners before the
+	// peers' reading pauses (at least 1). Default 256.
+	EventQueueLen int
+	// Delivery selects how events reach the listeners. Default DeliveryPoll.
+	Delivery Delivery
+	// Listeners are the functions called for messages and peer events. NewBtcClient copies
+	// the struct: changing it later has no effect.
+	Listeners *MessageListeners
+}
+
+// DefaultConfig returns the default configuration (the library's defaults).
+func DefaultConfig() Config {
+	var c C.btcclient_config
+	C.btcclient_config_default(&c)
+	return Config{
+		Network:             Mainnet,
+		MaxPeers:            int(c.max_peers),
+		MaxFailureCount:     int(c.max_failure_count),
+		HealthCheckInterval: millis(c.health_check_interval_ms),
+		ReconnectDelay:      millis(c.reconnect_delay_ms),
+		BackoffMax:          millis(c.backoff_max_ms),
+		ConnectionTimeout:   millis(c.connection_timeout_ms),
+		HandshakeTimeout:    millis(c.handshake_timeout_ms),
+		PingInterval:        millis(c.ping_interval_ms),
+		PongTimeout:         millis(c.pong_timeout_ms),
+		WriteTimeout:        millis(c.write_timeout_ms),
+		Services:            uint64(c.services),
+		Relay:               bool(c.relay),
+		AllowLocalAddresses: bool(c.allow_local_addresses),
+		Discovery:           bool(c.discovery),
+		MaxMessageSize:      int(c.max_message_size),
+		SendQueueBytes:      int(c.send_queue_bytes),
+		SendQueueLen:        int(c.send_queue_len),
+		EventQueueLen:       int(c.event_queue_len),
+		Delivery:            DeliveryPoll,
+		Listeners:           &MessageListeners{},
+	}
+}
+
+func millis(ms C.uint64_t) time.Duration { return time.Duration(ms) * time.Millisecond }
+
+// Option changes one field of a Config.
+type Option func(*Config)
+
+// WithConfig replaces the whole configuration (options after it still apply).
+func WithConfig(cfg Config) Option { return func(c *Config) { *c = cfg } }
+
+// WithNetwork sets the network (Mainnet, Testnet3, Testnet4, Signet, Regtest or a
+// CustomNetwork).
+func WithNetwork(n Network) Option { return func(c *Config) { c.Network = n } }
+
+// WithMaxPeers sets the peer limit.
+func WithMaxPeers(n int) Option { return func(c *Config) { c.MaxPeers = n } }
+
+// WithMaxFailureCount sets the consecutive failures after which a peer is Unhealthy.
+func WithMaxFailureCount(n int) Option { return func(c *Config) { c.MaxFailureCount = n } }
+
+// WithHealthCheckInterval sets how often the health check runs.
+func WithHealthCheckInterval(d time.Duration) Option {
+	return func(c *Config) { c.HealthCheckInterval = d }
+}
+
+// WithReconnectDelay sets the delay before reconnecting (the first backoff step).
+func WithReconnectDelay(d time.Duration) Option { return func(c *Config) { c.ReconnectDelay = d } }
+
+// WithBackoffMax sets the largest reconnect delay (0: a fixed ReconnectDelay).
+func WithBackoffMax(d time.Duration) Option { return func(c *Config) { c.BackoffMax = d } }
+
+// WithConnectionTimeout sets the TCP connect timeout.
+func WithConnectionTimeout(d time.Duration) Option {
+	return func(c *Config) { c.ConnectionTimeout = d }
+}
+
+// WithHandshakeTimeout sets the time allowed for the version/verack handshake.
+func WithHandshakeTimeout(d time.Duration) Option {
+	return func(c *Config) { c.HandshakeTimeout = d }
+}
+
+// WithPingInterval sets the interval between pings.
+func WithPingInterval(d time.Duration) Option { return func(c *Config) { c.PingInterval = d } }
+
+// WithPongTimeout sets how long a ping may go without a pong.
+func WithPongTimeout(d time.Duration) Option { return func(c *Config) { c.PongTimeout = d } }
+
+// WithWriteTimeout sets how long a peer may refuse our bytes.
+func WithWriteTimeout(d time.Duration) Option { return func(c *Config) { c.WriteTimeout = d } }
+
+// WithUserAgent sets the user agent of our version message ("" for the library's).
+func WithUserAgent(ua string) Option { return func(c *Config) { c.UserAgent = ua } }
+
+// WithServices sets the service bits we advertise.
+func WithServices(s uint64) Option { return func(c *Config) { c.Services = s } }
+
+// WithRelay sets the relay flag of our version message.
+func WithRelay(relay bool) Option { return func(c *Config) { c.Relay = relay } }
+
+// WithAllowLocalAddresses lets discovery dial loopback and private addresses (regtest,
+// simulated networks).
+func WithAllowLocalAddresses(allow bool) Option {
+	return func(c *Config) { c.AllowLocalAddresses = allow }
+}
+
+// WithDiscovery turns peer discovery (getaddr on connect, peers from addr/addrv2) on or
+// off.
+func WithDiscovery(on bool) Option { return func(c *Config) { c.Discovery = on } }
+
+// WithMaxMessageSize sets the largest message payload accepted or sent.
+func WithMaxMessageSize(n int) Option { return func(c *Config) { c.MaxMessageSize = n } }
+
+// WithSendQueue sets the bytes and the number of messages that may wait in one peer's send
+// queue.
+func WithSendQueue(bytes, messages int) Option {
+	return func(c *Config) { c.SendQueueBytes, c.SendQueueLen = bytes, messages }
+}
+
+// WithEventQueueLen sets the number of events that may wait for the listeners.
+func WithEventQueueLen(n int) Option { return func(c *Config) { c.EventQueueLen = n } }
+
+// WithDelivery selects how events reach the listeners.
+func WithDelivery(d Delivery) Option { return func(c *Config) { c.Delivery = d } }
+
+// WithListeners sets the listener functions.
+func WithListeners(l *MessageListeners) Option { return func(c *Config) { c.Listeners = l } }
+
+// toC converts the config to the C struct; the user agent string (if any) is allocated
+// with malloc and must be freed by the caller after btcclient_client_new.
+func (cfg *Config) toC() (C.btcclient_config, error) {
+	var c C.btcclient_config
+	C.btcclient_config_default(&c)
+	bad := func(field, why string) error {
+		return &Error{Status: statusInvalidConfig, Message: "invalid config: " + field + ": " + why}
+	}
+	if cfg.Network.id > C.BTCCLIENT_NETWORK_CUSTOM {
+		return c, bad("Network", "unknown network")
+	}
+	c.network = C.uint32_t(cfg.Network.id)
+	for i, b := range cfg.Network.magic {
+		c.custom_magic[i] = C.uint8_t(b)
+	}
+	ints := []struct {
+		name string
+		v    int
+		dst  *C.size_t
+	}{
+		{"MaxPeers", cfg.MaxPeers, &c.max_peers},
+		{"MaxMessageSize", cfg.MaxMessageSize, &c.max_message_size},
+		{"SendQueueBytes", cfg.SendQueueBytes, &c.send_queue_bytes},
+		{"SendQueueLen", cfg.SendQueueLen, &c.send_queue_len},
+		{"EventQueueLen", cfg.EventQueueLen, &c.event_queue_len},
+	}
+	for _, f := range ints {
+		if f.v < 0 {
+			return c, bad(f.name, fmt.Sprintf("must not be negative, got %d", f.v))
+		}
+		*f.dst = C.size_t(f.v)
+	}
+	if cfg.MaxFailureCount < 0 || uint64(cfg.MaxFailureCount) > 1<<32-1 {
+		return c, bad("MaxFailureCount", fmt.Sprintf("out of range: %d", cfg.MaxFailureCount))
+	}
+	c.max_failure_count = C.uint32_t(cfg.MaxFailureCount)
+	durations := []struct {
+		name string
+		v    time.Duration
+		dst  *C.uint64_t
+	}{
+		{"HealthCheckInterval", cfg.HealthCheckInterval, &c.health_check_interval_ms},
+		{"ReconnectDelay", cfg.ReconnectDelay, &c.reconnect_delay_ms},
+		{"BackoffMax", cfg.BackoffMax, &c.backoff_max_ms},
+		{"ConnectionTimeout", cfg.ConnectionTimeout, &c.connection_timeout_ms},
+		{"HandshakeTimeout", cfg.HandshakeTimeout, &c.handshake_timeout_ms},
+		{"PingInterval", cfg.PingInterval, &c.ping_interval_ms},
+		{"PongTimeout", cfg.PongTimeout, &c.pong_timeout_ms},
+		{"WriteTimeout", cfg.WriteTimeout, &c.write_timeout_ms},
+	}
+	for _, f := range durations {
+		if f.v < 0 {
+			return c, bad(f.name, fmt.Sprintf("must not be negative, got %v", f.v))
+		}
+		*f.dst = C.uint64_t(toMillis(f.v))
+	}
+	c.services = C.uint64_t(cfg.Services)
+	c.relay = C.bool(cfg.Relay)
+	c.allow_local_addresses = C.bool(cfg.AllowLocalAddresses)
+	c.discovery = C.bool(cfg.Discovery)
+	switch cfg.Delivery {
+	case DeliveryPoll:
+		c.poll_mode = true
+	case DeliveryCallbacks:
+		c.delivery = C.BTCCLIENT_DELIVERY_SERIALIZED
+	case DeliveryConcurrent:
+		c.delivery = C.BTCCLIENT_DELIVERY_CONCURRENT
+	default:
+		return c, bad("Delivery", "unknown delivery "+cfg.Delivery.String())
+	}
+	if cfg.UserAgent != "" {
+		for i := 0; i < len(cfg.UserAgent); i++ {
+			if cfg.UserAgent[i] == 0 {
+				return c, bad("UserAgent", "contains a NUL byte")
+			}
+		}
+		c.user_agent = C.CString(cfg.UserAgent)
+	}
+	return c, nil
+}
+
+// toMillis rounds a duration up to whole milliseconds (a positive duration never becomes 0).
+func toMillis(d time.Duration) int64 {
+	return int64((d + time.Millisecond - 1) / time.Millisecond)
+}

@@ -1,0 +1,195 @@
+package btcclient
+
+/*
+#include <btcclient.h>
+*/
+import "C"
+
+import (
+	"log"
+	"net"
+	"runtime/debug"
+	"sync"
+	"time"
+	"unsafe"
+)
+
+// This file turns the library's borrowed C data into Go values (copies) and calls the
+// listeners. Both delivery paths use it: the poll dispatcher (poll.go) and the exported
+// callbacks (callbacks.go).
+
+// peerCache keeps one *Peer per connection, from its connected event to its disconnected
+// event, so listeners see the same pointer for a connection.
+type peerCache struct {
+	mu    sync.Mutex
+	peers map[uint64]*Peer
+}
+
+func (c *client) newPeer(info *C.btcclient_peer_info) *Peer {
+	return &Peer{
+		ID:              uint64(info.id),
+		Addr:            C.GoString(info.addr),
+		ProtocolVersion: uint32(info.protocol_version),
+		Services:        uint64(info.services),
+		UserAgent:       C.GoString(info.user_agent),
+		StartHeight:     int32(info.start_height),
+		Relay:           bool(info.relay),
+		Discovered:      bool(info.discovered),
+		c:               c,
+	}
+}
+
+// peer returns the *Peer of the connection an event is about.
+func (c *client) peer(info *C.btcclient_peer_info) *Peer {
+	id := uint64(info.id)
+	c.peerCache.mu.Lock()
+	p := c.peerCache.peers[id]
+	c.peerCache.mu.Unlock()
+	if p == nil {
+		p = c.newPeer(info)
+	}
+	return p
+}
+
+// protect runs a listener, recovering and logging a panic so that the dispatcher goes on.
+func protect(name string, p *Peer, f func()) {
+	defer func() {
+		if r := recover(); r != nil {
+			log.Printf("btcclient: listener %s panicked (%v): %v\n%s", name, p, r, debug.Stack())
+		}
+	}()
+	f()
+}
+
+func (c *client) onConnected(info *C.btcclient_peer_info) {
+	p := c.newPeer(info)
+	c.peerCache.mu.Lock()
+	if c.peerCache.peers == nil {
+		c.peerCache.peers = make(map[uint64]*Peer)
+	}
+	c.peerCache.peers[p.ID] = p
+	c.peerCache.mu.Unlock()
+	if f := c.listeners.OnPeerConnected; f != nil {
+		protect("OnPeerConnected", p, func() { f(p) })
+	}
+}
+
+func (c *client) onDisconnected(info *C.btcclient_peer_info, code C.uint32_t, text *C.char) {
+	id := uint64(info.id)
+	c.peerCache.mu.Lock()
+	p := c.peerCache.peers[id]
+	delete(c.peerCache.peers, id)
+	c.peerCache.mu.Unlock()
+	if p == nil {
+		p = c.newPeer(info)
+	}
+	if f := c.listeners.OnPeerDisconnected; f != nil {
+		r := DisconnectReason{Code: DisconnectCode(code), Text: C.GoString(text)}
+		protect("OnPeerDisconnected", p, func() { f(p, r) })
+	}
+}
+
+func hash32(p *C.uint8_t) (h [32]byte) {
+	if p != nil {
+		h = *(*[32]byte)(unsafe.Pointer(p))
+	}
+	return h
+}
+
+func (c *client) onHeaders(info *C.btcclient_peer_info, items *C.btcclient_header, n C.size_t) {
+	f := c.listeners.OnHeaders
+	if f == nil {
+		return
+	}
+	headers := make([]BlockHeader, int(n))
+	if n > 0 {
+		for i, h := range unsafe.Slice(items, int(n)) {
+			headers[i] = BlockHeader{
+				Version:    int32(h.version),
+				PrevBlock:  *(*[32]byte)(unsafe.Pointer(&h.prev_hash)),
+				MerkleRoot: *(*[32]byte)(unsafe.Pointer(&h.merkle_root)),
+				Timestamp:  time.Unix(int64(h.time), 0),
+				Bits:       uint32(h.bits),
+				Nonce:      uint32(h.nonce),
+				Hash:       *(*[32]byte)(unsafe.Pointer(&h.hash)),
+			}
+		}
+	}
+	p := c.peer(info)
+	protect("OnHeaders", p, func() { f(p, headers) })
+}
+
+func (c *client) onInv(info *C.btcclient_peer_info, items *C.btcclient_inv, n C.size_t) {
+	f := c.listeners.OnInv
+	if f == nil {
+		return
+	}
+	inv := make([]InvVect, int(n))
+	if n > 0 {
+		for i, v := range unsafe.Slice(items, int(n)) {
+			inv[i] = InvVect{Type: InvType(v._type), Hash: *(*[32]byte)(unsafe.Pointer(&v.hash))}
+		}
+	}
+	p := c.peer(info)
+	protect("OnInv", p, func() { f(p, inv) })
+}
+
+func (c *client) onAddr(info *C.btcclient_peer_info, items *C.btcclient_addr, n C.size_t) {
+	f := c.listeners.OnAddr
+	if f == nil {
+		return
+	}
+	addrs := make([]NetAddress, int(n))
+	if n > 0 {
+		ips := make([]byte, 16*int(n))
+		for i, a := range unsafe.Slice(items, int(n)) {
+			ip := net.IP(ips[16*i : 16*i+16 : 16*i+16])
+			copy(ip, (*[16]byte)(unsafe.Pointer(&a.addr))[:])
+			addrs[i] = NetAddress{
+				Timestamp: time.Unix(int64(a.time), 0),
+				Services:  uint64(a.services),
+				IP:        ip,
+				Port:      uint16(a.port),
+			}
+		}
+	}
+	p := c.peer(info)
+	protect("OnAddr", p, func() { f(p, addrs) })
+}
+
+func goBytes(data *C.uint8_t, n C.size_t) []byte {
+	if n == 0 || data == nil {
+		return []byte{}
+	}
+	return C.GoBytes(unsafe.Pointer(data), C.int(n))
+}
+
+func (c *client) onBlock(info *C.btcclient_peer_info, data *C.uint8_t, n C.size_t, hash *C.uint8_t) {
+	f := c.listeners.OnBlock
+	if f == nil {
+		return
+	}
+	block, h := goBytes(data, n), hash32(hash)
+	p := c.peer(info)
+	protect("OnBlock", p, func() { f(p, block, h) })
+}
+
+func (c *client) onTx(info *C.btcclient_peer_info, data *C.uint8_t, n C.size_t, txid *C.uint8_t) {
+	f := c.listeners.OnTx
+	if f == nil {
+		return
+	}
+	tx, h := goBytes(data, n), hash32(txid)
+	p := c.peer(info)
+	protect("OnTx", p, func() { f(p, tx, h) })
+}
+
+func (c *client) onMessage(info *C.btcclient_peer_info, command *C.char, data *C.uint8_t, n C.size_t) {
+	f := c.listeners.OnMessage
+	if f == nil {
+		return
+	}
+	cmd, payload := C.GoString(command), goBytes(data, n)
+	p := c.peer(info)
+	protect("OnMessage", p, func() { f(p, cmd, payload) })
+}

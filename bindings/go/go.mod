@@ -1,0 +1,3 @@
+module github.com/btcclient/btcclient-go
+
+go 1.19

@@ -1,0 +1,168 @@
+package btcclient
+
+/*
+#include <string.h>
+#include <btcclient.h>
+
+// One event, read through the accessors in C so that Go needs a single cgo call per batch.
+// Every pointer is owned by `event` and valid until it is freed.
+typedef struct {
+	btcclient_event *event;
+	uint32_t kind;
+	const btcclient_peer_info *peer;
+	const void *items;     // headers, inv, addrs or bytes
+	size_t count;          // their number (bytes: the length)
+	const char *text;      // MESSAGE: the command; PEER_DISCONNECTED: the reason text
+	uint32_t reason;       // PEER_DISCONNECTED
+	uint8_t hash[32];      // BLOCK, TX
+} go_event;
+
+#define GO_BATCH 64
+
+static void go_read_event(btcclient_event *ev, go_event *out) {
+	memset(out, 0, sizeof *out);
+	out->event = ev;
+	out->kind = btcclient_event_get_kind(ev);
+	out->peer = btcclient_event_peer_info(ev);
+	switch (out->kind) {
+	case BTCCLIENT_EVENT_KIND_PEER_DISCONNECTED:
+		btcclient_event_disconnect_reason(ev, &out->reason, &out->text);
+		break;
+	case BTCCLIENT_EVENT_KIND_HEADERS:
+		btcclient_event_headers(ev, (const btcclient_header **)&out->items, &out->count);
+		break;
+	case BTCCLIENT_EVENT_KIND_INV:
+		btcclient_event_inv(ev, (const btcclient_inv **)&out->items, &out->count);
+		break;
+	case BTCCLIENT_EVENT_KIND_ADDR:
+		btcclient_event_addrs(ev, (const btcclient_addr **)&out->items, &out->count);
+		break;
+	case BTCCLIENT_EVENT_KIND_BLOCK:
+	case BTCCLIENT_EVENT_KIND_TX:
+		btcclient_event_bytes(ev, (const uint8_t **)&out->items, &out->count);
+		btcclient_event_hash(ev, out->hash);
+		break;
+	case BTCCLIENT_EVENT_KIND_MESSAGE:
+		btcclient_event_bytes(ev, (const uint8_t **)&out->items, &out->count);
+		out->text = btcclient_event_command(ev);
+		break;
+	}
+}
+
+static void go_free_events(go_event *evs, size_t n) {
+	for (size_t i = 0; i < n; i++) {
+		btcclient_event_free(evs[i].event);
+		evs[i].event = NULL;
+	}
+}
+
+// Frees the `*n` events of the previous batch, then waits up to `timeout_ms` for an event
+// and takes up to GO_BATCH of those that are waiting. `*n` receives their number.
+static btcclient_status go_poll(const btcclient_client *client, int timeout_ms, go_event *evs,
+		size_t *n, btcclient_error **err) {
+	go_free_events(evs, *n);
+	*n = 0;
+	btcclient_event *ev = NULL;
+	btcclient_status st = btcclient_poll_next(client, timeout_ms, &ev, err);
+	if (st != BTCCLIENT_STATUS_OK) return st;
+	go_read_event(ev, &evs[0]);
+	*n = 1;
+	while (*n < GO_BATCH && btcclient_poll_next(client, 0, &ev, NULL) == BTCCLIENT_STATUS_OK) {
+		go_read_event(ev, &evs[*n]);
+		*n += 1;
+	}
+	return BTCCLIENT_STATUS_OK;
+}
+*/
+import "C"
+
+import (
+	"log"
+	"sync/atomic"
+	"time"
+)
+
+// dispatcher is the goroutine that takes a poll-mode client's events and calls the
+// listeners. One runs per Start; it ends when the stopped client's queue is empty.
+type dispatcher struct {
+	c    *client
+	done chan struct{}
+	// abandoned is set when Stop gave up waiting for it (a listener did not return before
+	// the deadline): it calls no further listener and ends as soon as it can.
+	abandoned atomic.Bool
+}
+
+func (c *client) startDispatcher() *dispatcher {
+	d := &dispatcher{c: c, done: make(chan struct{})}
+	started := make(chan struct{})
+	go d.run(started)
+	<-started
+	return d
+}
+
+func (d *dispatcher) run(started chan<- struct{}) {
+	c := d.c
+	id := goroutineID()
+	c.listenerGoroutines.Store(id, d)
+	close(started)
+	defer close(d.done)
+	defer c.listenerGoroutines.Delete(id)
+
+	// The batch lives in Go memory: it holds only C pointers, so C may write it.
+	var batch [C.GO_BATCH]C.go_event
+	var n C.size_t
+	for !d.abandoned.Load() {
+		if !c.acquire() {
+			return // closed: Close frees the events left
+		}
+		var cerr *C.btcclient_error
+		st := C.go_poll(c.ptr, -1, &batch[0], &n, &cerr)
+		c.release()
+		if st == C.BTCCLIENT_STATUS_CLIENT_NOT_STARTED {
+			if cerr != nil {
+				C.btcclient_error_free(cerr)
+			}
+			return
+		}
+		if st != C.BTCCLIENT_STATUS_OK {
+			log.Printf("btcclient: poll: %v", call(st, cerr))
+			time.Sleep(10 * time.Millisecond)
+			continue
+		}
+		for i := 0; i < int(n) && !d.abandoned.Load(); i++ {
+			c.deliver(&batch[i])
+		}
+	}
+	// The events of the last batch (undelivered ones too, when abandoned). Only if Close
+	// already freed the client (after a Stop that timed out on a listener that never
+	// returned) are they left unfreed: C may not be called on a freed client.
+	if n > 0 && c.acquire() {
+		C.go_free_events(&batch[0], n)
+		c.release()
+	}
+}
+
+func (c *client) deliver(ev *C.go_event) {
+	info := ev.peer
+	if info == nil {
+		return
+	}
+	switch ev.kind {
+	case C.BTCCLIENT_EVENT_KIND_PEER_CONNECTED:
+		c.onConnected(info)
+	case C.BTCCLIENT_EVENT_KIND_PEER_DISCONNECTED:
+		c.onDisconnected(info, ev.reason, ev.text)
+	case C.BTCCLIENT_EVENT_KIND_HEADERS:
+		c.onHeaders(info, (*C.btcclient_header)(ev.items), ev.count)
+	case C.BTCCLIENT_EVENT_KIND_INV:
+		c.onInv(info, (*C.btcclient_inv)(ev.items), ev.count)
+	case C.BTCCLIENT_EVENT_KIND_ADDR:
+		c.onAddr(info, (*C.btcclient_addr)(ev.items), ev.count)
+	case C.BTCCLIENT_EVENT_KIND_BLOCK:
+		c.onBlock(info, (*C.uint8_t)(ev.items), ev.count, &ev.hash[0])
+	case C.BTCCLIENT_EVENT_KIND_TX:
+		c.onTx(info, (*C.uint8_t)(ev.items), ev.count, &ev.hash[0])
+	case C.BTCCLIENT_EVENT_KIND_MESSAGE:
+		c.onMessage(info, ev.text, (*C.uint8_t)(ev.items), ev.count)
+	}
+}
