@@ -19,9 +19,30 @@ use crate::dispatch::Deliverer;
 use crate::{Config, Listeners, ManagedPeer, Network};
 
 const COMMANDS: [&str; 24] = [
-    "version", "verack", "ping", "pong", "addr", "addrv2", "inv", "getdata", "notfound", "headers",
-    "getheaders", "block", "tx", "reject", "sendaddrv2", "wtxidrelay", "feefilter", "sendcmpct",
-    "getaddr", "mempool", "merkleblock", "cmpctblock", "alert", "xyzzy",
+    "version",
+    "verack",
+    "ping",
+    "pong",
+    "addr",
+    "addrv2",
+    "inv",
+    "getdata",
+    "notfound",
+    "headers",
+    "getheaders",
+    "block",
+    "tx",
+    "reject",
+    "sendaddrv2",
+    "wtxidrelay",
+    "feefilter",
+    "sendcmpct",
+    "getaddr",
+    "mempool",
+    "merkleblock",
+    "cmpctblock",
+    "alert",
+    "xyzzy",
 ];
 
 /// Splits fuzz input into messages: a command selector byte, a 16-bit length, the payload.
@@ -62,7 +83,10 @@ pub fn peer_session(input: &[u8]) {
     let Some((&mode, rest)) = input.split_first() else {
         return;
     };
-    let rt = match tokio::runtime::Builder::new_current_thread().enable_all().build() {
+    let rt = match tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+    {
         Ok(rt) => rt,
         Err(_) => return,
     };
@@ -87,7 +111,14 @@ pub fn peer_session(input: &[u8]) {
         let shared = Shared::detached(config.clone(), tokio::runtime::Handle::current());
         let wire = shared.wire;
         let addr: SocketAddr = ([127, 0, 0, 1], 8333).into();
-        let peer = ManagedPeer::new(1, PeerAddr::from_socket(addr), false, None, CancellationToken::new(), &config);
+        let peer = ManagedPeer::new(
+            1,
+            PeerAddr::from_socket(addr),
+            false,
+            None,
+            CancellationToken::new(),
+            &config,
+        );
         let (client_io, remote_io) = tokio::io::duplex(1 << 16);
         let (cr, cw) = tokio::io::split(client_io);
         let (rr, rw) = tokio::io::split(remote_io);
@@ -131,7 +162,10 @@ pub fn peer_session(input: &[u8]) {
             let _ = consume.await;
         };
         let both = async { tokio::join!(client, remote) };
-        if tokio::time::timeout(Duration::from_secs(10), both).await.is_err() {
+        if tokio::time::timeout(Duration::from_secs(10), both)
+            .await
+            .is_err()
+        {
             panic!("peer session did not end after the remote closed");
         }
         drain.abort();
@@ -161,7 +195,13 @@ mod tests {
             [vec![0], msg(2, &[1, 2, 3])].concat(),
             [vec![0], msg(4, &[0xfd, 0xe9, 0x03])].concat(),
             [vec![0], msg(9, &[0xff; 40]), msg(11, &[0; 81])].concat(),
-            [vec![2], msg(2, &7u64.to_le_bytes()), msg(5, &[0]), msg(6, &[0])].concat(),
+            [
+                vec![2],
+                msg(2, &7u64.to_le_bytes()),
+                msg(5, &[0]),
+                msg(6, &[0]),
+            ]
+            .concat(),
         ];
         for case in cases {
             peer_session(&case);
