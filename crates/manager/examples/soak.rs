@@ -10,14 +10,60 @@
 //!
 //! Not part of the quick test run: it takes a few minutes.
 
+use std::alloc::{GlobalAlloc, Layout, System};
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
 use btcclient_manager::{Backoff, BtcClient, Config, Network, PeerStatus};
 use btcclient_simnet::{AddrAdvertise, Fault, SimNode, Simnet};
 
+/// The system allocator, counting the bytes the program holds: live heap, exactly, without the
+/// allocator's own caches.
+struct Counting;
+
+static LIVE: AtomicUsize = AtomicUsize::new(0);
+
+// SAFETY: forwards every call to the system allocator unchanged; only counts sizes.
+#[allow(unsafe_code)]
+unsafe impl GlobalAlloc for Counting {
+    unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
+        // SAFETY: same contract as the caller's.
+        let p = unsafe { System.alloc(layout) };
+        if !p.is_null() {
+            LIVE.fetch_add(layout.size(), Ordering::Relaxed);
+        }
+        p
+    }
+    unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
+        // SAFETY: same contract as the caller's.
+        unsafe { System.dealloc(ptr, layout) };
+        LIVE.fetch_sub(layout.size(), Ordering::Relaxed);
+    }
+    unsafe fn alloc_zeroed(&self, layout: Layout) -> *mut u8 {
+        // SAFETY: same contract as the caller's.
+        let p = unsafe { System.alloc_zeroed(layout) };
+        if !p.is_null() {
+            LIVE.fetch_add(layout.size(), Ordering::Relaxed);
+        }
+        p
+    }
+    unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
+        // SAFETY: same contract as the caller's.
+        let p = unsafe { System.realloc(ptr, layout, new_size) };
+        if !p.is_null() {
+            LIVE.fetch_sub(layout.size(), Ordering::Relaxed);
+            LIVE.fetch_add(new_size, Ordering::Relaxed);
+        }
+        p
+    }
+}
+
+#[global_allocator]
+static ALLOCATOR: Counting = Counting;
+
 #[derive(Clone, Copy, Debug)]
 struct Usage {
-    /// Bytes the allocator has handed out and not got back (live heap).
+    /// Bytes allocated and not freed (live heap).
     heap_kib: u64,
     rss_kib: u64,
     fds: usize,
@@ -35,9 +81,7 @@ fn usage(net: &Simnet) -> Usage {
     unsafe {
         libc::malloc_trim(0);
     }
-    // SAFETY: mallinfo2 only reads glibc's allocator statistics.
-    #[allow(unsafe_code)]
-    let heap = unsafe { libc::mallinfo2() }.uordblks as u64;
+    let heap = LIVE.load(Ordering::Relaxed) as u64;
     let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
     let field = |name: &str| {
         status
