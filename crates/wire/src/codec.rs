@@ -143,7 +143,12 @@ impl Decoder for V1Codec {
         if let Some(frame) = self.decode(src)? {
             return Ok(Some(frame));
         }
-        let buffered = src.len() + if self.pending.is_some() { HEADER_LEN } else { 0 };
+        let buffered = src.len()
+            + if self.pending.is_some() {
+                HEADER_LEN
+            } else {
+                0
+            };
         if buffered == 0 {
             Ok(None)
         } else {

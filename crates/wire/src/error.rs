@@ -75,7 +75,9 @@ pub enum WireError {
         extra: usize,
     },
     /// The stream ended in the middle of a frame (as opposed to a clean end between frames).
-    #[error("stream ended in the middle of a frame ({buffered} bytes of an unfinished frame buffered)")]
+    #[error(
+        "stream ended in the middle of a frame ({buffered} bytes of an unfinished frame buffered)"
+    )]
     Truncated {
         /// How many bytes of the unfinished frame had arrived.
         buffered: usize,

@@ -107,5 +107,8 @@ where
     R: AsyncRead + Unpin,
     W: AsyncWrite + Unpin,
 {
-    Ok((FrameReader::new(reader, config), FrameWriter::new(writer, config)))
+    Ok((
+        FrameReader::new(reader, config),
+        FrameWriter::new(writer, config),
+    ))
 }
