@@ -1,0 +1,192 @@
+//! However the bytes of a stream are cut into reads, the same frames come out; and the read
+//! buffer gives memory back after a large message.
+
+mod common;
+
+use btcclient_wire::{Frame, FrameReader, NetworkMessage, WireConfig};
+use common::*;
+
+fn config() -> WireConfig {
+    WireConfig::new(bitcoin::Network::Bitcoin)
+}
+
+/// A few KB of assorted frames, including empty payloads and an unknown command.
+fn small_frames() -> Vec<Frame> {
+    let mut messages = vec![
+        NetworkMessage::Verack,
+        NetworkMessage::Ping(1),
+        NetworkMessage::SendHeaders,
+        NetworkMessage::Tx(transaction(5, 2, 2, true)),
+        NetworkMessage::Headers((0..12).map(block_header).collect()),
+        NetworkMessage::GetAddr,
+    ];
+    messages.insert(0, every_message().remove(0)); // version
+    let mut frames: Vec<Frame> = messages
+        .iter()
+        .map(|m| Frame::from_message(m).expect("frame"))
+        .collect();
+    frames.push(Frame::raw("blob", vec![0xab; 1500]).expect("frame"));
+    frames.push(Frame::raw("empty", Vec::new()).expect("frame"));
+    frames.push(Frame::from_message(&NetworkMessage::Pong(1)).expect("frame"));
+    frames
+}
+
+/// A large block between small messages.
+fn large_frames() -> Vec<Frame> {
+    let mut frames = small_frames();
+    let block = NetworkMessage::Block(big_block(1_000_000));
+    frames.insert(3, Frame::from_message(&block).expect("frame"));
+    frames
+}
+
+#[test]
+fn split_at_every_single_boundary() {
+    let rt = runtime();
+    let config = config();
+    let frames = small_frames();
+    let bytes = rt.block_on(write_all(&frames, &config));
+    assert!(
+        bytes.len() > 3_000 && bytes.len() < 8_000,
+        "{}",
+        bytes.len()
+    );
+    for cut in 0..=bytes.len() {
+        let reader = ChunkedReader::split_at(bytes.clone(), &[cut]);
+        let got = rt
+            .block_on(read_all(reader, &config))
+            .unwrap_or_else(|e| panic!("cut at {cut}: {e}"));
+        assert_eq!(got, frames, "cut at {cut}");
+    }
+}
+
+#[test]
+fn split_at_every_single_boundary_with_pending_reads() {
+    let rt = runtime();
+    let config = config();
+    let frames = small_frames();
+    let bytes = rt.block_on(write_all(&frames, &config));
+    for cut in 0..=bytes.len() {
+        let reader = ChunkedReader::split_at(bytes.clone(), &[cut]).with_pending();
+        let got = rt
+            .block_on(read_all(reader, &config))
+            .unwrap_or_else(|e| panic!("cut at {cut}: {e}"));
+        assert_eq!(got, frames, "cut at {cut}");
+    }
+}
+
+#[test]
+fn whole_stream_in_one_read() {
+    let rt = runtime();
+    let config = config();
+    let frames = large_frames();
+    let bytes = rt.block_on(write_all(&frames, &config));
+    let got = rt
+        .block_on(read_all(ChunkedReader::split_at(bytes, &[]), &config))
+        .expect("read");
+    assert_eq!(got, frames);
+}
+
+#[test]
+fn one_byte_at_a_time() {
+    let rt = runtime();
+    let config = config();
+    let frames = large_frames();
+    let bytes = rt.block_on(write_all(&frames, &config));
+    assert!(bytes.len() > 1_000_000);
+    let got = rt
+        .block_on(read_all(ChunkedReader::every(bytes, 1), &config))
+        .expect("read");
+    assert_eq!(got, frames);
+    let NetworkMessage::Block(block) = got[3].decode().expect("decode") else {
+        panic!("not a block");
+    };
+    assert!(block.check_merkle_root());
+}
+
+#[test]
+fn odd_chunk_sizes_with_pending_reads() {
+    let rt = runtime();
+    let config = config();
+    let frames = large_frames();
+    let bytes = rt.block_on(write_all(&frames, &config));
+    for chunk in [2, 3, 23, 24, 25, 1_000, 4_096, 65_537] {
+        let reader = ChunkedReader::every(bytes.clone(), chunk).with_pending();
+        let got = rt.block_on(read_all(reader, &config)).expect("read");
+        assert_eq!(got, frames, "chunk {chunk}");
+    }
+}
+
+#[tokio::test]
+async fn over_a_socket_pair() {
+    let config = config();
+    let frames = large_frames();
+    let (client, server) = tokio::io::duplex(4096);
+    let to_send = frames.clone();
+    let sender = tokio::spawn(async move {
+        let mut writer = btcclient_wire::FrameWriter::new(client, &WireConfig::default());
+        for frame in &to_send {
+            writer.write_frame(frame).await.expect("write");
+        }
+        writer.close().await.expect("close");
+    });
+    let got = read_all(server, &config).await.expect("read");
+    sender.await.expect("sender");
+    assert_eq!(got, frames);
+}
+
+#[test]
+fn read_buffer_shrinks_after_a_large_message() {
+    let rt = runtime();
+    let config = config();
+    let mut frames = vec![Frame::raw("big", vec![0x5a; 2_000_000]).expect("frame")];
+    for i in 0..20u64 {
+        frames.push(Frame::from_message(&NetworkMessage::Ping(i)).expect("frame"));
+    }
+    let bytes = rt.block_on(write_all(&frames, &config));
+
+    for chunk in [1_460, 65_536, bytes.len()] {
+        rt.block_on(async {
+            let mut reader = FrameReader::new(ChunkedReader::every(bytes.clone(), chunk), &config);
+            let initial = reader.buffer_capacity();
+            assert!(initial <= 64 * 1024, "initial capacity {initial}");
+            let big = reader.read_frame().await.expect("read").expect("big");
+            assert_eq!(big.payload.len(), 2_000_000);
+            drop(big);
+            let mut small = 0;
+            while let Some(frame) = reader.read_frame().await.expect("read") {
+                assert_eq!(frame.command, "ping");
+                small += 1;
+            }
+            assert_eq!(small, 20);
+            let after = reader.buffer_capacity();
+            assert!(
+                after <= 64 * 1024,
+                "chunk {chunk}: capacity after small messages is {after}"
+            );
+        });
+    }
+}
+
+#[test]
+fn read_buffer_shrinks_while_the_large_payload_is_still_held() {
+    // The caller keeps the large payload (shared `Bytes`); the reader must still not keep a
+    // multi-megabyte buffer for the small messages that follow.
+    let rt = runtime();
+    let config = config();
+    let mut frames = vec![Frame::raw("big", vec![0x5a; 2_000_000]).expect("frame")];
+    for i in 0..5u64 {
+        frames.push(Frame::from_message(&NetworkMessage::Ping(i)).expect("frame"));
+    }
+    let bytes = rt.block_on(write_all(&frames, &config));
+    rt.block_on(async {
+        let mut reader = FrameReader::new(ChunkedReader::every(bytes, 4_096), &config);
+        let big = reader.read_frame().await.expect("read").expect("big");
+        while reader.read_frame().await.expect("read").is_some() {}
+        assert!(
+            reader.buffer_capacity() <= 64 * 1024,
+            "{}",
+            reader.buffer_capacity()
+        );
+        assert_eq!(big.payload.len(), 2_000_000);
+    });
+}
