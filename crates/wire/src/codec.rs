@@ -19,8 +19,11 @@ pub const HEADER_LEN: usize = 24;
 
 /// Buffer capacity a reader starts with and shrinks back to after a large message.
 pub(crate) const INITIAL_BUFFER: usize = 8 * 1024;
-/// A read buffer larger than this is released once it holds little data.
-const SHRINK_ABOVE: usize = 64 * 1024;
+/// A read or write buffer larger than this is released once it holds little data.
+pub(crate) const SHRINK_ABOVE: usize = 64 * 1024;
+/// How much the read buffer grows at a time beyond what has arrived (Bitcoin Core reads in
+/// steps of 256 KiB).
+const GROW_STEP: usize = 256 * 1024;
 
 #[derive(Clone, Copy, Debug)]
 struct Header {
@@ -113,8 +116,12 @@ impl Decoder for V1Codec {
             }
         };
         if src.len() < header.len {
-            // The length passed the limit check: growing to it is bounded.
-            src.reserve(header.len - src.len());
+            // Grow with what has arrived, as Bitcoin Core does, not with what the header
+            // announces: a peer that sends a header and stalls holds at most
+            // `GROW_STEP` of our memory, not the payload limit. Growing by at least what we
+            // hold doubles the buffer, so a large payload costs few reallocations.
+            let missing = header.len - src.len();
+            src.reserve(missing.min(GROW_STEP.max(src.len())));
             return Ok(None);
         }
         self.pending = None;

@@ -9,7 +9,7 @@ use futures_util::{SinkExt, StreamExt};
 use tokio::io::{AsyncRead, AsyncWrite};
 use tokio_util::codec::{FramedRead, FramedWrite};
 
-use crate::codec::{V1Codec, INITIAL_BUFFER};
+use crate::codec::{V1Codec, INITIAL_BUFFER, SHRINK_ABOVE};
 use crate::{Frame, WireConfig, WireError};
 use bitcoin::p2p::message::NetworkMessage;
 
@@ -64,13 +64,15 @@ impl<W: AsyncWrite + Unpin> FrameWriter<W> {
 
     /// Writes one frame and flushes it.
     pub async fn write_frame(&mut self, frame: &Frame) -> Result<(), WireError> {
-        self.inner.send(frame).await
+        self.inner.send(frame).await?;
+        self.shrink();
+        Ok(())
     }
 
     /// Serializes and writes one message, then flushes.
     pub async fn write_message(&mut self, message: &NetworkMessage) -> Result<(), WireError> {
         let frame = Frame::from_message(message)?;
-        self.inner.send(&frame).await
+        self.write_frame(&frame).await
     }
 
     /// Queues a frame in the write buffer without flushing (the buffer is written out when it
@@ -81,7 +83,17 @@ impl<W: AsyncWrite + Unpin> FrameWriter<W> {
 
     /// Flushes queued frames to the stream.
     pub async fn flush(&mut self) -> Result<(), WireError> {
-        SinkExt::<&Frame>::flush(&mut self.inner).await
+        SinkExt::<&Frame>::flush(&mut self.inner).await?;
+        self.shrink();
+        Ok(())
+    }
+
+    /// Releases a write buffer that grew for a large frame once it is empty again.
+    fn shrink(&mut self) {
+        let buffer = self.inner.write_buffer_mut();
+        if buffer.is_empty() && buffer.capacity() > SHRINK_ABOVE {
+            *buffer = bytes::BytesMut::new();
+        }
     }
 
     /// Flushes and shuts the write half down.

@@ -3,7 +3,7 @@
 
 mod common;
 
-use btcclient_wire::{Frame, FrameReader, NetworkMessage, WireConfig};
+use btcclient_wire::{Command, Frame, FrameReader, FrameWriter, NetworkMessage, WireConfig};
 use common::*;
 
 fn config() -> WireConfig {
@@ -188,5 +188,72 @@ fn read_buffer_shrinks_while_the_large_payload_is_still_held() {
             reader.buffer_capacity()
         );
         assert_eq!(big.payload.len(), 2_000_000);
+    });
+}
+
+#[test]
+fn write_buffer_shrinks_after_a_large_frame() {
+    let rt = runtime();
+    let config = config();
+    rt.block_on(async {
+        let (client, mut server) = tokio::io::duplex(64 * 1024);
+        let drain = tokio::spawn(async move {
+            let mut sink = Vec::new();
+            tokio::io::AsyncReadExt::read_to_end(&mut server, &mut sink)
+                .await
+                .expect("drain");
+            sink.len()
+        });
+        let mut writer = FrameWriter::new(client, &config);
+        writer
+            .write_frame(&Frame::raw("big", vec![7; 2_000_000]).expect("frame"))
+            .await
+            .expect("write");
+        for i in 0..5u64 {
+            writer
+                .write_message(&NetworkMessage::Ping(i))
+                .await
+                .expect("write");
+        }
+        assert!(
+            writer.buffer_capacity() <= 64 * 1024,
+            "write buffer kept {} bytes",
+            writer.buffer_capacity()
+        );
+        drop(writer);
+        assert_eq!(drain.await.expect("drain"), 2_000_024 + 5 * 32);
+    });
+}
+
+#[test]
+fn a_header_alone_does_not_reserve_the_announced_payload() {
+    // A peer announces a 3.9 MB payload and sends nothing more: we hold what arrived plus one
+    // growth step (as Bitcoin Core), not the announced length.
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .expect("runtime");
+    let config = config();
+    rt.block_on(async {
+        let (mut remote, local) = tokio::io::duplex(64 * 1024);
+        let mut header = Vec::new();
+        header.extend_from_slice(&config.magic().to_bytes());
+        header.extend_from_slice(&Command::new("block").expect("command").to_wire());
+        header.extend_from_slice(&3_900_000u32.to_le_bytes());
+        header.extend_from_slice(&[0, 0, 0, 0]);
+        header.extend_from_slice(&[1u8; 1000]);
+        tokio::io::AsyncWriteExt::write_all(&mut remote, &header)
+            .await
+            .expect("write");
+        let mut reader = FrameReader::new(local, &config);
+        let pending =
+            tokio::time::timeout(std::time::Duration::from_millis(100), reader.read_frame()).await;
+        assert!(pending.is_err(), "a frame came out of a bare header");
+        assert!(
+            reader.buffer_capacity() <= 512 * 1024,
+            "reserved {} bytes for an announced payload",
+            reader.buffer_capacity()
+        );
+        drop(remote);
     });
 }
