@@ -576,3 +576,29 @@ async fn handle_frame(
     }
     Ok(())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn backoff_doubles_with_jitter_up_to_the_cap_and_fixed_stays_fixed() {
+        let base = Duration::from_secs(5);
+        let max = Duration::from_secs(600);
+        let exp = Backoff::Exponential { max };
+        for streak in 1..=12u32 {
+            let nominal = base.saturating_mul(1 << (streak - 1)).min(max);
+            for _ in 0..50 {
+                let d = reconnect_delay(base, exp, streak);
+                assert!(
+                    d >= nominal.mul_f64(0.75) && d <= nominal.mul_f64(1.25).min(max),
+                    "streak {streak}: {d:?}"
+                );
+            }
+        }
+        // Far past the cap, and after a good session (streak 0): back to the base delay.
+        assert!(reconnect_delay(base, exp, 1_000) <= max);
+        assert!(reconnect_delay(base, exp, 0) <= base.mul_f64(1.25));
+        assert_eq!(reconnect_delay(base, Backoff::Fixed, 7), base);
+    }
+}

@@ -234,3 +234,105 @@ async fn a_peer_that_misbehaves_after_every_handshake_becomes_unhealthy() {
     assert_eq!(rec.connected(peer.addr()), rec.disconnected(peer.addr()));
     net.shutdown().await;
 }
+
+#[tokio::test]
+async fn a_second_version_message_is_a_protocol_violation() {
+    let net = Simnet::builder().nodes(1).build().await.unwrap();
+    let rec = Recorder::default();
+    let client = BtcClient::new(fast().listeners(rec.listeners()).build().unwrap()).unwrap();
+    client.start().unwrap();
+    let peer = connect(&client, net.node(0)).await;
+    let addr: std::net::SocketAddr = net.addrs()[0];
+    let version = btcclient_manager::bitcoin::p2p::message_network::VersionMessage::new(
+        btcclient_manager::bitcoin::p2p::ServiceFlags::NETWORK,
+        0,
+        btcclient_manager::bitcoin::p2p::address::Address::new(
+            &addr,
+            btcclient_manager::bitcoin::p2p::ServiceFlags::NONE,
+        ),
+        btcclient_manager::bitcoin::p2p::address::Address::new(
+            &addr,
+            btcclient_manager::bitcoin::p2p::ServiceFlags::NONE,
+        ),
+        7,
+        "/again/".into(),
+        0,
+    );
+    net.node(0).push(NetworkMessage::Version(version));
+    let a = peer.addr().to_owned();
+    assert!(eventually(Duration::from_secs(3), || rec.disconnected(&a) == 1).await);
+    assert!(rec.all().iter().any(|s| matches!(s, Seen::Disconnected(_, btcclient_manager::DisconnectReason::ProtocolViolation(d)) if d.contains("second version"))));
+    assert!(peer.failure_count() >= 1);
+    client.stop(Duration::from_secs(5)).await.unwrap();
+    net.shutdown().await;
+}
+
+/// A node that completes the handshake and then never reads again.
+async fn deaf_node() -> (std::net::SocketAddr, tokio::task::JoinHandle<()>) {
+    use btcclient_manager::wire::{FrameReader, FrameWriter, WireConfig};
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let task = tokio::spawn(async move {
+        let (stream, _) = listener.accept().await.unwrap();
+        let config = WireConfig::new(btcclient_manager::bitcoin::Network::Regtest);
+        let (r, w) = stream.into_split();
+        let mut reader = FrameReader::new(r, &config);
+        let mut writer = FrameWriter::new(w, &config);
+        let theirs = reader.read_frame().await.unwrap().unwrap();
+        let NetworkMessage::Version(mut v) = theirs.decode().unwrap() else {
+            panic!("expected version")
+        };
+        v.nonce = v.nonce.wrapping_add(1);
+        writer
+            .write_message(&NetworkMessage::Version(v))
+            .await
+            .unwrap();
+        writer.write_message(&NetworkMessage::Verack).await.unwrap();
+        // Never read again; keep the socket open.
+        tokio::time::sleep(Duration::from_secs(30)).await;
+        drop((reader, writer));
+    });
+    (addr, task)
+}
+
+#[tokio::test]
+async fn a_peer_that_stops_reading_hits_the_write_timeout() {
+    let (addr, node) = deaf_node().await;
+    let rec = Recorder::default();
+    let client = BtcClient::new(
+        fast()
+            .write_timeout(Duration::from_millis(300))
+            .send_queue_bytes(64 * 1024 * 1024)
+            .listeners(rec.listeners())
+            .build()
+            .unwrap(),
+    )
+    .unwrap();
+    client.start().unwrap();
+    let peer = client.add_peer(&addr.to_string()).unwrap();
+    peer.wait_connected(Duration::from_secs(5)).await.unwrap();
+    let a = peer.addr().to_owned();
+    let big = btcclient_manager::Frame::raw("junk", vec![0u8; 1_000_000]).unwrap();
+    // Fill the socket buffers; the queue then holds the rest (bounded) until the timeout.
+    let start = std::time::Instant::now();
+    while rec.disconnected(&a) == 0 && start.elapsed() < Duration::from_secs(10) {
+        match peer.send_frame(big.clone()) {
+            Ok(()) | Err(btcclient_manager::Error::QueueFull(_)) => {}
+            Err(btcclient_manager::Error::PeerNotConnected(_)) => break,
+            Err(e) => panic!("{e}"),
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    assert!(eventually(Duration::from_secs(3), || rec.disconnected(&a) == 1).await);
+    assert!(
+        rec.all().contains(&Seen::Disconnected(
+            a.clone(),
+            btcclient_manager::DisconnectReason::WriteTimeout
+        )),
+        "{:?}",
+        rec.all()
+    );
+    assert!(peer.failure_count() >= 1);
+    client.stop(Duration::from_secs(5)).await.unwrap();
+    node.abort();
+}
