@@ -302,7 +302,7 @@ async fn a_peer_that_stops_reading_hits_the_write_timeout() {
     let client = BtcClient::new(
         fast()
             .write_timeout(Duration::from_millis(300))
-            .send_queue_bytes(64 * 1024 * 1024)
+            .send_queue_len(2)
             .listeners(rec.listeners())
             .build()
             .unwrap(),
@@ -315,9 +315,11 @@ async fn a_peer_that_stops_reading_hits_the_write_timeout() {
     let big = btcclient_manager::Frame::raw("junk", vec![0u8; 1_000_000]).unwrap();
     // Fill the socket buffers; the queue then holds the rest (bounded) until the timeout.
     let start = std::time::Instant::now();
+    let mut queue_full = 0;
     while rec.disconnected(&a) == 0 && start.elapsed() < Duration::from_secs(10) {
         match peer.send_frame(big.clone()) {
-            Ok(()) | Err(btcclient_manager::Error::QueueFull(_)) => {}
+            Ok(()) => {}
+            Err(btcclient_manager::Error::QueueFull(_)) => queue_full += 1,
             Err(btcclient_manager::Error::PeerNotConnected(_)) => break,
             Err(e) => panic!("{e}"),
         }
@@ -333,6 +335,8 @@ async fn a_peer_that_stops_reading_hits_the_write_timeout() {
         rec.all()
     );
     assert!(peer.failure_count() >= 1);
+    // While the peer did not read, the bounded queue refused sends instead of growing.
+    assert!(queue_full > 0, "the send queue never filled");
     client.stop(Duration::from_secs(5)).await.unwrap();
     node.abort();
 }
