@@ -1139,6 +1139,17 @@ btcclient_status btcclient_event_hash(const struct btcclient_event *event, uint8
 const char *btcclient_event_command(const struct btcclient_event *event);
 
 /**
+ * Copies the message or event whose callback is running on this thread into an event the
+ * caller owns, for a program that wants to keep it after the callback returns: the same
+ * accessors as poll mode read it (`btcclient_event_get_kind`, `btcclient_event_headers`,
+ * `btcclient_event_bytes`, …), and `btcclient_event_free` releases it.
+ *
+ * Only inside a listener callback; elsewhere `BTCCLIENT_STATUS_INVALID_ARGUMENT`. On
+ * success `*out` receives the copy; otherwise `*out` is not written.
+ */
+btcclient_status btcclient_event_copy_current(struct btcclient_event **out, struct btcclient_error **err);
+
+/**
  * Releases an event. NULL is ignored. Each event is freed exactly once.
  */
 void btcclient_event_free(struct btcclient_event *event);

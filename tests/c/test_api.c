@@ -539,6 +539,13 @@ static void test_event_accessors_with_null(void) {
   CHECK_STATUS(btcclient_event_hash(NULL, hash), BTCCLIENT_STATUS_INVALID_ARGUMENT);
   CHECK(n == 7 && reason == 7 && h == NULL && text == NULL);
   btcclient_event_free(NULL);
+  {
+    /* Copying the current event is only possible inside a callback. */
+    btcclient_event *copy = NULL;
+    CHECK_STATUS(btcclient_event_copy_current(&copy, NULL), BTCCLIENT_STATUS_INVALID_ARGUMENT);
+    CHECK(copy == NULL);
+    CHECK_STATUS(btcclient_event_copy_current(NULL, NULL), BTCCLIENT_STATUS_INVALID_ARGUMENT);
+  }
 }
 
 static void test_logger(void) {

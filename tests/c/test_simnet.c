@@ -59,6 +59,7 @@ typedef struct state {
   int after_stop;
   int stopped;
   int user_data_frees;
+  btcclient_event *kept_headers; /* a copy of the first headers message, kept past its callback */
 } state;
 
 static void st_lock(state *st) { pthread_mutex_lock(&st->lock); }
@@ -162,7 +163,13 @@ static void on_headers(void *ud, uint64_t peer_id, const btcclient_peer_info *pe
       const uint8_t *prev = i == 0 ? st->tip : headers[i - 1].hash;
       if (memcmp(headers[i].prev_hash, prev, 32) != 0) st->broken_chain++;
     }
-    if (st->headers_total == 0 && count > 0) memcpy(st->block1, headers[0].hash, 32);
+    if (st->headers_total == 0 && count > 0) {
+      memcpy(st->block1, headers[0].hash, 32);
+      /* Keep the whole message past the callback: an owned copy. */
+      if (st->kept_headers == NULL &&
+          btcclient_event_copy_current(&st->kept_headers, NULL) != BTCCLIENT_STATUS_OK)
+        st->kept_headers = NULL;
+    }
     st->headers_total += count;
     st->headers_rounds++;
     if (count > 0) memcpy(st->tip, headers[count - 1].hash, 32);
@@ -342,6 +349,20 @@ static void scenario_callbacks(const simnet *sim, uint32_t delivery) {
   CHECK(st.headers_rounds == 2);
   CHECK(st.broken_chain == 0);
   CHECK(st.sync_peer == id0);
+  /* The copy made inside the first headers callback is still valid and complete. */
+  CHECK(st.kept_headers != NULL);
+  if (st.kept_headers != NULL) {
+    size_t kept_count = 0;
+    const btcclient_header *kept = NULL;
+    CHECK_STATUS(btcclient_event_headers(st.kept_headers, &kept, &kept_count),
+                 BTCCLIENT_STATUS_OK);
+    CHECK(btcclient_event_get_kind(st.kept_headers) == BTCCLIENT_EVENT_KIND_HEADERS);
+    CHECK(btcclient_event_peer_id(st.kept_headers) == id0);
+    CHECK(kept != NULL && kept_count == 2000);
+    if (kept != NULL && kept_count > 0) CHECK(memcmp(kept[0].hash, st.block1, 32) == 0);
+    btcclient_event_free(st.kept_headers);
+    st.kept_headers = NULL;
+  }
   st_unlock(&st);
   printf("   synced %d headers in %.2f s\n", CHAIN_LENGTH, now_seconds() - t0);
 

@@ -12,8 +12,10 @@ use btcclient_manager::bitcoin::p2p::message_blockdata::Inventory;
 use btcclient_manager::bitcoin::{Block, Transaction};
 use btcclient_manager::{DisconnectReason, Frame, ManagedPeer};
 
-use crate::error::FfiError;
-use crate::ffi::{boundary, boundary_value, free_box, try_handle, try_out, try_ref, Castable};
+use crate::error::{btcclient_error, FfiError};
+use crate::ffi::{
+    boundary, boundary_value, free_box, to_boxed_ptr, try_handle, try_out, try_ref, Castable,
+};
 use crate::status::btcclient_status;
 use crate::types::{
     btcclient_addr, btcclient_disconnect_reason, btcclient_header, btcclient_inv,
@@ -51,6 +53,7 @@ pub struct btcclient_event {
 }
 
 /// The data of an event, already in C form.
+#[derive(Clone)]
 pub(crate) enum EventData {
     Connected,
     Disconnected {
@@ -85,6 +88,14 @@ impl Castable for btcclient_event {
 }
 
 impl Event {
+    /// A deep copy (the peer view's strings included).
+    pub(crate) fn duplicate(&self) -> Event {
+        Event {
+            peer: self.peer.duplicate(),
+            data: self.data.clone(),
+        }
+    }
+
     fn new(peer: &ManagedPeer, data: EventData) -> Event {
         Event {
             peer: PeerInfoOwned::of(peer),
@@ -369,6 +380,29 @@ pub unsafe extern "C" fn btcclient_event_command(event: *const btcclient_event) 
             Some(EventData::Message { command, .. }) => command.as_ptr(),
             _ => std::ptr::null(),
         }
+    })
+}
+
+/// Copies the message or event whose callback is running on this thread into an event the
+/// caller owns, for a program that wants to keep it after the callback returns: the same
+/// accessors as poll mode read it (`btcclient_event_get_kind`, `btcclient_event_headers`,
+/// `btcclient_event_bytes`, …), and `btcclient_event_free` releases it.
+///
+/// Only inside a listener callback; elsewhere `BTCCLIENT_STATUS_INVALID_ARGUMENT`. On
+/// success `*out` receives the copy; otherwise `*out` is not written.
+#[no_mangle]
+pub unsafe extern "C" fn btcclient_event_copy_current(
+    out: *mut *mut btcclient_event,
+    err: *mut *mut btcclient_error,
+) -> btcclient_status {
+    boundary(err, || {
+        // SAFETY: `out` is NULL or writable (the header's rules).
+        let out = unsafe { try_out(out, "out") }?;
+        let event = crate::listeners::copy_current_event().ok_or_else(|| {
+            FfiError::arg("btcclient_event_copy_current is only valid inside a listener callback")
+        })?;
+        out.write(to_boxed_ptr(event));
+        Ok(())
     })
 }
 

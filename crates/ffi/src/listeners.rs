@@ -206,6 +206,9 @@ static NEXT_TOKEN: AtomicU64 = AtomicU64::new(1);
 thread_local! {
     /// Token of the client whose C callback this thread is running (0: none).
     static IN_CALLBACK: Cell<u64> = const { Cell::new(0) };
+    /// The event whose callback this thread is running (null outside callbacks), for
+    /// `btcclient_event_copy_current`.
+    static CURRENT: Cell<*const Event> = const { Cell::new(std::ptr::null()) };
 }
 
 /// Whether the current thread is inside a C callback of the client with `token`.
@@ -255,7 +258,7 @@ impl Hooks {
 
     /// Runs `f` (which calls into C) unless the gate is closed, marking the thread as inside
     /// a callback of this client meanwhile.
-    fn invoke(&self, f: impl FnOnce(*mut c_void)) {
+    fn invoke(&self, event: &Event, f: impl FnOnce(*mut c_void)) {
         {
             let mut g = lock(&self.gate);
             if g.closed {
@@ -264,7 +267,9 @@ impl Hooks {
             g.running += 1;
         }
         let previous = IN_CALLBACK.with(|c| c.replace(self.token));
+        let previous_event = CURRENT.with(|c| c.replace(event as *const Event));
         f(self.c.user_data);
+        CURRENT.with(|c| c.set(previous_event));
         IN_CALLBACK.with(|c| c.set(previous));
         let mut g = lock(&self.gate);
         g.running -= 1;
@@ -304,7 +309,7 @@ impl Hooks {
             let h = Arc::clone(self);
             l = l.on_peer_connected(move |peer| {
                 let ev = Event::connected(peer);
-                h.invoke(|ud| {
+                h.invoke(&ev, |ud| {
                     // SAFETY: a callback the program set; every pointer passed lives in `ev`
                     // until after the call.
                     unsafe { cb(ud, ev.peer.raw.id, &ev.peer.raw) }
@@ -316,7 +321,7 @@ impl Hooks {
             l = l.on_peer_disconnected(move |peer, reason| {
                 let ev = Event::disconnected(peer, reason);
                 if let EventData::Disconnected { reason, text } = &ev.data {
-                    h.invoke(|ud| {
+                    h.invoke(&ev, |ud| {
                         // SAFETY: as for the connected callback.
                         unsafe {
                             cb(
@@ -336,7 +341,7 @@ impl Hooks {
             l = l.on_headers(move |peer, headers| {
                 let ev = Event::headers(peer, headers);
                 if let EventData::Headers(list) = &ev.data {
-                    h.invoke(|ud| {
+                    h.invoke(&ev, |ud| {
                         // SAFETY: as for the connected callback; `list` holds `len` headers.
                         unsafe { cb(ud, ev.peer.raw.id, &ev.peer.raw, list.as_ptr(), list.len()) }
                     });
@@ -348,7 +353,7 @@ impl Hooks {
             l = l.on_inv(move |peer, inv| {
                 let ev = Event::inv(peer, inv);
                 if let EventData::Inv(list) = &ev.data {
-                    h.invoke(|ud| {
+                    h.invoke(&ev, |ud| {
                         // SAFETY: as for the connected callback; `list` holds `len` entries.
                         unsafe { cb(ud, ev.peer.raw.id, &ev.peer.raw, list.as_ptr(), list.len()) }
                     });
@@ -363,7 +368,7 @@ impl Hooks {
                     if list.is_empty() {
                         return;
                     }
-                    h.invoke(|ud| {
+                    h.invoke(&ev, |ud| {
                         // SAFETY: as for the connected callback; `list` holds `len` entries.
                         unsafe { cb(ud, ev.peer.raw.id, &ev.peer.raw, list.as_ptr(), list.len()) }
                     });
@@ -375,7 +380,7 @@ impl Hooks {
             l = l.on_block(move |peer, block| {
                 let ev = Event::block(peer, block);
                 if let EventData::Block { bytes, hash } = &ev.data {
-                    h.invoke(|ud| {
+                    h.invoke(&ev, |ud| {
                         // SAFETY: as for the connected callback; `bytes` holds `len` bytes,
                         // `hash` 32.
                         unsafe {
@@ -397,7 +402,7 @@ impl Hooks {
             l = l.on_tx(move |peer, tx| {
                 let ev = Event::tx(peer, tx);
                 if let EventData::Tx { bytes, txid } = &ev.data {
-                    h.invoke(|ud| {
+                    h.invoke(&ev, |ud| {
                         // SAFETY: as for the block callback.
                         unsafe {
                             cb(
@@ -418,7 +423,7 @@ impl Hooks {
             l = l.on_message(move |peer, frame| {
                 let ev = Event::message(peer, frame);
                 if let EventData::Message { command, frame } = &ev.data {
-                    h.invoke(|ud| {
+                    h.invoke(&ev, |ud| {
                         // SAFETY: as for the connected callback; the payload holds `len` bytes.
                         unsafe {
                             cb(
@@ -466,4 +471,12 @@ pub(crate) fn poll_listeners(queue: &Arc<EventQueue>) -> Listeners {
         .on_block(move |p, b| q6.push(Event::block(p, b)))
         .on_tx(move |p, t| q7.push(Event::tx(p, t)))
         .on_message(move |p, m| q8.push(Event::message(p, m)))
+}
+
+/// A deep copy of the event whose callback the current thread is running, if any.
+pub(crate) fn copy_current_event() -> Option<Event> {
+    let ptr = CURRENT.with(|c| c.get());
+    // SAFETY: CURRENT is non-null only while `invoke` runs the callback on this thread, and
+    // then points to the event `invoke` borrows for that whole call.
+    unsafe { ptr.as_ref() }.map(Event::duplicate)
 }

@@ -340,6 +340,22 @@ impl PeerInfoOwned {
         }
     }
 
+    /// A deep copy whose pointers point into its own strings.
+    pub(crate) fn duplicate(&self) -> PeerInfoOwned {
+        let addr = self._addr.clone();
+        let user_agent = self._user_agent.clone();
+        let raw = btcclient_peer_info {
+            addr: addr.as_ptr(),
+            user_agent: user_agent.as_ptr(),
+            ..self.raw
+        };
+        PeerInfoOwned {
+            _addr: addr,
+            _user_agent: user_agent,
+            raw,
+        }
+    }
+
     /// An info with the given fields and empty strings behind it, for tests.
     #[cfg(test)]
     pub(crate) fn test(raw: btcclient_peer_info) -> PeerInfoOwned {
