@@ -156,7 +156,7 @@ pub enum BackoffArg {
 /// `btcclient connect`.
 #[derive(Debug, Args, Clone)]
 pub struct ConnectArgs {
-    /// Peers to connect to: HOST:PORT, IPv4:PORT or [IPv6]:PORT (the port may be left out for
+    /// Peers to connect to: HOST:PORT, IPv4:PORT or `[IPv6]:PORT` (the port may be left out for
     /// the network's default port).
     #[arg(required = true, value_name = "HOST:PORT")]
     pub peers: Vec<String>,
