@@ -1,0 +1,249 @@
+//! `scale`: connects one client to N simulated nodes running in a separate `simnet` process
+//! and reports handshake time and rate, resident memory per connected peer, idle CPU with
+//! every peer connected, and the time `stop` takes.
+//!
+//! ```sh
+//! cargo build --release -p btcclient-simnet -p btcclient-bench
+//! target/release/scale --peers 1000 [--runs 5] [--idle-secs 5] [--simnet PATH]
+//! ```
+
+use std::io::{BufRead, BufReader};
+use std::process::{Child, Command, Stdio};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use btcclient_bench::{cpu_time, live_heap, median, raise_nofile, rss_kib, Counting};
+
+#[global_allocator]
+static ALLOCATOR: Counting = Counting;
+use btcclient_manager::{BtcClient, Config, Delivery, Listeners, Network};
+
+struct Run {
+    handshake_s: f64,
+    per_s: f64,
+    kib_per_peer: f64,
+    heap_per_peer: f64,
+    idle_cpu_pct: f64,
+    stop_ms: f64,
+}
+
+fn arg(args: &[String], name: &str) -> Option<String> {
+    args.iter()
+        .position(|a| a == name)
+        .and_then(|i| args.get(i + 1).cloned())
+}
+
+/// Nodes per simnet process: each node holds a listening socket and an accepted one, so a
+/// process with RLIMIT_NOFILE = 20,000 cannot serve 10,000 nodes.
+const NODES_PER_PROCESS: usize = 4000;
+
+fn start_simnets(simnet: &str, n: usize) -> Result<(Vec<Child>, Vec<String>), String> {
+    let mut children = Vec::new();
+    let mut addrs = Vec::with_capacity(n);
+    let mut left = n;
+    while left > 0 {
+        let k = left.min(NODES_PER_PROCESS);
+        left -= k;
+        let mut child = Command::new(simnet)
+            .args(["--nodes", &k.to_string(), "--getaddr-delay-ms", "0"])
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .spawn()
+            .map_err(|e| format!("cannot start {simnet}: {e}"))?;
+        let stdout = child.stdout.take().ok_or("no stdout")?;
+        let mut got = 0;
+        for line in BufReader::new(stdout).lines() {
+            let line = line.map_err(|e| e.to_string())?;
+            addrs.push(line);
+            got += 1;
+            if got == k {
+                break;
+            }
+        }
+        children.push(child);
+        if got < k {
+            stop_simnets(children);
+            return Err(format!("simnet printed {got} of {k} addresses"));
+        }
+    }
+    Ok((children, addrs))
+}
+
+fn stop_simnets(children: Vec<Child>) {
+    for mut child in children {
+        drop(child.stdin.take());
+        let _ = child.wait();
+    }
+}
+
+fn one_run(simnet: &str, n: usize, idle: Duration) -> Result<Run, String> {
+    let (children, addrs) = start_simnets(simnet, n)?;
+    let r = run_client(&addrs, n, idle);
+    stop_simnets(children);
+    r
+}
+
+fn run_client(addrs: &[String], n: usize, idle: Duration) -> Result<Run, String> {
+    let connected = Arc::new(AtomicUsize::new(0));
+    let c2 = connected.clone();
+    let listeners = Listeners::new().on_peer_connected(move |_| {
+        c2.fetch_add(1, Ordering::Relaxed);
+    });
+    let config = Config::builder()
+        .network(Network::Regtest)
+        .allow_local_addresses(true)
+        .discovery(false)
+        .max_peers(n)
+        .connection_timeout(Duration::from_secs(120))
+        .handshake_timeout(Duration::from_secs(120))
+        .event_queue_len(1024)
+        .delivery(Delivery::Serialized)
+        .listeners(listeners)
+        .build()
+        .map_err(|e| e.to_string())?;
+    let client = BtcClient::new(config).map_err(|e| e.to_string())?;
+    client.start().map_err(|e| e.to_string())?;
+    std::thread::sleep(Duration::from_millis(200));
+    let rss_before = rss_kib();
+    let heap_before = live_heap();
+
+    let t0 = Instant::now();
+    for a in addrs {
+        client
+            .add_peer(a)
+            .map_err(|e| format!("add_peer {a}: {e}"))?;
+    }
+    let (mut last, mut last_change) = (0, Instant::now());
+    loop {
+        let now = connected.load(Ordering::Relaxed);
+        if now >= n {
+            break;
+        }
+        if now != last {
+            (last, last_change) = (now, Instant::now());
+        } else if last_change.elapsed() > Duration::from_secs(20) {
+            let _ = client.stop_blocking(Duration::from_secs(30));
+            return Err(format!("only {now} of {n} connected, no progress for 20 s"));
+        }
+        std::thread::sleep(Duration::from_millis(1));
+    }
+    let handshake = t0.elapsed();
+    // Let the post-handshake traffic (getaddr answers, sendheaders, ...) settle.
+    std::thread::sleep(Duration::from_secs(1));
+    let rss_after = rss_kib();
+    let heap_after = live_heap();
+
+    let cpu0 = cpu_time();
+    let w0 = Instant::now();
+    std::thread::sleep(idle);
+    let cpu = cpu_time() - cpu0;
+    let wall = w0.elapsed();
+    let still = client.connected_count();
+
+    let s0 = Instant::now();
+    client
+        .stop_blocking(Duration::from_secs(60))
+        .map_err(|e| e.to_string())?;
+    let stop = s0.elapsed();
+    drop(client);
+    if still < n {
+        return Err(format!("{still} of {n} still connected after idle"));
+    }
+    Ok(Run {
+        handshake_s: handshake.as_secs_f64(),
+        per_s: n as f64 / handshake.as_secs_f64(),
+        kib_per_peer: (rss_after.saturating_sub(rss_before)) as f64 / n as f64,
+        heap_per_peer: heap_after.saturating_sub(heap_before) as f64 / n as f64,
+        idle_cpu_pct: 100.0 * cpu.as_secs_f64() / wall.as_secs_f64(),
+        stop_ms: stop.as_secs_f64() * 1000.0,
+    })
+}
+
+fn main() {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    let n: usize = arg(&args, "--peers")
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(100);
+    let runs: usize = arg(&args, "--runs")
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(5);
+    let idle = Duration::from_secs(
+        arg(&args, "--idle-secs")
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(5),
+    );
+    let simnet = arg(&args, "--simnet").unwrap_or_else(|| {
+        std::env::current_exe()
+            .ok()
+            .and_then(|p| p.parent().map(|d| d.join("simnet")))
+            .map(|p| p.display().to_string())
+            .unwrap_or_else(|| "simnet".into())
+    });
+    let nofile = raise_nofile();
+    if args.iter().any(|a| a == "--child") {
+        // One run in this fresh process, so that its memory figure is not flattered by heap
+        // that an earlier run freed; the parent parses the line.
+        match one_run(&simnet, n, idle) {
+            Ok(r) => println!(
+                "RESULT {} {} {} {} {} {}",
+                r.handshake_s, r.per_s, r.kib_per_peer, r.idle_cpu_pct, r.stop_ms, r.heap_per_peer
+            ),
+            Err(e) => println!("FAILED {e}"),
+        }
+        return;
+    }
+    println!("scale: peers={n} runs={runs} idle={}s RLIMIT_NOFILE={nofile} (each run in a fresh process)", idle.as_secs());
+    let mut all = Vec::new();
+    for i in 0..runs {
+        let out = std::env::current_exe().and_then(|exe| {
+            Command::new(exe)
+                .args(["--child", "--peers", &n.to_string(), "--idle-secs"])
+                .arg(idle.as_secs().to_string())
+                .args(["--simnet", &simnet])
+                .stderr(Stdio::inherit())
+                .output()
+        });
+        let text = match out {
+            Ok(o) => String::from_utf8_lossy(&o.stdout).into_owned(),
+            Err(e) => format!("FAILED cannot run a child: {e}"),
+        };
+        let line = text.lines().last().unwrap_or("FAILED no output").to_owned();
+        let v: Vec<f64> = line
+            .strip_prefix("RESULT ")
+            .map(|r| {
+                r.split_whitespace()
+                    .filter_map(|x| x.parse().ok())
+                    .collect()
+            })
+            .unwrap_or_default();
+        if v.len() != 6 {
+            println!("run {i}: {line}");
+            continue;
+        }
+        let r = Run {
+            handshake_s: v[0],
+            per_s: v[1],
+            kib_per_peer: v[2],
+            idle_cpu_pct: v[3],
+            stop_ms: v[4],
+            heap_per_peer: v[5],
+        };
+        println!(
+            "run {i}: handshake {:.3} s ({:.0}/s), RSS {:.2} KiB/peer (live heap {:.0} B/peer), idle CPU {:.2} %, stop {:.1} ms",
+            r.handshake_s, r.per_s, r.kib_per_peer, r.heap_per_peer, r.idle_cpu_pct, r.stop_ms
+        );
+        all.push(r);
+    }
+    let m = |f: fn(&Run) -> f64| median(&mut all.iter().map(f).collect::<Vec<_>>());
+    println!(
+        "median of {} runs (N={n}): handshake {:.3} s, {:.0} handshakes/s, RSS {:.2} KiB/peer (live heap {:.0} B/peer), idle CPU {:.2} % of one core, stop {:.1} ms",
+        all.len(),
+        m(|r| r.handshake_s),
+        m(|r| r.per_s),
+        m(|r| r.kib_per_peer),
+        m(|r| r.heap_per_peer),
+        m(|r| r.idle_cpu_pct),
+        m(|r| r.stop_ms)
+    );
+}
