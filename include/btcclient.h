@@ -749,8 +749,9 @@ typedef struct btcclient_addr {
 typedef void (*btcclient_addr_cb)(void *user_data, uint64_t peer_id, const struct btcclient_peer_info *peer, const struct btcclient_addr *addrs, size_t count);
 
 /**
- * A `block` message: the serialized block (`len` bytes) and its 32-byte hash (internal
- * byte order).
+ * A `block` message: the serialized block (`len` bytes, exactly as the peer sent it; its
+ * structure was checked, so it decodes as a block) and its 32-byte hash (internal byte
+ * order). The library does not decode the block: the bytes come straight from the wire.
  *
  * `block`, `hash`, `peer` and its strings are borrowed: valid only until this callback
  * returns. To keep the block, copy the `len` bytes.

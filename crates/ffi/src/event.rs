@@ -9,8 +9,8 @@ use btcclient_manager::bitcoin::consensus::serialize;
 use btcclient_manager::bitcoin::hashes::Hash;
 use btcclient_manager::bitcoin::p2p::address::AddrV2Message;
 use btcclient_manager::bitcoin::p2p::message_blockdata::Inventory;
-use btcclient_manager::bitcoin::{Block, Transaction};
-use btcclient_manager::{DisconnectReason, Frame, ManagedPeer};
+use btcclient_manager::bitcoin::Transaction;
+use btcclient_manager::{DisconnectReason, Frame, ManagedPeer, RawBlock};
 
 use crate::error::{btcclient_error, FfiError};
 use crate::ffi::{
@@ -63,8 +63,9 @@ pub(crate) enum EventData {
     Headers(Vec<btcclient_header>),
     Inv(Vec<btcclient_inv>),
     Addr(Vec<btcclient_addr>),
+    /// The payload as the peer sent it (shared, not copied).
     Block {
-        bytes: Vec<u8>,
+        raw: RawBlock,
         hash: [u8; 32],
     },
     Tx {
@@ -143,12 +144,13 @@ impl Event {
         )
     }
 
-    pub(crate) fn block(peer: &ManagedPeer, block: &Block) -> Event {
+    /// A block event: the checked payload itself, never decoded or re-serialized.
+    pub(crate) fn block(peer: &ManagedPeer, block: &RawBlock) -> Event {
         Event::new(
             peer,
             EventData::Block {
-                bytes: serialize(block),
-                hash: block.block_hash().to_byte_array(),
+                raw: block.clone(),
+                hash: block.hash().to_byte_array(),
             },
         )
     }
@@ -189,7 +191,8 @@ impl Event {
     /// The serialized bytes of a block, tx or other message.
     pub(crate) fn bytes(&self) -> Option<&[u8]> {
         match &self.data {
-            EventData::Block { bytes, .. } | EventData::Tx { bytes, .. } => Some(bytes),
+            EventData::Block { raw, .. } => Some(raw.as_bytes()),
+            EventData::Tx { bytes, .. } => Some(bytes),
             EventData::Message { frame, .. } => Some(&frame.payload),
             _ => None,
         }

@@ -79,8 +79,9 @@ pub type btcclient_addr_cb = Option<
     ),
 >;
 
-/// A `block` message: the serialized block (`len` bytes) and its 32-byte hash (internal
-/// byte order).
+/// A `block` message: the serialized block (`len` bytes, exactly as the peer sent it; its
+/// structure was checked, so it decodes as a block) and its 32-byte hash (internal byte
+/// order). The library does not decode the block: the bytes come straight from the wire.
 ///
 /// `block`, `hash`, `peer` and its strings are borrowed: valid only until this callback
 /// returns. To keep the block, copy the `len` bytes.
@@ -377,9 +378,10 @@ impl Hooks {
         }
         if let Some(cb) = c.on_block {
             let h = Arc::clone(self);
-            l = l.on_block(move |peer, block| {
+            l = l.on_raw_block(move |peer, block| {
                 let ev = Event::block(peer, block);
-                if let EventData::Block { bytes, hash } = &ev.data {
+                if let EventData::Block { raw, hash } = &ev.data {
+                    let bytes = raw.as_bytes();
                     h.invoke(&ev, |ud| {
                         // SAFETY: as for the connected callback; `bytes` holds `len` bytes,
                         // `hash` 32.
@@ -468,7 +470,7 @@ pub(crate) fn poll_listeners(queue: &Arc<EventQueue>) -> Listeners {
                 q5.push(ev)
             }
         })
-        .on_block(move |p, b| q6.push(Event::block(p, b)))
+        .on_raw_block(move |p, b| q6.push(Event::block(p, b)))
         .on_tx(move |p, t| q7.push(Event::tx(p, t)))
         .on_message(move |p, m| q8.push(Event::message(p, m)))
 }

@@ -10,7 +10,7 @@ use bitcoin::p2p::address::Address;
 use bitcoin::p2p::message::NetworkMessage;
 use bitcoin::p2p::message_network::VersionMessage;
 use bitcoin::p2p::ServiceFlags;
-use btcclient_wire::{commands, Frame, FrameReader, FrameWriter, WireError, HEADER_LEN};
+use btcclient_wire::{commands, Frame, FrameReader, FrameWriter, RawBlock, WireError, HEADER_LEN};
 use rand::Rng;
 use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::net::tcp::{OwnedReadHalf, OwnedWriteHalf};
@@ -547,10 +547,10 @@ async fn handle_frame(
         if let NetworkMessage::Inv(i) = frame.decode().map_err(violation)? {
             emit(events, peer, EventKind::Inv(i)).await?;
         }
-    } else if cmd == commands::BLOCK && l.on_block.is_some() {
-        if let NetworkMessage::Block(b) = frame.decode().map_err(violation)? {
-            emit(events, peer, EventKind::Block(Box::new(b))).await?;
-        }
+    } else if cmd == commands::BLOCK && l.wants_blocks() {
+        // Only the structure is checked here (no allocation); the listener's thread decodes.
+        let raw = RawBlock::new(frame.payload).map_err(violation)?;
+        emit(events, peer, EventKind::Block(raw)).await?;
     } else if cmd == commands::TX && l.on_tx.is_some() {
         if let NetworkMessage::Tx(t) = frame.decode().map_err(violation)? {
             emit(events, peer, EventKind::Tx(Box::new(t))).await?;

@@ -15,8 +15,8 @@ use std::sync::Arc;
 use bitcoin::block::Header;
 use bitcoin::p2p::address::AddrV2Message;
 use bitcoin::p2p::message_blockdata::Inventory;
-use bitcoin::{Block, Transaction};
-use btcclient_wire::Frame;
+use bitcoin::Transaction;
+use btcclient_wire::{Frame, RawBlock};
 use tokio::sync::{mpsc, oneshot};
 
 use crate::listeners::{DisconnectReason, Listeners};
@@ -28,7 +28,8 @@ pub(crate) enum EventKind {
     Disconnected(DisconnectReason),
     Headers(Vec<Header>),
     Inv(Vec<Inventory>),
-    Block(Box<Block>),
+    /// Checked but not decoded: decoding happens where the event is delivered.
+    Block(RawBlock),
     Tx(Box<Transaction>),
     Addr(Vec<AddrV2Message>),
     Message(Frame),
@@ -87,9 +88,21 @@ impl Deliverer {
                     f(p, i)
                 }
             }
-            EventKind::Block(b) => {
+            EventKind::Block(raw) => {
+                if let Some(f) = &l.on_raw_block {
+                    f(p, raw)
+                }
                 if let Some(f) = &l.on_block {
-                    f(p, b)
+                    // `RawBlock::new` walked the structure the decoder reads (the tests and
+                    // the `raw_block` fuzz target hold the two to the same verdict), so this
+                    // does not fail; if it ever did, the block is dropped, loudly.
+                    match raw.decode() {
+                        Ok(block) => f(p, &block),
+                        Err(e) => tracing::error!(
+                            peer = %p.addr(), hash = %raw.hash(), error = %e,
+                            "a checked block failed to decode; not delivered"
+                        ),
+                    }
                 }
             }
             EventKind::Tx(t) => {

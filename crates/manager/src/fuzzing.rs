@@ -96,6 +96,7 @@ pub fn peer_session(input: &[u8]) {
             .on_headers(|_, _| {})
             .on_inv(|_, _| {})
             .on_block(|_, _| {})
+            .on_raw_block(|_, _| {})
             .on_tx(|_, _| {})
             .on_addr(|_, _| {})
             .on_peer_connected(|_| {})

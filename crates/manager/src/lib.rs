@@ -12,7 +12,8 @@
 //!   addresses and crowded network groups.
 //! - [`Listeners`]: callbacks for headers, inv, block, tx, addr, peer connected and peer
 //!   disconnected (with its [`DisconnectReason`]), and any other message. A message nobody
-//!   listens to is not decoded.
+//!   listens to is not decoded; blocks can also be taken undecoded, as checked bytes
+//!   ([`Listeners::on_raw_block`], the fastest way to receive them).
 //!
 //! # Example
 //!
@@ -64,7 +65,7 @@ mod peer;
 pub use address::{is_routable, network_group, parse_peer_address};
 pub use bitcoin;
 pub use btcclient_wire as wire;
-pub use btcclient_wire::Frame;
+pub use btcclient_wire::{Frame, RawBlock};
 pub use client::BtcClient;
 pub use config::{
     Backoff, Config, ConfigBuilder, Delivery, Network, MIN_PEER_PROTOCOL_VERSION, PROTOCOL_VERSION,

@@ -7,7 +7,7 @@ use bitcoin::block::Header;
 use bitcoin::p2p::address::AddrV2Message;
 use bitcoin::p2p::message_blockdata::Inventory;
 use bitcoin::{Block, Transaction};
-use btcclient_wire::Frame;
+use btcclient_wire::{Frame, RawBlock};
 
 use crate::peer::ManagedPeer;
 
@@ -73,6 +73,7 @@ pub struct Listeners {
     pub(crate) on_headers: Cb<[Header]>,
     pub(crate) on_inv: Cb<[Inventory]>,
     pub(crate) on_block: Cb<Block>,
+    pub(crate) on_raw_block: Cb<RawBlock>,
     pub(crate) on_tx: Cb<Transaction>,
     pub(crate) on_addr: Cb<[AddrV2Message]>,
     pub(crate) on_peer_connected: PeerCb,
@@ -104,10 +105,47 @@ impl Listeners {
         self
     }
 
-    /// A `block` message arrived.
+    /// A `block` message arrived, decoded.
+    ///
+    /// The block is decoded on the thread that delivers it (the dispatcher thread with
+    /// [`crate::Delivery::Serialized`], the blocking pool with
+    /// [`crate::Delivery::Concurrent`]), not on the peer's reading task, so reading the next
+    /// message and decoding this one overlap. Its structure was checked before delivery: a
+    /// malformed block disconnects the peer and is never delivered.
     pub fn on_block(mut self, f: impl Fn(&ManagedPeer, &Block) + Send + Sync + 'static) -> Self {
         self.on_block = Some(Arc::new(f));
         self
+    }
+
+    /// A `block` message arrived, not decoded: its payload as a [`RawBlock`] — the block's
+    /// consensus encoding exactly as the peer sent it, structure checked, with its hash and
+    /// header. The fastest way to receive blocks (to store, forward or hash them); decode
+    /// one with [`RawBlock::decode`] when needed. Keeping the bytes
+    /// ([`RawBlock::bytes`]) costs no copy.
+    ///
+    /// With both `on_raw_block` and [`Listeners::on_block`] set, each block goes to
+    /// `on_raw_block` first, then (decoded) to `on_block`.
+    ///
+    /// ```
+    /// use btcclient_manager::Listeners;
+    ///
+    /// let listeners = Listeners::new().on_raw_block(|peer, block| {
+    ///     println!("{}: block {} ({} bytes, {} txs)",
+    ///         peer.addr(), block.hash(), block.as_bytes().len(), block.tx_count());
+    /// });
+    /// # let _ = listeners;
+    /// ```
+    pub fn on_raw_block(
+        mut self,
+        f: impl Fn(&ManagedPeer, &RawBlock) + Send + Sync + 'static,
+    ) -> Self {
+        self.on_raw_block = Some(Arc::new(f));
+        self
+    }
+
+    /// Whether `block` messages are delivered (decoded or raw).
+    pub(crate) fn wants_blocks(&self) -> bool {
+        self.on_block.is_some() || self.on_raw_block.is_some()
     }
 
     /// A `tx` message arrived.
@@ -160,6 +198,7 @@ impl fmt::Debug for Listeners {
             .field("on_headers", &self.on_headers.is_some())
             .field("on_inv", &self.on_inv.is_some())
             .field("on_block", &self.on_block.is_some())
+            .field("on_raw_block", &self.on_raw_block.is_some())
             .field("on_tx", &self.on_tx.is_some())
             .field("on_addr", &self.on_addr.is_some())
             .field("on_peer_connected", &self.on_peer_connected.is_some())

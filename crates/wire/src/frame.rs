@@ -82,7 +82,7 @@ fn decode_err(command: Command, source: EncodeError) -> WireError {
 }
 
 /// Decodes a whole payload as `T`, rejecting leftovers.
-fn exact<T: Decodable>(command: Command, payload: &[u8]) -> Result<T, WireError> {
+pub(crate) fn exact<T: Decodable>(command: Command, payload: &[u8]) -> Result<T, WireError> {
     // Straight from the slice, as the `bitcoin` crate's own message decoder reads: through
     // `deserialize_partial`'s `Cursor`, a 1 MB block decoded about 10% slower.
     let mut rest = payload;

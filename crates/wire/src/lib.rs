@@ -40,6 +40,7 @@
 //! # }
 //! ```
 
+mod block;
 mod codec;
 mod command;
 mod config;
@@ -49,6 +50,7 @@ mod transport;
 
 pub use bitcoin;
 pub use bitcoin::p2p::message::NetworkMessage;
+pub use block::RawBlock;
 pub use codec::{V1Codec, HEADER_LEN};
 pub use command::{commands, Command, COMMAND_LEN};
 pub use config::{

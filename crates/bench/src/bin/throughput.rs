@@ -243,16 +243,24 @@ fn rust_config() -> btcclient_manager::ConfigBuilder {
         .delivery(Delivery::Serialized)
 }
 
-/// Rust delivery: `on_block` listener.
-fn rust(block_frame: Arc<Vec<u8>>, blocks: usize) -> Option<f64> {
+/// Rust delivery: an `on_block` listener (decoded `Block`), or with `raw` an `on_raw_block`
+/// listener (checked bytes and hash, not decoded).
+fn rust(block_frame: Arc<Vec<u8>>, blocks: usize, raw: bool) -> Option<f64> {
     let frame_len = block_frame.len();
     let addr = server(true, block_frame, blocks);
     let meter = Meter::new();
     let m = meter.clone();
-    let listeners = Listeners::new().on_block(move |_, block| {
-        std::hint::black_box(block.txdata.len());
-        m.mark(frame_len);
-    });
+    let listeners = if raw {
+        Listeners::new().on_raw_block(move |_, block| {
+            std::hint::black_box((block.hash(), block.as_bytes().len()));
+            m.mark(frame_len);
+        })
+    } else {
+        Listeners::new().on_block(move |_, block| {
+            std::hint::black_box(block.txdata.len());
+            m.mark(frame_len);
+        })
+    };
     let client = BtcClient::new(rust_config().listeners(listeners).build().ok()?).ok()?;
     client.start().ok()?;
     client.add_peer(&addr.to_string()).ok()?;
@@ -365,27 +373,40 @@ fn main() {
         block.txdata.len(),
         median(&mut ts)
     );
-    let (mut f, mut r, mut c) = (Vec::new(), Vec::new(), Vec::new());
+    let (mut f, mut rr, mut r, mut c) = (Vec::new(), Vec::new(), Vec::new(), Vec::new());
     for i in 0..runs {
         let fl = floor(block_frame.clone(), blocks);
-        let ru = rust(block_frame.clone(), blocks);
+        let raw = rust(block_frame.clone(), blocks, true);
+        let ru = rust(block_frame.clone(), blocks, false);
         let cc = c_delivery(block_frame.clone(), blocks);
         let show = |v: Option<f64>| v.map_or("FAILED".to_owned(), |x| format!("{x:.1} MB/s"));
         println!(
-            "run {i}: floor {}, rust {}, c {}",
+            "run {i}: floor {}, rust on_raw_block {}, rust on_block {}, c on_block {}",
             show(fl),
+            show(raw),
             show(ru),
             show(cc)
         );
         f.extend(fl);
+        rr.extend(raw);
         r.extend(ru);
         c.extend(cc);
     }
-    let (mf, mr, mc) = (median(&mut f), median(&mut r), median(&mut c));
-    println!("median: floor {mf:.1} MB/s, rust {mr:.1} MB/s, c {mc:.1} MB/s");
+    let (mf, mrr, mr, mc) = (
+        median(&mut f),
+        median(&mut rr),
+        median(&mut r),
+        median(&mut c),
+    );
     println!(
-        "ratios: rust/floor {:.3} (goal >= 0.80), c/rust {:.3} (goal >= 0.90)",
+        "median: floor {mf:.1} MB/s, rust on_raw_block {mrr:.1} MB/s, rust on_block {mr:.1} MB/s, c on_block {mc:.1} MB/s"
+    );
+    println!(
+        "ratios: rust on_raw_block/floor {:.3}, rust on_block/floor {:.3} (goal >= 0.80); \
+         c/rust on_raw_block {:.3}, c/rust on_block {:.3} (goal >= 0.90)",
+        mrr / mf,
         mr / mf,
+        mc / mrr,
         mc / mr
     );
 }

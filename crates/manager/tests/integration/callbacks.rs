@@ -318,3 +318,100 @@ async fn other_messages_reach_on_message_and_sends_are_bounded() {
     ));
     net.shutdown().await;
 }
+
+/// Blocks reach `on_raw_block` (the bytes as sent, hash and header) and then `on_block`
+/// (decoded, equal to the node's block), in both delivery modes; a block whose structure is
+/// broken (its checksum right) disconnects the peer as a protocol violation and is never
+/// delivered to either listener.
+async fn blocks_raw_then_decoded(delivery: Delivery) {
+    use btcclient_manager::bitcoin::consensus::serialize;
+    use btcclient_manager::bitcoin::p2p::message_blockdata::Inventory;
+    use btcclient_manager::bitcoin::Block;
+
+    #[derive(Debug, PartialEq)]
+    enum B {
+        Raw(BlockHash, usize, Vec<u8>),
+        Decoded(Block),
+    }
+    let net = Simnet::builder()
+        .nodes(1)
+        .chain_length(5)
+        .advertise(AddrAdvertise::None)
+        .build()
+        .await
+        .unwrap();
+    let seen: Arc<Mutex<Vec<B>>> = Arc::default();
+    let why: Arc<Mutex<Vec<DisconnectReason>>> = Arc::default();
+    let (s1, s2, w) = (seen.clone(), seen.clone(), why.clone());
+    let listeners = Listeners::new()
+        .on_raw_block(move |_, raw| {
+            assert_eq!(raw.header().block_hash(), raw.hash());
+            s1.lock()
+                .unwrap()
+                .push(B::Raw(raw.hash(), raw.tx_count(), raw.bytes().to_vec()))
+        })
+        .on_block(move |_, block| s2.lock().unwrap().push(B::Decoded(block.clone())))
+        .on_peer_disconnected(move |_, reason| w.lock().unwrap().push(reason.clone()));
+    let client = BtcClient::new(
+        fast()
+            .delivery(delivery)
+            .listeners(listeners)
+            .build()
+            .unwrap(),
+    )
+    .unwrap();
+    client.start().unwrap();
+    let node = net.node(0);
+    let peer = connect(&client, node).await;
+    let wanted: Vec<Block> = (1..=5)
+        .map(|h| net.chain().block_at(h).unwrap().clone())
+        .collect();
+    peer.send(&NetworkMessage::GetData(
+        wanted
+            .iter()
+            .map(|b| Inventory::Block(b.block_hash()))
+            .collect(),
+    ))
+    .unwrap();
+    assert!(eventually(Duration::from_secs(5), || seen.lock().unwrap().len() == 10).await);
+    let expected: Vec<B> = wanted
+        .iter()
+        .flat_map(|b| {
+            [
+                B::Raw(b.block_hash(), b.txdata.len(), serialize(b)),
+                B::Decoded(b.clone()),
+            ]
+        })
+        .collect();
+    assert_eq!(*seen.lock().unwrap(), expected);
+
+    // A block cut short by one byte, its checksum computed over what is sent.
+    let mut broken = serialize(&wanted[0]);
+    broken.pop();
+    node.push_raw(Frame::raw("block", broken).unwrap());
+    assert!(eventually(Duration::from_secs(5), || !why.lock().unwrap().is_empty()).await);
+    match &why.lock().unwrap()[0] {
+        DisconnectReason::ProtocolViolation(detail) => {
+            assert!(detail.contains("block"), "{detail}")
+        }
+        other => panic!("expected a protocol violation, got {other:?}"),
+    }
+    assert_eq!(
+        seen.lock().unwrap().len(),
+        10,
+        "the broken block was delivered"
+    );
+    assert_eq!(peer.snapshot().failure_count, 1);
+    client.stop(Duration::from_secs(5)).await.unwrap();
+    net.shutdown().await;
+}
+
+#[tokio::test]
+async fn blocks_raw_then_decoded_serialized() {
+    blocks_raw_then_decoded(Delivery::Serialized).await;
+}
+
+#[tokio::test]
+async fn blocks_raw_then_decoded_concurrent() {
+    blocks_raw_then_decoded(Delivery::Concurrent).await;
+}
