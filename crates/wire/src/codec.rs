@@ -17,7 +17,8 @@ use crate::{Command, Frame, WireConfig, WireError};
 /// Length of a v1 frame header.
 pub const HEADER_LEN: usize = 24;
 
-/// Buffer capacity a reader starts with and shrinks back to after a large message.
+/// Size of the stack buffer a [`crate::FrameReader`] reads into between frames, and the
+/// capacity `V1Codec` shrinks a large read buffer back to.
 pub(crate) const INITIAL_BUFFER: usize = 8 * 1024;
 /// A read or write buffer larger than this is released once it holds little data.
 pub(crate) const SHRINK_ABOVE: usize = 64 * 1024;
@@ -48,6 +49,11 @@ impl V1Codec {
             max_payload: config.max_payload(),
             pending: None,
         }
+    }
+
+    /// Whether a frame header has been read and its payload is still awaited.
+    pub(crate) fn mid_frame(&self) -> bool {
+        self.pending.is_some()
     }
 
     fn parse_header(&self, raw: &[u8]) -> Result<Header, WireError> {

@@ -5,25 +5,42 @@
 //! enums below, negotiated inside [`open`] (which already receives both halves of the stream
 //! and is async for that handshake), so the manager will not change.
 
-use futures_util::{SinkExt, StreamExt};
-use tokio::io::{AsyncRead, AsyncWrite};
-use tokio_util::codec::{FramedRead, FramedWrite};
+use std::mem::MaybeUninit;
+use std::pin::Pin;
+use std::task::{ready, Context, Poll};
 
-use crate::codec::{V1Codec, INITIAL_BUFFER, SHRINK_ABOVE};
+use bytes::BytesMut;
+use futures_util::SinkExt;
+use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
+use tokio_util::codec::{Decoder, FramedWrite};
+
+use crate::codec::{V1Codec, INITIAL_BUFFER};
 use crate::{Frame, WireConfig, WireError};
 use bitcoin::p2p::message::NetworkMessage;
 
 /// Reads frames from a byte stream.
+///
+/// Between frames the reader holds no buffer at all: an idle connection costs no read-buffer
+/// memory. A read that starts between frames lands in a stack buffer of
+/// [`INITIAL_BUFFER`] bytes and only what arrived is copied to the heap; a read in the middle
+/// of a frame goes straight into the heap buffer, which grows with what arrives (see
+/// [`V1Codec`]).
 #[derive(Debug)]
 pub struct FrameReader<R> {
-    inner: FramedRead<R, V1Codec>,
+    reader: R,
+    codec: V1Codec,
+    buffer: BytesMut,
+    eof: bool,
 }
 
 impl<R: AsyncRead + Unpin> FrameReader<R> {
     /// A v1 frame reader over `reader`.
     pub fn new(reader: R, config: &WireConfig) -> FrameReader<R> {
         FrameReader {
-            inner: FramedRead::with_capacity(reader, V1Codec::new(config), INITIAL_BUFFER),
+            reader,
+            codec: V1Codec::new(config),
+            buffer: BytesMut::new(),
+            eof: false,
         }
     }
 
@@ -34,17 +51,61 @@ impl<R: AsyncRead + Unpin> FrameReader<R> {
     ///
     /// Cancel-safe: if the future is dropped before it completes, no bytes are lost.
     pub async fn read_frame(&mut self) -> Result<Option<Frame>, WireError> {
-        self.inner.next().await.transpose()
+        std::future::poll_fn(|cx| self.poll_frame(cx)).await
     }
 
-    /// Capacity of the read buffer (for memory accounting).
+    fn poll_frame(&mut self, cx: &mut Context<'_>) -> Poll<Result<Option<Frame>, WireError>> {
+        loop {
+            let decoded = if self.eof {
+                self.codec.decode_eof(&mut self.buffer)?
+            } else if self.buffer.is_empty() && !self.codec.mid_frame() {
+                // Nothing to decode (and the codec would reserve room for a header).
+                None
+            } else {
+                self.codec.decode(&mut self.buffer)?
+            };
+            if let Some(frame) = decoded {
+                if self.buffer.is_empty() {
+                    // Whatever the buffer held now belongs to the frames handed out.
+                    self.buffer = BytesMut::new();
+                }
+                return Poll::Ready(Ok(Some(frame)));
+            }
+            if self.eof {
+                return Poll::Ready(Ok(None));
+            }
+            // Waiting for a header: read into the stack and keep only what arrived. Inside a
+            // payload: read straight into the buffer the codec sized for it.
+            let n = if !self.codec.mid_frame() {
+                let mut stack = [MaybeUninit::<u8>::uninit(); INITIAL_BUFFER];
+                let mut read = ReadBuf::uninit(&mut stack);
+                ready!(Pin::new(&mut self.reader).poll_read(cx, &mut read))?;
+                self.buffer.extend_from_slice(read.filled());
+                read.filled().len()
+            } else {
+                if self.buffer.capacity() == self.buffer.len() {
+                    self.buffer.reserve(1);
+                }
+                ready!(tokio_util::io::poll_read_buf(
+                    Pin::new(&mut self.reader),
+                    cx,
+                    &mut self.buffer
+                ))?
+            };
+            if n == 0 {
+                self.eof = true;
+            }
+        }
+    }
+
+    /// Capacity of the read buffer (for memory accounting): 0 between frames.
     pub fn buffer_capacity(&self) -> usize {
-        self.inner.read_buffer().capacity()
+        self.buffer.capacity()
     }
 
     /// The underlying reader.
     pub fn get_ref(&self) -> &R {
-        self.inner.get_ref()
+        &self.reader
     }
 }
 
@@ -55,11 +116,12 @@ pub struct FrameWriter<W> {
 }
 
 impl<W: AsyncWrite + Unpin> FrameWriter<W> {
-    /// A v1 frame writer over `writer`.
+    /// A v1 frame writer over `writer`. It holds no buffer until something is written, and
+    /// releases it once everything written has been flushed.
     pub fn new(writer: W, config: &WireConfig) -> FrameWriter<W> {
-        FrameWriter {
-            inner: FramedWrite::new(writer, V1Codec::new(config)),
-        }
+        let mut inner = FramedWrite::new(writer, V1Codec::new(config));
+        *inner.write_buffer_mut() = BytesMut::new();
+        FrameWriter { inner }
     }
 
     /// Writes one frame and flushes it.
@@ -88,11 +150,11 @@ impl<W: AsyncWrite + Unpin> FrameWriter<W> {
         Ok(())
     }
 
-    /// Releases a write buffer that grew for a large frame once it is empty again.
+    /// Releases the write buffer once it is empty: an idle connection holds none.
     fn shrink(&mut self) {
         let buffer = self.inner.write_buffer_mut();
-        if buffer.is_empty() && buffer.capacity() > SHRINK_ABOVE {
-            *buffer = bytes::BytesMut::new();
+        if buffer.is_empty() && buffer.capacity() > 0 {
+            *buffer = BytesMut::new();
         }
     }
 

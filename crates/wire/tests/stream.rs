@@ -257,3 +257,65 @@ fn a_header_alone_does_not_reserve_the_announced_payload() {
         drop(remote);
     });
 }
+
+#[test]
+fn an_idle_connection_holds_no_buffers() {
+    // Between frames neither side keeps a buffer: 10,000 idle peers cost no buffer memory.
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .expect("runtime");
+    let config = config();
+    rt.block_on(async {
+        // The pipe holds everything written, so the writer never waits for the reader.
+        let (a, b) = tokio::io::duplex(1 << 20);
+        let mut writer = FrameWriter::new(a, &config);
+        let mut reader = FrameReader::new(b, &config);
+        assert_eq!((writer.buffer_capacity(), reader.buffer_capacity()), (0, 0));
+        for i in 0..3u64 {
+            writer
+                .write_message(&NetworkMessage::Ping(i))
+                .await
+                .expect("write");
+        }
+        writer
+            .write_frame(&Frame::raw("big", vec![9; 300_000]).expect("frame"))
+            .await
+            .expect("write");
+        assert_eq!(
+            writer.buffer_capacity(),
+            0,
+            "flushed, the buffer is released"
+        );
+        for i in 0..3u64 {
+            let f = reader.read_frame().await.expect("read").expect("frame");
+            assert_eq!(f.decode().expect("ping"), NetworkMessage::Ping(i));
+        }
+        let big = reader.read_frame().await.expect("read").expect("frame");
+        assert_eq!(big.payload.len(), 300_000);
+        assert_eq!(reader.buffer_capacity(), 0, "no partial frame, no buffer");
+        // Waiting for the next frame holds nothing either.
+        let waiting =
+            tokio::time::timeout(std::time::Duration::from_millis(20), reader.read_frame()).await;
+        assert!(waiting.is_err());
+        assert_eq!(reader.buffer_capacity(), 0);
+        // A frame arriving in two parts: the first part is kept until the rest comes.
+        let ping = Frame::from_message(&NetworkMessage::Ping(7)).expect("frame");
+        let bytes = write_all(&[ping], &config).await;
+        let (mut raw, pipe) = tokio::io::duplex(1024);
+        let mut reader = FrameReader::new(pipe, &config);
+        tokio::io::AsyncWriteExt::write_all(&mut raw, &bytes[..30])
+            .await
+            .expect("write");
+        let waiting =
+            tokio::time::timeout(std::time::Duration::from_millis(20), reader.read_frame()).await;
+        assert!(waiting.is_err());
+        assert!(reader.buffer_capacity() >= 6, "the partial payload is kept");
+        tokio::io::AsyncWriteExt::write_all(&mut raw, &bytes[30..])
+            .await
+            .expect("write");
+        let f = reader.read_frame().await.expect("read").expect("frame");
+        assert_eq!(f.decode().expect("ping"), NetworkMessage::Ping(7));
+        assert_eq!(reader.buffer_capacity(), 0);
+    });
+}

@@ -1,12 +1,13 @@
 //! `throughput`: a local node streams 1 MB `block` messages as fast as the socket allows; the
-//! client delivers each to a Rust `on_block` listener, or (another run) to a C callback
-//! through the C ABI (`btcclient_*` functions of the ffi crate, `extern "C"` callback). The
-//! floor is a plain tokio read of the same frames over loopback plus double-SHA256 of each
-//! payload. Configurations run interleaved; medians and ratios are printed.
+//! client delivers each to a Rust `on_raw_block` listener (checked bytes), in another run to a
+//! Rust `on_block` listener (decoded `Block`), and in another to a C callback through the C
+//! ABI (`btcclient_*` functions of the ffi crate, `extern "C"` callback). The floor is a plain
+//! tokio read of the same frames over loopback plus double-SHA256 of each payload.
+//! Configurations run interleaved; medians and ratios are printed.
 //!
 //! ```sh
 //! cargo build --release -p btcclient-bench
-//! target/release/throughput [--runs 5] [--blocks 200]
+//! target/release/throughput [--runs 5] [--blocks 200] [--only floor,raw,block,c]
 //! ```
 
 use std::ffi::{c_void, CString};
@@ -29,7 +30,7 @@ use bitcoin::{
     TxMerkleNode, TxOut, Txid, Witness,
 };
 use btcclient_bench::median;
-use btcclient_manager::{BtcClient, Config, Delivery, Listeners, Network};
+use btcclient_manager::{BtcClient, Config, Delivery, Listeners, Network, RawBlock};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
 
@@ -350,35 +351,56 @@ fn main() {
         block_frame.len(),
         block.txdata.len()
     );
-    // Where the time goes, single-threaded and in-process: per 1 MB payload, the checksum
-    // (double SHA-256), the decode into `Block` and, for the C path, the re-serialization.
-    let payload = serialize(&block);
-    let (mut th, mut td, mut ts) = (Vec::new(), Vec::new(), Vec::new());
+    // Where the time goes, single-threaded and in-process, per 1 MB payload: the checksum
+    // (double SHA-256, the floor's work and every path's), the structure check of
+    // `RawBlock::new` (every path), the decode into `Block` and dropping it (`on_block` only).
+    let payload = bytes::Bytes::from(serialize(&block));
+    let (mut th, mut tc, mut td, mut tf) = (Vec::new(), Vec::new(), Vec::new(), Vec::new());
     for _ in 0..21 {
         let t = Instant::now();
         std::hint::black_box(sha256d::Hash::hash(&payload));
         th.push(t.elapsed().as_secs_f64() * 1e3);
         let t = Instant::now();
-        let b: Block = bitcoin::consensus::deserialize(&payload).expect("own block decodes");
+        let raw = RawBlock::new(payload.clone()).expect("own block is well-formed");
+        tc.push(t.elapsed().as_secs_f64() * 1e3);
+        let t = Instant::now();
+        let decoded = raw.decode().expect("own block decodes");
         td.push(t.elapsed().as_secs_f64() * 1e3);
         let t = Instant::now();
-        std::hint::black_box(serialize(&b));
-        ts.push(t.elapsed().as_secs_f64() * 1e3);
-        drop(b);
+        drop(std::hint::black_box(decoded));
+        tf.push(t.elapsed().as_secs_f64() * 1e3);
     }
     println!(
-        "per block, one thread (median of 21): sha256d {:.3} ms, decode to Block {:.3} ms ({} txs), re-serialize {:.3} ms",
+        "per block, one thread (median of 21): sha256d {:.3} ms, RawBlock::new (check) {:.3} ms, \
+         decode to Block {:.3} ms ({} txs), drop Block {:.3} ms",
         median(&mut th),
+        median(&mut tc),
         median(&mut td),
         block.txdata.len(),
-        median(&mut ts)
+        median(&mut tf)
     );
     let (mut f, mut rr, mut r, mut c) = (Vec::new(), Vec::new(), Vec::new(), Vec::new());
+    // `--only floor,raw,block,c` runs a subset (for profiling one path).
+    let only = args
+        .iter()
+        .position(|a| a == "--only")
+        .and_then(|i| args.get(i + 1))
+        .cloned()
+        .unwrap_or_else(|| "floor,raw,block,c".into());
+    let on = |name: &str| only.split(',').any(|o| o == name);
     for i in 0..runs {
-        let fl = floor(block_frame.clone(), blocks);
-        let raw = rust(block_frame.clone(), blocks, true);
-        let ru = rust(block_frame.clone(), blocks, false);
-        let cc = c_delivery(block_frame.clone(), blocks);
+        let fl = on("floor")
+            .then(|| floor(block_frame.clone(), blocks))
+            .flatten();
+        let raw = on("raw")
+            .then(|| rust(block_frame.clone(), blocks, true))
+            .flatten();
+        let ru = on("block")
+            .then(|| rust(block_frame.clone(), blocks, false))
+            .flatten();
+        let cc = on("c")
+            .then(|| c_delivery(block_frame.clone(), blocks))
+            .flatten();
         let show = |v: Option<f64>| v.map_or("FAILED".to_owned(), |x| format!("{x:.1} MB/s"));
         println!(
             "run {i}: floor {}, rust on_raw_block {}, rust on_block {}, c on_block {}",
