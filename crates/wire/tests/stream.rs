@@ -229,10 +229,7 @@ fn write_buffer_shrinks_after_a_large_frame() {
 fn a_header_alone_does_not_reserve_the_announced_payload() {
     // A peer announces a 3.9 MB payload and sends nothing more: we hold what arrived plus one
     // growth step (as Bitcoin Core), not the announced length.
-    let rt = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .expect("runtime");
+    let rt = runtime();
     let config = config();
     rt.block_on(async {
         let (mut remote, local) = tokio::io::duplex(64 * 1024);
@@ -261,10 +258,7 @@ fn a_header_alone_does_not_reserve_the_announced_payload() {
 #[test]
 fn an_idle_connection_holds_no_buffers() {
     // Between frames neither side keeps a buffer: 10,000 idle peers cost no buffer memory.
-    let rt = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .expect("runtime");
+    let rt = runtime();
     let config = config();
     rt.block_on(async {
         // The pipe holds everything written, so the writer never waits for the reader.

@@ -10,6 +10,10 @@
 //! target/release/throughput [--runs 5] [--blocks 200] [--only floor,raw,block,c]
 //! ```
 
+#[cfg(feature = "mimalloc")]
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 use std::ffi::{c_void, CString};
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};

@@ -31,9 +31,11 @@ use bitcoin::{
 use btcclient_wire::{Frame, FrameReader, FrameWriter, WireConfig, WireError};
 use tokio::io::{AsyncRead, ReadBuf};
 
-/// A current-thread runtime for tests that drive the async reader and writer by hand.
+/// A current-thread runtime (with timers) for tests that drive the async reader and writer
+/// by hand.
 pub fn runtime() -> tokio::runtime::Runtime {
     tokio::runtime::Builder::new_current_thread()
+        .enable_all()
         .build()
         .expect("runtime")
 }
