@@ -49,6 +49,7 @@ typedef struct state {
   int broken_chain;
   uint8_t tip[32];
   uint8_t block1[32];
+  btcclient_header header1; /* block 1's header, as the headers callback gave it */
   int synced;
   int send_errors;
   int blocks;
@@ -165,6 +166,7 @@ static void on_headers(void *ud, uint64_t peer_id, const btcclient_peer_info *pe
     }
     if (st->headers_total == 0 && count > 0) {
       memcpy(st->block1, headers[0].hash, 32);
+      st->header1 = headers[0];
       /* Keep the whole message past the callback: an owned copy. */
       if (st->kept_headers == NULL &&
           btcclient_event_copy_current(&st->kept_headers, NULL) != BTCCLIENT_STATUS_OK)
@@ -182,13 +184,27 @@ static void on_headers(void *ud, uint64_t peer_id, const btcclient_peer_info *pe
   st_unlock(st);
 }
 
+static uint32_t le32(const uint8_t *p) {
+  return (uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 | (uint32_t)p[3] << 24;
+}
+
+/* The serialized block starts with its 80-byte header: it must be the header the `headers`
+ * callback reported for the same hash, field by field. */
+static int starts_with_header(const uint8_t *block, const btcclient_header *h) {
+  return (int32_t)le32(block) == h->version && memcmp(block + 4, h->prev_hash, 32) == 0 &&
+         memcmp(block + 36, h->merkle_root, 32) == 0 && le32(block + 68) == h->time &&
+         le32(block + 72) == h->bits && le32(block + 76) == h->nonce;
+}
+
 static void on_block(void *ud, uint64_t peer_id, const btcclient_peer_info *peer,
                      const uint8_t *block, size_t len, const uint8_t *hash) {
   state *st = (state *)ud;
   st_lock(st);
   enter(st, peer_id, peer);
   st->blocks++;
-  if (len > 80 && block != NULL && memcmp(hash, st->block1, 32) == 0) st->block_ok++;
+  if (len > 80 && block != NULL && memcmp(hash, st->block1, 32) == 0 &&
+      starts_with_header(block, &st->header1))
+    st->block_ok++;
   st_unlock(st);
 }
 
