@@ -21,10 +21,9 @@ use bitcoin::p2p::message::NetworkMessage;
 /// Reads frames from a byte stream.
 ///
 /// Between frames the reader holds no buffer at all: an idle connection costs no read-buffer
-/// memory. A read that starts between frames lands in a stack buffer of
-/// [`INITIAL_BUFFER`] bytes and only what arrived is copied to the heap; a read in the middle
-/// of a frame goes straight into the heap buffer, which grows with what arrives (see
-/// [`V1Codec`]).
+/// memory. A read that starts between frames lands in an 8 KiB stack buffer and only what
+/// arrived is copied to the heap; a read in the middle of a frame goes straight into the heap
+/// buffer, which grows with what arrives (see [`V1Codec`]).
 #[derive(Debug)]
 pub struct FrameReader<R> {
     reader: R,
