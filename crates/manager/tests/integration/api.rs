@@ -5,7 +5,7 @@ use std::time::Duration;
 use btcclient_manager::{BtcClient, Config, Error, PeerStatus};
 use btcclient_simnet::Simnet;
 
-use crate::{eventually, fast};
+use crate::{eventually, fast, started};
 
 #[tokio::test]
 async fn invalid_config_names_the_field() {
@@ -144,8 +144,7 @@ async fn peer_connection_error_carries_address_and_cause() {
         l.local_addr().unwrap().port()
     };
     let addr = format!("127.0.0.1:{port}");
-    let client = BtcClient::new(fast().build().unwrap()).unwrap();
-    client.start().unwrap();
+    let client = started(fast());
     let peer = client.add_peer(&addr).unwrap();
     match peer.wait_connected(Duration::from_secs(5)).await {
         Err(Error::PeerConnection(e)) => {
@@ -170,8 +169,7 @@ async fn snapshot_reports_the_handshake() {
         .build()
         .await
         .unwrap();
-    let client = BtcClient::new(fast().discovery(false).build().unwrap()).unwrap();
-    client.start().unwrap();
+    let client = started(fast().discovery(false));
     let addr = net.addrs()[0].to_string();
     let peer = client.add_peer(&addr).unwrap();
     peer.wait_connected(Duration::from_secs(5)).await.unwrap();
@@ -196,8 +194,7 @@ async fn snapshot_reports_the_handshake() {
 #[tokio::test]
 async fn handshake_sends_sendaddrv2_before_verack_and_advertises_no_services() {
     let net = Simnet::builder().nodes(1).build().await.unwrap();
-    let client = BtcClient::new(fast().build().unwrap()).unwrap();
-    client.start().unwrap();
+    let client = started(fast());
     let peer = client.add_peer(&net.addrs()[0].to_string()).unwrap();
     peer.wait_connected(Duration::from_secs(5)).await.unwrap();
     assert!(
@@ -224,8 +221,7 @@ async fn handshake_sends_sendaddrv2_before_verack_and_advertises_no_services() {
 #[tokio::test]
 async fn hostname_peers_resolve_when_dialled() {
     let net = Simnet::builder().nodes(1).build().await.unwrap();
-    let client = BtcClient::new(fast().build().unwrap()).unwrap();
-    client.start().unwrap();
+    let client = started(fast());
     let addr = format!("LocalHost:{}", net.addrs()[0].port());
     let peer = client.add_peer(&addr).unwrap();
     assert_eq!(peer.addr(), format!("localhost:{}", net.addrs()[0].port()));
@@ -257,8 +253,7 @@ fn usable_without_a_runtime_and_from_many_threads() {
     let net = rt.block_on(Simnet::builder().nodes(4).build()).unwrap();
     let addrs: Vec<String> = net.addrs().iter().map(|a| a.to_string()).collect();
     // Created outside any runtime: the client owns one.
-    let client = BtcClient::new(fast().discovery(false).build().unwrap()).unwrap();
-    client.start().unwrap();
+    let client = started(fast().discovery(false));
     std::thread::scope(|s| {
         for a in &addrs {
             let c = client.clone();

@@ -12,7 +12,7 @@ use btcclient_manager::bitcoin::{BlockHash, Txid};
 use btcclient_manager::{BtcClient, Delivery, DisconnectReason, Error, Frame, Listeners};
 use btcclient_simnet::{AddrAdvertise, Simnet};
 
-use crate::{connect, eventually, fast, Recorder, Seen};
+use crate::{connect, eventually, fast, quiet_net, started, Recorder, Seen};
 
 fn inv(n: usize) -> NetworkMessage {
     NetworkMessage::Inv(
@@ -112,23 +112,14 @@ async fn stop_from_a_callback_is_an_error_not_a_deadlock() {
 }
 
 async fn order_is_kept(delivery: Delivery) {
-    let net = Simnet::builder()
-        .nodes(2)
-        .advertise(AddrAdvertise::None)
-        .build()
-        .await
-        .unwrap();
+    let net = quiet_net(2).await;
     let rec = Recorder::default();
-    let client = BtcClient::new(
+    let client = started(
         fast()
             .delivery(delivery)
             .event_queue_len(4)
-            .listeners(rec.listeners())
-            .build()
-            .unwrap(),
-    )
-    .unwrap();
-    client.start().unwrap();
+            .listeners(rec.listeners()),
+    );
     for node in net.nodes() {
         connect(&client, node).await;
     }
@@ -172,12 +163,7 @@ async fn per_peer_order_concurrent() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn concurrent_delivery_a_slow_callback_slows_only_its_peer() {
-    let net = Simnet::builder()
-        .nodes(2)
-        .advertise(AddrAdvertise::None)
-        .build()
-        .await
-        .unwrap();
+    let net = quiet_net(2).await;
     let slow_addr = net.addrs()[0].to_string();
     let fast_seen = Arc::new(Mutex::new(0usize));
     let f = fast_seen.clone();
@@ -189,15 +175,7 @@ async fn concurrent_delivery_a_slow_callback_slows_only_its_peer() {
             *f.lock().unwrap() += 1;
         }
     });
-    let client = BtcClient::new(
-        fast()
-            .delivery(Delivery::Concurrent)
-            .listeners(listeners)
-            .build()
-            .unwrap(),
-    )
-    .unwrap();
-    client.start().unwrap();
+    let client = started(fast().delivery(Delivery::Concurrent).listeners(listeners));
     for node in net.nodes() {
         connect(&client, node).await;
     }
@@ -217,12 +195,7 @@ async fn concurrent_delivery_a_slow_callback_slows_only_its_peer() {
 
 #[tokio::test]
 async fn a_message_nobody_listens_to_is_not_decoded() {
-    let net = Simnet::builder()
-        .nodes(1)
-        .advertise(AddrAdvertise::None)
-        .build()
-        .await
-        .unwrap();
+    let net = quiet_net(1).await;
     let garbage_block = Frame::raw("block", vec![0xff; 100]).unwrap();
 
     // No block listener: the malformed block is never decoded, the peer stays.
@@ -237,8 +210,7 @@ async fn a_message_nobody_listens_to_is_not_decoded() {
         }
     });
     drop(l);
-    let client = BtcClient::new(fast().listeners(without_block).build().unwrap()).unwrap();
-    client.start().unwrap();
+    let client = started(fast().listeners(without_block));
     let peer = connect(&client, net.node(0)).await;
     net.node(0).push_raw(garbage_block.clone());
     tokio::time::sleep(Duration::from_millis(300)).await;
@@ -249,8 +221,7 @@ async fn a_message_nobody_listens_to_is_not_decoded() {
 
     // With a block listener it is decoded, fails, and costs the peer its connection.
     let rec2 = Recorder::default();
-    let client = BtcClient::new(fast().listeners(rec2.listeners()).build().unwrap()).unwrap();
-    client.start().unwrap();
+    let client = started(fast().listeners(rec2.listeners()));
     let peer = connect(&client, net.node(0)).await;
     net.node(0).push_raw(garbage_block);
     let addr = peer.addr().to_owned();
@@ -263,15 +234,9 @@ async fn a_message_nobody_listens_to_is_not_decoded() {
 
 #[tokio::test]
 async fn other_messages_reach_on_message_and_sends_are_bounded() {
-    let net = Simnet::builder()
-        .nodes(1)
-        .advertise(AddrAdvertise::None)
-        .build()
-        .await
-        .unwrap();
+    let net = quiet_net(1).await;
     let rec = Recorder::default();
-    let client = BtcClient::new(fast().listeners(rec.listeners()).build().unwrap()).unwrap();
-    client.start().unwrap();
+    let client = started(fast().listeners(rec.listeners()));
     let addr = net.addrs()[0].to_string();
     connect(&client, net.node(0)).await;
     net.node(0)
@@ -352,15 +317,7 @@ async fn blocks_raw_then_decoded(delivery: Delivery) {
         })
         .on_block(move |_, block| s2.lock().unwrap().push(B::Decoded(block.clone())))
         .on_peer_disconnected(move |_, reason| w.lock().unwrap().push(reason.clone()));
-    let client = BtcClient::new(
-        fast()
-            .delivery(delivery)
-            .listeners(listeners)
-            .build()
-            .unwrap(),
-    )
-    .unwrap();
-    client.start().unwrap();
+    let client = started(fast().delivery(delivery).listeners(listeners));
     let node = net.node(0);
     let peer = connect(&client, node).await;
     let wanted: Vec<Block> = (1..=5)

@@ -7,10 +7,9 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use btcclient_manager::bitcoin::p2p::address::{AddrV2, AddrV2Message, Address};
 use btcclient_manager::bitcoin::p2p::message::NetworkMessage;
 use btcclient_manager::bitcoin::p2p::ServiceFlags;
-use btcclient_manager::BtcClient;
-use btcclient_simnet::{AddrAdvertise, Simnet};
+use btcclient_simnet::Simnet;
 
-use crate::{connect, eventually, fast, Recorder, Seen};
+use crate::{connect, eventually, fast, quiet_net, started, Recorder, Seen};
 
 fn now() -> u32 {
     SystemTime::now()
@@ -23,15 +22,7 @@ fn now() -> u32 {
 async fn cascade_reaches_max_peers_from_one_seed() {
     let net = Simnet::builder().nodes(12).build().await.unwrap();
     let rec = Recorder::default();
-    let client = BtcClient::new(
-        fast()
-            .max_peers(8)
-            .listeners(rec.listeners())
-            .build()
-            .unwrap(),
-    )
-    .unwrap();
-    client.start().unwrap();
+    let client = started(fast().max_peers(8).listeners(rec.listeners()));
     client.add_peer(&net.addrs()[0].to_string()).unwrap();
     assert!(
         eventually(Duration::from_secs(10), || client.connected_count() == 8).await,
@@ -55,15 +46,9 @@ async fn cascade_reaches_max_peers_from_one_seed() {
 
 #[tokio::test]
 async fn discovery_from_v1_addr_and_duplicates_skipped() {
-    let net = Simnet::builder()
-        .nodes(3)
-        .advertise(AddrAdvertise::None)
-        .build()
-        .await
-        .unwrap();
+    let net = quiet_net(3).await;
     let rec = Recorder::default();
-    let client = BtcClient::new(fast().listeners(rec.listeners()).build().unwrap()).unwrap();
-    client.start().unwrap();
+    let client = started(fast().listeners(rec.listeners()));
     connect(&client, net.node(0)).await;
     let entry = |a: SocketAddr| (now(), Address::new(&a, ServiceFlags::NETWORK));
     let list = vec![
@@ -84,15 +69,9 @@ async fn discovery_from_v1_addr_and_duplicates_skipped() {
 
 #[tokio::test]
 async fn local_and_undialable_addresses_are_not_dialled_by_default() {
-    let net = Simnet::builder()
-        .nodes(2)
-        .advertise(AddrAdvertise::None)
-        .build()
-        .await
-        .unwrap();
+    let net = quiet_net(2).await;
     // Local addresses not allowed: the client must not be steered to 127.0.0.1:6379.
-    let client = BtcClient::new(fast().allow_local_addresses(false).build().unwrap()).unwrap();
-    client.start().unwrap();
+    let client = started(fast().allow_local_addresses(false));
     connect(&client, net.node(0)).await;
     let v2 = |addr: AddrV2, port: u16| AddrV2Message {
         time: now(),
@@ -127,14 +106,8 @@ async fn local_and_undialable_addresses_are_not_dialled_by_default() {
 
 #[tokio::test]
 async fn addr_flood_is_rate_limited_and_capped() {
-    let net = Simnet::builder()
-        .nodes(1)
-        .advertise(AddrAdvertise::None)
-        .build()
-        .await
-        .unwrap();
-    let client = BtcClient::new(fast().max_peers(5).build().unwrap()).unwrap();
-    client.start().unwrap();
+    let net = quiet_net(1).await;
+    let client = started(fast().max_peers(5));
     connect(&client, net.node(0)).await;
     net.node(0)
         .set_fault(Some(btcclient_simnet::Fault::FloodAddr));
@@ -146,14 +119,8 @@ async fn addr_flood_is_rate_limited_and_capped() {
 
 #[tokio::test]
 async fn a_removed_peer_is_not_rediscovered_but_can_be_added_again() {
-    let net = Simnet::builder()
-        .nodes(2)
-        .advertise(AddrAdvertise::None)
-        .build()
-        .await
-        .unwrap();
-    let client = BtcClient::new(fast().build().unwrap()).unwrap();
-    client.start().unwrap();
+    let net = quiet_net(2).await;
+    let client = started(fast());
     connect(&client, net.node(0)).await;
     let second = net.addrs()[1].to_string();
     let announce = || {

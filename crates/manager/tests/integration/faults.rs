@@ -9,10 +9,10 @@ use btcclient_manager::bitcoin::hashes::Hash;
 use btcclient_manager::bitcoin::p2p::message::NetworkMessage;
 use btcclient_manager::bitcoin::p2p::message_blockdata::Inventory;
 use btcclient_manager::bitcoin::Txid;
-use btcclient_manager::{BtcClient, PeerStatus};
-use btcclient_simnet::{AddrAdvertise, Fault, Simnet};
+use btcclient_manager::PeerStatus;
+use btcclient_simnet::{Fault, Simnet};
 
-use crate::{connect, eventually, fast, Recorder, Seen};
+use crate::{connect, eventually, fast, quiet_net, started, Recorder, Seen};
 
 /// What the faulty peer should look like.
 #[derive(Clone, Copy, Debug)]
@@ -28,24 +28,15 @@ enum Expect {
 }
 
 async fn fault_costs_only_its_peer(fault: Fault, expect: Expect) {
-    let net = Simnet::builder()
-        .nodes(2)
-        .advertise(AddrAdvertise::None)
-        .build()
-        .await
-        .unwrap();
+    let net = quiet_net(2).await;
     let rec = Recorder::default();
-    let client = BtcClient::new(
+    let client = started(
         fast()
             .handshake_timeout(Duration::from_millis(500))
             .ping_interval(Duration::from_millis(200))
             .pong_timeout(Duration::from_millis(600))
-            .listeners(rec.listeners())
-            .build()
-            .unwrap(),
-    )
-    .unwrap();
-    client.start().unwrap();
+            .listeners(rec.listeners()),
+    );
     let good_addr = net.addrs()[0].to_string();
     connect(&client, net.node(0)).await;
 
@@ -210,16 +201,12 @@ async fn a_peer_that_misbehaves_after_every_handshake_becomes_unhealthy() {
     let net = Simnet::builder().nodes(1).build().await.unwrap();
     net.node(0).set_fault(Some(Fault::SendGarbage));
     let rec = Recorder::default();
-    let client = BtcClient::new(
+    let client = started(
         fast()
             .max_failure_count(3)
             .reconnect_delay(Duration::from_millis(20))
-            .listeners(rec.listeners())
-            .build()
-            .unwrap(),
-    )
-    .unwrap();
-    client.start().unwrap();
+            .listeners(rec.listeners()),
+    );
     let peer = client.add_peer(&net.addrs()[0].to_string()).unwrap();
     // Each handshake succeeds, yet the failures add up across sessions.
     assert!(
@@ -239,8 +226,7 @@ async fn a_peer_that_misbehaves_after_every_handshake_becomes_unhealthy() {
 async fn a_second_version_message_is_a_protocol_violation() {
     let net = Simnet::builder().nodes(1).build().await.unwrap();
     let rec = Recorder::default();
-    let client = BtcClient::new(fast().listeners(rec.listeners()).build().unwrap()).unwrap();
-    client.start().unwrap();
+    let client = started(fast().listeners(rec.listeners()));
     let peer = connect(&client, net.node(0)).await;
     let addr: std::net::SocketAddr = net.addrs()[0];
     let version = btcclient_manager::bitcoin::p2p::message_network::VersionMessage::new(
@@ -299,16 +285,12 @@ async fn deaf_node() -> (std::net::SocketAddr, tokio::task::JoinHandle<()>) {
 async fn a_peer_that_stops_reading_hits_the_write_timeout() {
     let (addr, node) = deaf_node().await;
     let rec = Recorder::default();
-    let client = BtcClient::new(
+    let client = started(
         fast()
             .write_timeout(Duration::from_millis(300))
             .send_queue_len(2)
-            .listeners(rec.listeners())
-            .build()
-            .unwrap(),
-    )
-    .unwrap();
-    client.start().unwrap();
+            .listeners(rec.listeners()),
+    );
     let peer = client.add_peer(&addr.to_string()).unwrap();
     peer.wait_connected(Duration::from_secs(5)).await.unwrap();
     let a = peer.addr().to_owned();

@@ -6,22 +6,18 @@ use std::time::Duration;
 use btcclient_manager::{BtcClient, DisconnectReason, PeerStatus};
 use btcclient_simnet::{Fault, Simnet};
 
-use crate::{eventually, fast, Recorder, Seen};
+use crate::{eventually, fast, started, Recorder, Seen};
 
 #[tokio::test]
 async fn connecting_until_the_handshake_finishes_then_connected() {
     let net = Simnet::builder().nodes(1).build().await.unwrap();
     net.node(0).set_fault(Some(Fault::NeverAnswerVersion));
     let rec = Recorder::default();
-    let client = BtcClient::new(
+    let client = started(
         fast()
             .handshake_timeout(Duration::from_millis(400))
-            .listeners(rec.listeners())
-            .build()
-            .unwrap(),
-    )
-    .unwrap();
-    client.start().unwrap();
+            .listeners(rec.listeners()),
+    );
     let peer = client.add_peer(&net.addrs()[0].to_string()).unwrap();
     // TCP is accepted but the handshake never finishes: Connecting, never Connected.
     assert!(eventually(Duration::from_secs(2), || net.node(0).accepted() >= 1).await);
@@ -53,15 +49,7 @@ async fn connecting_until_the_handshake_finishes_then_connected() {
 async fn remote_close_disconnects_then_reconnects_after_the_delay() {
     let net = Simnet::builder().nodes(1).build().await.unwrap();
     let rec = Recorder::default();
-    let client = BtcClient::new(
-        fast()
-            .discovery(false)
-            .listeners(rec.listeners())
-            .build()
-            .unwrap(),
-    )
-    .unwrap();
-    client.start().unwrap();
+    let client = started(fast().discovery(false).listeners(rec.listeners()));
     let addr = net.addrs()[0].to_string();
     let peer = client.add_peer(&addr).unwrap();
     peer.wait_connected(Duration::from_secs(5)).await.unwrap();
@@ -90,15 +78,11 @@ async fn remote_close_disconnects_then_reconnects_after_the_delay() {
 async fn unhealthy_at_the_failure_threshold_and_retried() {
     let net = Simnet::builder().nodes(1).build().await.unwrap();
     net.node(0).set_fault(Some(Fault::AcceptThenClose));
-    let client = BtcClient::new(
+    let client = started(
         fast()
             .max_failure_count(3)
-            .reconnect_delay(Duration::from_millis(20))
-            .build()
-            .unwrap(),
-    )
-    .unwrap();
-    client.start().unwrap();
+            .reconnect_delay(Duration::from_millis(20)),
+    );
     let peer = client.add_peer(&net.addrs()[0].to_string()).unwrap();
     assert!(
         eventually(Duration::from_secs(5), || peer.status()
@@ -131,15 +115,7 @@ async fn unhealthy_at_the_failure_threshold_and_retried() {
 async fn remove_peer_fires_disconnected_with_removed() {
     let net = Simnet::builder().nodes(1).build().await.unwrap();
     let rec = Recorder::default();
-    let client = BtcClient::new(
-        fast()
-            .discovery(false)
-            .listeners(rec.listeners())
-            .build()
-            .unwrap(),
-    )
-    .unwrap();
-    client.start().unwrap();
+    let client = started(fast().discovery(false).listeners(rec.listeners()));
     let addr = net.addrs()[0].to_string();
     client
         .add_peer(&addr)
@@ -244,8 +220,7 @@ async fn stop_timeout_when_a_callback_hangs() {
     let net = Simnet::builder().nodes(1).build().await.unwrap();
     let listeners = btcclient_manager::Listeners::new()
         .on_peer_disconnected(|_, _| std::thread::sleep(Duration::from_millis(1500)));
-    let client = BtcClient::new(fast().listeners(listeners).build().unwrap()).unwrap();
-    client.start().unwrap();
+    let client = started(fast().listeners(listeners));
     client
         .add_peer(&net.addrs()[0].to_string())
         .unwrap()
@@ -271,16 +246,12 @@ async fn an_unhealthy_discovered_peer_is_dropped_to_make_room() {
     // The second node, which the first advertises, never accepts.
     net.node(1).set_fault(Some(Fault::RefuseConnections));
     let rec = Recorder::default();
-    let client = BtcClient::new(
+    let client = started(
         fast()
             .max_failure_count(3)
             .reconnect_delay(Duration::from_millis(20))
-            .listeners(rec.listeners())
-            .build()
-            .unwrap(),
-    )
-    .unwrap();
-    client.start().unwrap();
+            .listeners(rec.listeners()),
+    );
     let seed = client.add_peer(&net.addrs()[0].to_string()).unwrap();
     let discovered = net.addrs()[1].to_string();
     assert!(

@@ -25,6 +25,24 @@ pub fn fast() -> ConfigBuilder {
         .health_check_interval(Duration::from_millis(50))
 }
 
+/// A started client built from `config`.
+pub fn started(config: ConfigBuilder) -> btcclient_manager::BtcClient {
+    let client = btcclient_manager::BtcClient::new(config.build().unwrap()).unwrap();
+    client.start().unwrap();
+    client
+}
+
+/// `n` simulated nodes that do not advertise each other (so no discovery happens unless a
+/// test pushes addresses).
+pub async fn quiet_net(n: usize) -> btcclient_simnet::Simnet {
+    btcclient_simnet::Simnet::builder()
+        .nodes(n)
+        .advertise(btcclient_simnet::AddrAdvertise::None)
+        .build()
+        .await
+        .unwrap()
+}
+
 /// Polls `cond` every 10 ms until it holds or `within` passes.
 pub async fn eventually(within: Duration, mut cond: impl FnMut() -> bool) -> bool {
     let start = Instant::now();
