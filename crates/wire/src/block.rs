@@ -13,9 +13,10 @@ use std::fmt;
 use bitcoin::block::Header;
 use bitcoin::consensus::encode::{Error as EncodeError, MAX_VEC_SIZE};
 use bitcoin::consensus::Decodable;
-use bitcoin::{Block, BlockHash};
+use bitcoin::{Block, BlockHash, VarInt};
 use bytes::Bytes;
 
+use crate::frame::{decode_err, exact};
 use crate::{commands, WireError};
 
 /// Length of a serialized block header.
@@ -51,22 +52,9 @@ impl RawBlock {
     /// Checks `payload` as a serialized block; refuses what `bitcoin`'s decoder refuses, with
     /// the error it would give.
     pub fn new(payload: Bytes) -> Result<RawBlock, WireError> {
-        let tx_count = check_block(&payload).map_err(|e| match e {
-            Refused::Decode(source) => WireError::Decode {
-                command: commands::BLOCK,
-                source,
-            },
-            Refused::Trailing(extra) => WireError::TrailingBytes {
-                command: commands::BLOCK,
-                extra,
-            },
-        })?;
-        let header = Header::consensus_decode(&mut &payload[..HEADER_SIZE]).map_err(|source| {
-            WireError::Decode {
-                command: commands::BLOCK,
-                source,
-            }
-        })?;
+        let tx_count = check_block(&payload)?;
+        let header = Header::consensus_decode(&mut &payload[..HEADER_SIZE])
+            .map_err(|e| decode_err(commands::BLOCK, e))?;
         Ok(RawBlock {
             hash: header.block_hash(),
             header,
@@ -103,7 +91,7 @@ impl RawBlock {
     /// Decodes the block. Fails only if the `bitcoin` crate's decoder disagrees with the
     /// check made in [`RawBlock::new`], which the tests and the fuzzer look for.
     pub fn decode(&self) -> Result<Block, WireError> {
-        crate::frame::exact(commands::BLOCK, &self.bytes)
+        exact(commands::BLOCK, &self.bytes)
     }
 }
 
@@ -114,17 +102,6 @@ impl fmt::Debug for RawBlock {
             .field("len", &self.bytes.len())
             .field("tx_count", &self.tx_count)
             .finish()
-    }
-}
-
-enum Refused {
-    Decode(EncodeError),
-    Trailing(usize),
-}
-
-impl From<EncodeError> for Refused {
-    fn from(e: EncodeError) -> Refused {
-        Refused::Decode(e)
     }
 }
 
@@ -154,35 +131,11 @@ impl Cursor<'_> {
         Ok(b)
     }
 
-    fn le(&mut self, n: usize) -> Result<u64, EncodeError> {
-        if self.rest.len() < n {
-            return Err(eof());
-        }
-        let mut v = 0u64;
-        for (i, b) in self.rest[..n].iter().enumerate() {
-            v |= u64::from(*b) << (8 * i);
-        }
-        self.rest = &self.rest[n..];
-        Ok(v)
-    }
-
-    /// A CompactSize, refusing non-minimal encodings; returns (value, encoded size).
+    /// A CompactSize, with `VarInt`'s own decoder (minimal encodings only); returns the value
+    /// and its encoded size.
     fn varint(&mut self) -> Result<(u64, usize), EncodeError> {
-        match self.u8()? {
-            0xFF => match self.le(8)? {
-                x if x < 0x1_0000_0000 => Err(EncodeError::NonMinimalVarInt),
-                x => Ok((x, 9)),
-            },
-            0xFE => match self.le(4)? {
-                x if x < 0x1_0000 => Err(EncodeError::NonMinimalVarInt),
-                x => Ok((x, 5)),
-            },
-            0xFD => match self.le(2)? {
-                x if x < 0xFD => Err(EncodeError::NonMinimalVarInt),
-                x => Ok((x, 3)),
-            },
-            n => Ok((u64::from(n), 1)),
-        }
+        let v = VarInt::consensus_decode(&mut self.rest)?;
+        Ok((v.0, v.size()))
     }
 
     /// A length-prefixed byte string (a script).
@@ -238,6 +191,16 @@ impl Cursor<'_> {
         Ok(count > 0)
     }
 
+    /// Header and transactions; returns the transaction count.
+    fn block(&mut self) -> Result<u64, EncodeError> {
+        self.skip(HEADER_SIZE)?;
+        let (count, _) = self.varint()?;
+        for _ in 0..count {
+            self.transaction()?;
+        }
+        Ok(count)
+    }
+
     fn transaction(&mut self) -> Result<(), EncodeError> {
         self.skip(4)?; // version
         if self.inputs()? == 0 {
@@ -265,15 +228,14 @@ impl Cursor<'_> {
 }
 
 /// Walks a serialized block; returns its transaction count.
-fn check_block(payload: &[u8]) -> Result<usize, Refused> {
+fn check_block(payload: &[u8]) -> Result<usize, WireError> {
     let mut c = Cursor { rest: payload };
-    c.skip(HEADER_SIZE)?;
-    let (count, _) = c.varint()?;
-    for _ in 0..count {
-        c.transaction()?;
-    }
+    let count = c.block().map_err(|e| decode_err(commands::BLOCK, e))?;
     if !c.rest.is_empty() {
-        return Err(Refused::Trailing(c.rest.len()));
+        return Err(WireError::TrailingBytes {
+            command: commands::BLOCK,
+            extra: c.rest.len(),
+        });
     }
     // Every transaction takes at least 10 bytes, so the count fits.
     Ok(usize::try_from(count).unwrap_or(usize::MAX))

@@ -77,7 +77,7 @@ pub fn checksum(payload: &[u8]) -> [u8; 4] {
     [hash[0], hash[1], hash[2], hash[3]]
 }
 
-fn decode_err(command: Command, source: EncodeError) -> WireError {
+pub(crate) fn decode_err(command: Command, source: EncodeError) -> WireError {
     WireError::Decode { command, source }
 }
 
