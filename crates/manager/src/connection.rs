@@ -76,11 +76,7 @@ pub(crate) async fn run_peer(shared: Arc<Shared>, peer: ManagedPeer, events: mps
                 }
                 info!("disconnected: {reason}");
                 peer.record_disconnected(&reason);
-                if events
-                    .send(Event {
-                        peer: peer.clone(),
-                        kind: EventKind::Disconnected(reason),
-                    })
+                if emit(&events, &peer, EventKind::Disconnected(reason))
                     .await
                     .is_err()
                 {
@@ -374,13 +370,7 @@ where
     let mut writer_task = tokio::spawn(write_loop(peer.clone(), writer, rx, config.write_timeout));
 
     let reason = async {
-        events
-            .send(Event {
-                peer: peer.clone(),
-                kind: EventKind::Connected,
-            })
-            .await
-            .map_err(|_| DisconnectReason::Stopped)?;
+        emit(events, peer, EventKind::Connected).await?;
         let mut bucket = AddrTokenBucket::new();
         if config.discovery {
             enqueue(peer, &tx, NetworkMessage::GetAddr).await?;
