@@ -59,6 +59,11 @@ inline void check(btcclient_status status, btcclient_error* err) {
 
 inline std::string str(const char* s) { return s != nullptr ? std::string(s) : std::string(); }
 
+/// A duration as the C ABI's milliseconds; negative durations become 0.
+inline uint64_t ms(std::chrono::milliseconds d) {
+  return d.count() < 0 ? 0 : static_cast<uint64_t>(d.count());
+}
+
 }  // namespace detail
 
 /// A borrowed array (valid during the listener call or while its owner lives).
@@ -183,9 +188,7 @@ class Config {
   }
 
  private:
-  static uint64_t ms(std::chrono::milliseconds d) {
-    return d.count() < 0 ? 0 : static_cast<uint64_t>(d.count());
-  }
+  static uint64_t ms(std::chrono::milliseconds d) { return detail::ms(d); }
   btcclient_config raw_{};
   std::optional<std::string> user_agent_;
 };
@@ -354,7 +357,7 @@ class Client {
 
   /// Stops the client; no listener runs after it returns.
   void stop(std::chrono::milliseconds timeout = std::chrono::seconds(10)) {
-    const uint64_t t = timeout.count() < 0 ? 0 : static_cast<uint64_t>(timeout.count());
+    const uint64_t t = detail::ms(timeout);
     call([&](btcclient_error** e) { return btcclient_client_stop(raw_, t, e); });
   }
 
@@ -381,7 +384,7 @@ class Client {
 
   /// Waits until the peer is connected; throws Error (BTCCLIENT_STATUS_PEER_CONNECTION, …).
   void wait_connected(uint64_t id, std::chrono::milliseconds timeout) {
-    const uint64_t t = timeout.count() < 0 ? 0 : static_cast<uint64_t>(timeout.count());
+    const uint64_t t = detail::ms(timeout);
     call([&](btcclient_error** e) { return btcclient_client_wait_connected(raw_, id, t, e); });
   }
 

@@ -110,7 +110,7 @@ impl Client {
     }
 
     fn lock_lifecycle(&self) -> std::sync::MutexGuard<'_, ()> {
-        self.lifecycle.lock().unwrap_or_else(|p| p.into_inner())
+        crate::ffi::lock(&self.lifecycle)
     }
 
     /// Refuses a blocking call from inside one of this client's callbacks, or from any thread

@@ -125,8 +125,8 @@ impl btcclient_config {
             .ok_or_else(|| FfiError::config("network", format!("unknown value {}", self.network)))?
             .to_network(self.custom_magic);
         let delivery = match self.delivery {
-            0 => Delivery::Serialized,
-            1 => Delivery::Concurrent,
+            v if v == btcclient_delivery::Serialized as u32 => Delivery::Serialized,
+            v if v == btcclient_delivery::Concurrent as u32 => Delivery::Concurrent,
             other => {
                 return Err(FfiError::config(
                     "delivery",

@@ -7,6 +7,7 @@ use btcclient_manager::Error;
 
 use crate::ffi::{free_box, try_ref, Castable};
 use crate::status::{btcclient_status, status_of};
+use crate::types::c_string;
 
 /// The detail of a failed call: its status and a message naming what was wrong (which config
 /// field, which address and why, which argument).
@@ -83,11 +84,10 @@ impl Castable for btcclient_error {
 
 impl ErrorDetail {
     pub(crate) fn from_error(error: FfiError) -> ErrorDetail {
-        // Interior NULs cannot be represented in C: cut the message there.
-        let message = error.message.split('\0').next().unwrap_or("").to_owned();
         ErrorDetail {
             status: error.status,
-            message: CString::new(message).unwrap_or_default(),
+            // Interior NULs cannot be represented in C: cut the message there.
+            message: c_string(&error.message),
         }
     }
 }

@@ -7,6 +7,7 @@
 
 use std::ffi::{c_char, CStr};
 use std::panic::{catch_unwind, AssertUnwindSafe};
+use std::sync::{Mutex, MutexGuard};
 
 use crate::error::{btcclient_error, ErrorDetail, FfiError};
 use crate::status::btcclient_status;
@@ -19,6 +20,13 @@ pub(crate) trait Castable {
 }
 
 /// Moves `value` to the heap and returns it as the opaque C handle.
+/// Locks `m`, also after a thread panicked while holding it: the data behind our mutexes
+/// (queues, flags, counters) stays consistent between statements, and a C caller must not be
+/// cut off by a poisoned lock.
+pub(crate) fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|p| p.into_inner())
+}
+
 pub(crate) fn to_boxed_ptr<C: Castable>(value: C::RustType) -> *mut C {
     Box::into_raw(Box::new(value)).cast()
 }

@@ -4,11 +4,12 @@
 use std::cell::Cell;
 use std::ffi::{c_char, c_void};
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Condvar, Mutex, MutexGuard};
+use std::sync::{Arc, Condvar, Mutex};
 
 use btcclient_manager::Listeners;
 
 use crate::event::{Event, EventData};
+use crate::ffi::lock;
 use crate::poll::EventQueue;
 use crate::types::{btcclient_addr, btcclient_header, btcclient_inv, btcclient_peer_info};
 
@@ -231,7 +232,6 @@ pub(crate) struct Hooks {
     c: btcclient_listeners,
     gate: Mutex<Gate>,
     idle: Condvar,
-    user_data_freed: Mutex<bool>,
 }
 
 // SAFETY: the struct holds the C program's `user_data` pointer and function pointers. The
@@ -242,10 +242,6 @@ unsafe impl Send for Hooks {}
 // SAFETY: as above; all mutable state is behind mutexes.
 unsafe impl Sync for Hooks {}
 
-fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
-    m.lock().unwrap_or_else(|p| p.into_inner())
-}
-
 impl Hooks {
     pub(crate) fn new(c: btcclient_listeners) -> Hooks {
         Hooks {
@@ -253,7 +249,6 @@ impl Hooks {
             c,
             gate: Mutex::new(Gate::default()),
             idle: Condvar::new(),
-            user_data_freed: Mutex::new(false),
         }
     }
 
@@ -288,13 +283,9 @@ impl Hooks {
         }
     }
 
-    /// Calls `user_data_free` once (after `close`).
+    /// Calls `user_data_free`. Its one caller is `Client::close`, which consumes the client,
+    /// after `close` above: so it runs once, after the last callback.
     pub(crate) fn free_user_data(&self) {
-        let mut freed = lock(&self.user_data_freed);
-        if *freed {
-            return;
-        }
-        *freed = true;
         if let Some(free) = self.c.user_data_free {
             // SAFETY: the program gave this function to release `user_data`; it is called
             // once, after the gate closed and the last callback returned.

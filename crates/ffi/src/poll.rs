@@ -10,13 +10,13 @@
 
 use std::collections::VecDeque;
 use std::ffi::c_int;
-use std::sync::{Condvar, Mutex, MutexGuard};
+use std::sync::{Condvar, Mutex};
 use std::time::{Duration, Instant};
 
 use crate::client::btcclient_client;
 use crate::error::{btcclient_error, FfiError};
 use crate::event::{btcclient_event, Event};
-use crate::ffi::{boundary, to_boxed_ptr, try_handle, try_out};
+use crate::ffi::{boundary, lock, to_boxed_ptr, try_handle, try_out};
 use crate::status::btcclient_status;
 
 struct QueueState {
@@ -34,10 +34,6 @@ pub(crate) struct EventQueue {
     not_full: Condvar,
     capacity: usize,
     signal: Signal,
-}
-
-fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
-    m.lock().unwrap_or_else(|p| p.into_inner())
 }
 
 impl EventQueue {
