@@ -115,20 +115,23 @@ impl HeaderChain {
         self.index.contains_key(hash)
     }
 
-    /// A block locator from the tip back to genesis, as Bitcoin Core builds one: the last ten
-    /// blocks one by one, then doubling steps, genesis last.
+    /// A block locator from the tip back to genesis, as Bitcoin Core builds one
+    /// (`LocatorEntries`): the tip and the 11 blocks below it one by one, then doubling
+    /// steps, genesis last.
     pub fn locator(&self) -> Vec<BlockHash> {
         let mut out = Vec::new();
         let mut height = self.height() as u64;
         let mut step = 1u64;
-        while height > 0 {
+        loop {
             out.push(self.hashes[height as usize]);
-            if out.len() >= 10 {
-                step *= 2;
+            if height == 0 {
+                break;
             }
             height = height.saturating_sub(step);
+            if out.len() > 10 {
+                step *= 2;
+            }
         }
-        out.push(self.hashes[0]);
         out
     }
 
@@ -269,9 +272,16 @@ mod tests {
         assert_eq!((got.new, got.known, chain.height()), (10, 10, 30));
         assert_eq!(chain.tip(), headers[29].block_hash());
         let locator = chain.locator();
-        assert_eq!(locator[0], chain.tip());
-        assert_eq!(locator.last(), Some(&genesis.block_hash()));
-        assert!(locator.len() < 20);
+        // Core's spacing from height 30: 30 down to 19 one by one, then 17, 13, 5, genesis.
+        let heights = [
+            30usize, 29, 28, 27, 26, 25, 24, 23, 22, 21, 20, 19, 17, 13, 5,
+        ];
+        let mut expected: Vec<BlockHash> = heights
+            .iter()
+            .map(|h| headers[h - 1].block_hash())
+            .collect();
+        expected.push(genesis.block_hash());
+        assert_eq!(locator, expected);
     }
 
     #[test]

@@ -152,7 +152,8 @@ impl Chain {
     }
 
     /// A block locator from the block at `height` (clamped to the tip) back to genesis, as
-    /// Bitcoin Core builds one: the last 10 blocks one by one, then doubling steps, genesis last.
+    /// Bitcoin Core builds one (`LocatorEntries`): the block and the 11 below it one by one,
+    /// then doubling steps, genesis last.
     pub fn locator(&self, height: u32) -> Vec<BlockHash> {
         let mut height = height.min(self.height()) as u64;
         let mut step = 1u64;
