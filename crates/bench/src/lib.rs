@@ -1,4 +1,4 @@
-//! Helpers shared by the bench binaries `scale` and `throughput` (see `BENCHMARKS.md`).
+//! Helpers shared by the bench binaries `scale`, `throughput` (see `BENCHMARKS.md`) and `soak`.
 
 use std::alloc::{GlobalAlloc, Layout, System};
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -69,15 +69,21 @@ pub fn raise_nofile() -> u64 {
     lim.rlim_cur
 }
 
-/// `VmRSS` of this process in KiB, from `/proc/self/status`.
-pub fn rss_kib() -> u64 {
+/// A numeric field of `/proc/self/status` (`"VmRSS:"` in KiB, `"Threads:"` a count); 0 when
+/// absent.
+pub fn proc_status(field: &str) -> u64 {
     let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
     status
         .lines()
-        .find(|l| l.starts_with("VmRSS:"))
+        .find(|l| l.starts_with(field))
         .and_then(|l| l.split_whitespace().nth(1))
         .and_then(|v| v.parse().ok())
         .unwrap_or(0)
+}
+
+/// `VmRSS` of this process in KiB.
+pub fn rss_kib() -> u64 {
+    proc_status("VmRSS:")
 }
 
 /// CPU time (user + system) used by this process so far, from `/proc/self/stat`.

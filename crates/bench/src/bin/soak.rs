@@ -4,59 +4,17 @@
 //! resident memory within 15 %, at most 2 more descriptors and 1 more thread.
 //!
 //! ```sh
-//! cargo run --release -p btcclient-manager --example soak            # 200 cycles, 1000 rounds
-//! cargo run --release -p btcclient-manager --example soak -- 20 100  # shorter
+//! cargo run --release -p btcclient-bench --bin soak            # 200 cycles, 1000 rounds
+//! cargo run --release -p btcclient-bench --bin soak -- 20 100  # shorter
 //! ```
 //!
 //! Not part of the quick test run: it takes a few minutes.
 
-use std::alloc::{GlobalAlloc, Layout, System};
-use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
+use btcclient_bench::{live_heap, proc_status, Counting};
 use btcclient_manager::{Backoff, BtcClient, Config, Network, PeerStatus};
 use btcclient_simnet::{AddrAdvertise, Fault, SimNode, Simnet};
-
-/// The system allocator, counting the bytes the program holds: live heap, exactly, without the
-/// allocator's own caches.
-struct Counting;
-
-static LIVE: AtomicUsize = AtomicUsize::new(0);
-
-// SAFETY: forwards every call to the system allocator unchanged; only counts sizes.
-#[allow(unsafe_code)]
-unsafe impl GlobalAlloc for Counting {
-    unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
-        // SAFETY: same contract as the caller's.
-        let p = unsafe { System.alloc(layout) };
-        if !p.is_null() {
-            LIVE.fetch_add(layout.size(), Ordering::Relaxed);
-        }
-        p
-    }
-    unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
-        // SAFETY: same contract as the caller's.
-        unsafe { System.dealloc(ptr, layout) };
-        LIVE.fetch_sub(layout.size(), Ordering::Relaxed);
-    }
-    unsafe fn alloc_zeroed(&self, layout: Layout) -> *mut u8 {
-        // SAFETY: same contract as the caller's.
-        let p = unsafe { System.alloc_zeroed(layout) };
-        if !p.is_null() {
-            LIVE.fetch_add(layout.size(), Ordering::Relaxed);
-        }
-        p
-    }
-    unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
-        // SAFETY: same contract as the caller's.
-        let p = unsafe { System.realloc(ptr, layout, new_size) };
-        if !p.is_null() {
-            LIVE.fetch_sub(layout.size(), Ordering::Relaxed);
-            LIVE.fetch_add(new_size, Ordering::Relaxed);
-        }
-        p
-    }
-}
 
 #[global_allocator]
 static ALLOCATOR: Counting = Counting;
@@ -81,24 +39,15 @@ fn usage(net: &Simnet) -> Usage {
     unsafe {
         libc::malloc_trim(0);
     }
-    let heap = LIVE.load(Ordering::Relaxed) as u64;
-    let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
-    let field = |name: &str| {
-        status
-            .lines()
-            .find(|l| l.starts_with(name))
-            .and_then(|l| l.split_whitespace().nth(1))
-            .and_then(|v| v.parse::<u64>().ok())
-            .unwrap_or(0)
-    };
+    let heap = live_heap() as u64;
     let fds = std::fs::read_dir("/proc/self/fd")
         .map(|d| d.count())
         .unwrap_or(0);
     Usage {
         heap_kib: heap / 1024,
-        rss_kib: field("VmRSS:"),
+        rss_kib: proc_status("VmRSS:"),
         fds,
-        threads: field("Threads:"),
+        threads: proc_status("Threads:"),
     }
 }
 
