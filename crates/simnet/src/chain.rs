@@ -9,7 +9,7 @@ use bitcoin::opcodes::{OP_0, OP_TRUE};
 use bitcoin::script::Builder;
 use bitcoin::{
     absolute, transaction, Amount, Block, BlockHash, CompactTarget, Network, OutPoint, ScriptBuf,
-    Sequence, Transaction, TxIn, TxMerkleNode, TxOut, Txid, Witness,
+    Sequence, Transaction, TxIn, TxMerkleNode, TxOut, Witness,
 };
 
 /// Bitcoin Core's limit on the number of headers in one `headers` message.
@@ -50,7 +50,6 @@ pub struct Chain {
     headers: Vec<Header>,
     hashes: Vec<BlockHash>,
     heights: HashMap<BlockHash, u32>,
-    txs: HashMap<Txid, u32>,
 }
 
 impl Chain {
@@ -69,7 +68,6 @@ impl Chain {
             headers: Vec::with_capacity(capacity),
             hashes: Vec::with_capacity(capacity),
             heights: HashMap::with_capacity(capacity),
-            txs: HashMap::with_capacity(capacity),
         };
         chain.push(genesis);
         for height in 1..=n {
@@ -83,9 +81,6 @@ impl Chain {
     fn push(&mut self, block: Block) {
         let height = self.blocks.len() as u32;
         let hash = block.block_hash();
-        for tx in &block.txdata {
-            self.txs.insert(tx.compute_txid(), height);
-        }
         self.headers.push(block.header);
         self.hashes.push(hash);
         self.heights.insert(hash, height);
@@ -125,15 +120,6 @@ impl Chain {
     /// The height of the block with this hash, if it is on the chain.
     pub fn height_of(&self, hash: &BlockHash) -> Option<u32> {
         self.heights.get(hash).copied()
-    }
-
-    /// A transaction of the chain (every block's coinbase) by its txid.
-    pub fn transaction(&self, txid: &Txid) -> Option<&Transaction> {
-        let height = *self.txs.get(txid)?;
-        self.blocks[height as usize]
-            .txdata
-            .iter()
-            .find(|tx| tx.compute_txid() == *txid)
     }
 
     /// The hash of the genesis block.

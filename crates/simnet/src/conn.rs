@@ -687,8 +687,13 @@ impl Conn {
             // Core sends nothing rather than an empty addr message.
             return;
         }
-        let time = now_secs() as u32;
-        let message = if self.wants_addrv2 {
+        let message = self.addr_message(&addrs, now_secs() as u32);
+        self.send(message).await;
+    }
+
+    /// `addrs` as this peer wants them: `addrv2` after its `sendaddrv2`, else `addr`.
+    fn addr_message(&self, addrs: &[SocketAddr], time: u32) -> NetworkMessage {
+        if self.wants_addrv2 {
             NetworkMessage::AddrV2(addrs.iter().map(|a| addrv2(a, time)).collect())
         } else {
             NetworkMessage::Addr(
@@ -697,8 +702,7 @@ impl Conn {
                     .map(|a| (time, Address::new(a, node_services())))
                     .collect(),
             )
-        };
-        self.send(message).await;
+        }
     }
 
     async fn on_getheaders(&mut self, payload: &[u8]) -> Flow {
@@ -939,16 +943,7 @@ impl Conn {
                     SocketAddr::new(IpAddr::V4(ip), port)
                 })
                 .collect();
-            let message = if self.wants_addrv2 {
-                NetworkMessage::AddrV2(addrs.iter().map(|a| addrv2(a, time)).collect())
-            } else {
-                NetworkMessage::Addr(
-                    addrs
-                        .iter()
-                        .map(|a| (time, Address::new(a, node_services())))
-                        .collect(),
-                )
-            };
+            let message = self.addr_message(&addrs, time);
             self.send(message).await;
         }
     }
