@@ -570,10 +570,10 @@ impl Output {
         }
     }
 
-    /// Updates the status line.
-    pub fn status(&self, text: String) {
+    /// Updates the status line; `text` is only built when there is a live display.
+    pub fn status(&self, text: impl FnOnce() -> String) {
         if let Mode::Live { status, .. } = &self.mode {
-            status.set_message(text);
+            status.set_message(text());
         }
     }
 

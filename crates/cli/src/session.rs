@@ -300,7 +300,7 @@ impl Session {
             })
             .collect();
         let connected_at_end = self.connected.len();
-        self.out.status("stopping…".into());
+        self.out.status(|| "stopping…".into());
         if let Err(e) = self.client.stop(Duration::from_secs(5)).await {
             self.emit(Event::Error {
                 peer: None,
@@ -694,20 +694,23 @@ impl Session {
             self.chain.height(),
             self.best_announced.max(self.chain.height()),
         );
-        let syncing = match self.sync.and_then(|(id, _)| self.connected.get(&id)) {
-            Some(c) => format!(" · syncing from {}", c.peer.addr()),
-            None => String::new(),
-        };
-        self.out.status(format!(
-            "peers {}/{} connected (max {}) · reached {} · disconnects {} · reconnects {} · faults {}{}",
-            self.connected.len(),
-            managed,
-            self.client.config().max_peers,
-            self.reached.len(),
-            self.disconnections,
-            self.reconnections,
-            self.faults,
-            syncing
-        ));
+        self.out.status(|| {
+            let syncing = match self.sync.and_then(|(id, _)| self.connected.get(&id)) {
+                Some(c) => format!(" · syncing from {}", c.peer.addr()),
+                None => String::new(),
+            };
+            format!(
+                "peers {}/{} connected (max {}) · reached {} · disconnects {} · reconnects {} \
+                 · faults {}{}",
+                self.connected.len(),
+                managed,
+                self.client.config().max_peers,
+                self.reached.len(),
+                self.disconnections,
+                self.reconnections,
+                self.faults,
+                syncing
+            )
+        });
     }
 }
