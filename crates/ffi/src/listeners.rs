@@ -8,7 +8,7 @@ use std::sync::{Arc, Condvar, Mutex};
 
 use btcclient_manager::Listeners;
 
-use crate::event::{Event, EventData};
+use crate::event::{btcclient_event_kind, Event, EventData};
 use crate::ffi::lock;
 use crate::poll::EventQueue;
 use crate::types::{btcclient_addr, btcclient_header, btcclient_inv, btcclient_peer_info};
@@ -296,174 +296,138 @@ impl Hooks {
     /// The manager listeners that call the C callbacks that are set.
     pub(crate) fn listeners(self: &Arc<Self>) -> Listeners {
         let c = self.c;
-        let mut l = Listeners::new();
-        if let Some(cb) = c.on_peer_connected {
-            let h = Arc::clone(self);
-            l = l.on_peer_connected(move |peer| {
-                let ev = Event::connected(peer);
-                h.invoke(&ev, |ud| {
-                    // SAFETY: a callback the program set; every pointer passed lives in `ev`
-                    // until after the call.
-                    unsafe { cb(ud, ev.peer.raw.id, &ev.peer.raw) }
-                });
-            });
-        }
-        if let Some(cb) = c.on_peer_disconnected {
-            let h = Arc::clone(self);
-            l = l.on_peer_disconnected(move |peer, reason| {
-                let ev = Event::disconnected(peer, reason);
-                if let EventData::Disconnected { reason, text } = &ev.data {
-                    h.invoke(&ev, |ud| {
-                        // SAFETY: as for the connected callback.
-                        unsafe {
-                            cb(
-                                ud,
-                                ev.peer.raw.id,
-                                &ev.peer.raw,
-                                *reason as u32,
-                                text.as_ptr(),
-                            )
+        let wants = |kind| match kind {
+            btcclient_event_kind::PeerConnected => c.on_peer_connected.is_some(),
+            btcclient_event_kind::PeerDisconnected => c.on_peer_disconnected.is_some(),
+            btcclient_event_kind::Headers => c.on_headers.is_some(),
+            btcclient_event_kind::Inv => c.on_inv.is_some(),
+            btcclient_event_kind::Addr => c.on_addr.is_some(),
+            btcclient_event_kind::Block => c.on_block.is_some(),
+            btcclient_event_kind::Tx => c.on_tx.is_some(),
+            btcclient_event_kind::Message => c.on_message.is_some(),
+        };
+        let hooks = Arc::clone(self);
+        event_listeners(wants, move |ev| hooks.call(&ev))
+    }
+
+    /// Calls the C callback for `ev`'s kind (set: `listeners` registers no other kind).
+    fn call(&self, ev: &Event) {
+        let c = &self.c;
+        let (id, peer) = (ev.peer.raw.id, &ev.peer.raw as *const btcclient_peer_info);
+        self.invoke(ev, |ud| {
+            // SAFETY: callbacks the program set; every pointer passed (the peer view, lists,
+            // bytes, strings) lives in `ev` until after the call, and each length is that of
+            // the list or bytes passed beside it.
+            unsafe {
+                match &ev.data {
+                    EventData::Connected => {
+                        if let Some(cb) = c.on_peer_connected {
+                            cb(ud, id, peer)
                         }
-                    });
-                }
-            });
-        }
-        if let Some(cb) = c.on_headers {
-            let h = Arc::clone(self);
-            l = l.on_headers(move |peer, headers| {
-                let ev = Event::headers(peer, headers);
-                if let EventData::Headers(list) = &ev.data {
-                    h.invoke(&ev, |ud| {
-                        // SAFETY: as for the connected callback; `list` holds `len` headers.
-                        unsafe { cb(ud, ev.peer.raw.id, &ev.peer.raw, list.as_ptr(), list.len()) }
-                    });
-                }
-            });
-        }
-        if let Some(cb) = c.on_inv {
-            let h = Arc::clone(self);
-            l = l.on_inv(move |peer, inv| {
-                let ev = Event::inv(peer, inv);
-                if let EventData::Inv(list) = &ev.data {
-                    h.invoke(&ev, |ud| {
-                        // SAFETY: as for the connected callback; `list` holds `len` entries.
-                        unsafe { cb(ud, ev.peer.raw.id, &ev.peer.raw, list.as_ptr(), list.len()) }
-                    });
-                }
-            });
-        }
-        if let Some(cb) = c.on_addr {
-            let h = Arc::clone(self);
-            l = l.on_addr(move |peer, addrs| {
-                let ev = Event::addr(peer, addrs);
-                if let EventData::Addr(list) = &ev.data {
-                    if list.is_empty() {
-                        return;
                     }
-                    h.invoke(&ev, |ud| {
-                        // SAFETY: as for the connected callback; `list` holds `len` entries.
-                        unsafe { cb(ud, ev.peer.raw.id, &ev.peer.raw, list.as_ptr(), list.len()) }
-                    });
-                }
-            });
-        }
-        if let Some(cb) = c.on_block {
-            let h = Arc::clone(self);
-            l = l.on_raw_block(move |peer, block| {
-                let ev = Event::block(peer, block);
-                if let EventData::Block { raw, hash } = &ev.data {
-                    let bytes = raw.as_bytes();
-                    h.invoke(&ev, |ud| {
-                        // SAFETY: as for the connected callback; `bytes` holds `len` bytes,
-                        // `hash` 32.
-                        unsafe {
-                            cb(
-                                ud,
-                                ev.peer.raw.id,
-                                &ev.peer.raw,
-                                bytes.as_ptr(),
-                                bytes.len(),
-                                hash.as_ptr(),
-                            )
+                    EventData::Disconnected { reason, text } => {
+                        if let Some(cb) = c.on_peer_disconnected {
+                            cb(ud, id, peer, *reason as u32, text.as_ptr())
                         }
-                    });
-                }
-            });
-        }
-        if let Some(cb) = c.on_tx {
-            let h = Arc::clone(self);
-            l = l.on_tx(move |peer, tx| {
-                let ev = Event::tx(peer, tx);
-                if let EventData::Tx { bytes, txid } = &ev.data {
-                    h.invoke(&ev, |ud| {
-                        // SAFETY: as for the block callback.
-                        unsafe {
-                            cb(
-                                ud,
-                                ev.peer.raw.id,
-                                &ev.peer.raw,
-                                bytes.as_ptr(),
-                                bytes.len(),
-                                txid.as_ptr(),
-                            )
+                    }
+                    EventData::Headers(list) => {
+                        if let Some(cb) = c.on_headers {
+                            cb(ud, id, peer, list.as_ptr(), list.len())
                         }
-                    });
-                }
-            });
-        }
-        if let Some(cb) = c.on_message {
-            let h = Arc::clone(self);
-            l = l.on_message(move |peer, frame| {
-                let ev = Event::message(peer, frame);
-                if let EventData::Message { command, frame } = &ev.data {
-                    h.invoke(&ev, |ud| {
-                        // SAFETY: as for the connected callback; the payload holds `len` bytes.
-                        unsafe {
+                    }
+                    EventData::Inv(list) => {
+                        if let Some(cb) = c.on_inv {
+                            cb(ud, id, peer, list.as_ptr(), list.len())
+                        }
+                    }
+                    EventData::Addr(list) => {
+                        if let Some(cb) = c.on_addr {
+                            cb(ud, id, peer, list.as_ptr(), list.len())
+                        }
+                    }
+                    EventData::Block { raw, hash } => {
+                        if let Some(cb) = c.on_block {
+                            let bytes = raw.as_bytes();
+                            cb(ud, id, peer, bytes.as_ptr(), bytes.len(), hash.as_ptr())
+                        }
+                    }
+                    EventData::Tx { bytes, txid } => {
+                        if let Some(cb) = c.on_tx {
+                            cb(ud, id, peer, bytes.as_ptr(), bytes.len(), txid.as_ptr())
+                        }
+                    }
+                    EventData::Message { command, frame } => {
+                        if let Some(cb) = c.on_message {
+                            let payload = &frame.payload;
                             cb(
                                 ud,
-                                ev.peer.raw.id,
-                                &ev.peer.raw,
+                                id,
+                                peer,
                                 command.as_ptr(),
-                                frame.payload.as_ptr(),
-                                frame.payload.len(),
+                                payload.as_ptr(),
+                                payload.len(),
                             )
                         }
-                    });
+                    }
                 }
-            });
-        }
-        l
+            }
+        });
     }
 }
 
 /// The manager listeners of poll mode: every event goes to the queue (waiting while it is
 /// full, which pauses the peers' reading).
 pub(crate) fn poll_listeners(queue: &Arc<EventQueue>) -> Listeners {
-    let q = |queue: &Arc<EventQueue>| Arc::clone(queue);
-    let (q1, q2, q3, q4, q5, q6, q7, q8) = (
-        q(queue),
-        q(queue),
-        q(queue),
-        q(queue),
-        q(queue),
-        q(queue),
-        q(queue),
-        q(queue),
-    );
-    Listeners::new()
-        .on_peer_connected(move |p| q1.push(Event::connected(p)))
-        .on_peer_disconnected(move |p, r| q2.push(Event::disconnected(p, r)))
-        .on_headers(move |p, h| q3.push(Event::headers(p, h)))
-        .on_inv(move |p, i| q4.push(Event::inv(p, i)))
-        .on_addr(move |p, a| {
+    let queue = Arc::clone(queue);
+    event_listeners(|_| true, move |ev| queue.push(ev))
+}
+
+/// Manager listeners for the event kinds `wants` accepts, each turning what it gets into an
+/// [`Event`] for `sink`. An `addr` message with no IP entry (all Tor/I2P/CJDNS) is no event.
+fn event_listeners(
+    wants: impl Fn(btcclient_event_kind) -> bool,
+    sink: impl Fn(Event) + Send + Sync + 'static,
+) -> Listeners {
+    use btcclient_event_kind as K;
+    let sink = Arc::new(sink);
+    let mut l = Listeners::new();
+    if wants(K::PeerConnected) {
+        let s = Arc::clone(&sink);
+        l = l.on_peer_connected(move |p| s(Event::connected(p)));
+    }
+    if wants(K::PeerDisconnected) {
+        let s = Arc::clone(&sink);
+        l = l.on_peer_disconnected(move |p, r| s(Event::disconnected(p, r)));
+    }
+    if wants(K::Headers) {
+        let s = Arc::clone(&sink);
+        l = l.on_headers(move |p, h| s(Event::headers(p, h)));
+    }
+    if wants(K::Inv) {
+        let s = Arc::clone(&sink);
+        l = l.on_inv(move |p, i| s(Event::inv(p, i)));
+    }
+    if wants(K::Addr) {
+        let s = Arc::clone(&sink);
+        l = l.on_addr(move |p, a| {
             let ev = Event::addr(p, a);
             if !matches!(&ev.data, EventData::Addr(list) if list.is_empty()) {
-                q5.push(ev)
+                s(ev)
             }
-        })
-        .on_raw_block(move |p, b| q6.push(Event::block(p, b)))
-        .on_tx(move |p, t| q7.push(Event::tx(p, t)))
-        .on_message(move |p, m| q8.push(Event::message(p, m)))
+        });
+    }
+    if wants(K::Block) {
+        let s = Arc::clone(&sink);
+        l = l.on_raw_block(move |p, b| s(Event::block(p, b)));
+    }
+    if wants(K::Tx) {
+        let s = Arc::clone(&sink);
+        l = l.on_tx(move |p, t| s(Event::tx(p, t)));
+    }
+    if wants(K::Message) {
+        l = l.on_message(move |p, m| sink(Event::message(p, m)));
+    }
+    l
 }
 
 /// A deep copy of the event whose callback the current thread is running, if any.
