@@ -338,11 +338,7 @@ pub unsafe extern "C" fn btcclient_client_remove_peer_by_id(
 ) -> btcclient_status {
     boundary(err, || {
         let client = try_handle!(client, "client");
-        let inner = client.inner()?;
-        if !inner.is_running() {
-            return Err(Error::ClientNotStarted.into());
-        }
-        inner.remove_peer_by_id(peer_id)?;
+        client.inner()?.remove_peer_by_id(peer_id)?;
         Ok(())
     })
 }

@@ -351,8 +351,12 @@ impl BtcClient {
         Ok(())
     }
 
-    /// Removes a peer by its id; see [`remove_peer`](BtcClient::remove_peer).
+    /// Removes a peer by its id; see [`remove_peer`](BtcClient::remove_peer) (the same errors:
+    /// [`Error::ClientNotStarted`] before `start`, [`Error::PeerNotFound`] for an unknown id).
     pub fn remove_peer_by_id(&self, id: u64) -> Result<()> {
+        if !self.is_running() {
+            return Err(Error::ClientNotStarted);
+        }
         let addr = self
             .peer_by_id(id)
             .ok_or(Error::PeerNotFound(format!("#{id}")))?;
@@ -401,7 +405,11 @@ impl BtcClient {
 
     /// The handle of a managed peer by id.
     pub fn peer_by_id(&self, id: u64) -> Option<ManagedPeer> {
-        self.handles().into_iter().find(|p| p.id() == id)
+        // Searched under the lock: only the one handle found is cloned.
+        match &*lock(&self.shared().state) {
+            State::Running(run) => run.peers.values().find(|p| p.id() == id).cloned(),
+            State::Idle => None,
+        }
     }
 
     /// Sends a message to the peer at `addr`; see [`ManagedPeer::send`].

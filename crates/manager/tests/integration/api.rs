@@ -85,6 +85,14 @@ async fn errors_of_the_specification() {
     // Before start.
     assert!(matches!(client.add_peer(&a), Err(Error::ClientNotStarted)));
     assert!(matches!(
+        client.remove_peer(&a),
+        Err(Error::ClientNotStarted)
+    ));
+    assert!(matches!(
+        client.remove_peer_by_id(1),
+        Err(Error::ClientNotStarted)
+    ));
+    assert!(matches!(
         client.stop(Duration::from_secs(1)).await,
         Err(Error::ClientNotStarted)
     ));
@@ -124,6 +132,10 @@ async fn errors_of_the_specification() {
     client.remove_peer(&a).unwrap();
     assert!(matches!(
         client.remove_peer(&a),
+        Err(Error::PeerNotFound(_))
+    ));
+    assert!(matches!(
+        client.remove_peer_by_id(u64::MAX),
         Err(Error::PeerNotFound(_))
     ));
     assert_eq!(client.peer_count(), 0);
