@@ -113,9 +113,11 @@ typedef struct simnet {
   char addrs[SIMNET_MAX_NODES][64];
 } simnet;
 
-/* Starts `$BTCCLIENT_SIMNET --nodes N --chain-length L` and reads its N addresses.
- * Returns 0 on success. */
-static inline int simnet_start(simnet *s, int nodes, int chain_length) {
+/* Starts `$BTCCLIENT_SIMNET --nodes N --chain-length L [FLAG VALUE]` and reads its N
+ * addresses. `flag` (with its `value`) is one more simnet option, or NULL. Returns 0 on
+ * success. */
+static inline int simnet_start_with(simnet *s, int nodes, int chain_length, const char *flag,
+                                    const char *value) {
   const char *bin = getenv("BTCCLIENT_SIMNET");
   char nodes_arg[16], chain_arg[16];
   int in_pipe[2], out_pipe[2];
@@ -148,7 +150,7 @@ static inline int simnet_start(simnet *s, int nodes, int chain_length) {
     close(out_pipe[0]);
     close(out_pipe[1]);
     execl(bin, bin, "--nodes", nodes_arg, "--chain-length", chain_arg, "--getaddr-delay-ms",
-          "100", (char *)NULL);
+          "100", flag, value, (char *)NULL);
     perror("exec simnet");
     _exit(127);
   }
@@ -172,6 +174,11 @@ static inline int simnet_start(simnet *s, int nodes, int chain_length) {
   fclose(out);
   s->nodes = nodes;
   return 0;
+}
+
+/* Starts `$BTCCLIENT_SIMNET --nodes N --chain-length L` and reads its N addresses. */
+static inline int simnet_start(simnet *s, int nodes, int chain_length) {
+  return simnet_start_with(s, nodes, chain_length, NULL, NULL);
 }
 
 /* Ends simnet: closes its stdin, then SIGTERM, and reaps it. */

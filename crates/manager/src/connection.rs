@@ -13,7 +13,7 @@ use bitcoin::p2p::ServiceFlags;
 use btcclient_wire::{commands, Frame, FrameReader, FrameWriter, RawBlock, WireError, HEADER_LEN};
 use rand::Rng;
 use tokio::io::{AsyncRead, AsyncWrite};
-use tokio::net::tcp::{OwnedReadHalf, OwnedWriteHalf};
+use tokio::net::tcp::OwnedReadHalf;
 use tokio::net::TcpStream;
 use tokio::sync::mpsc;
 use tokio::time::{sleep, sleep_until, timeout};
@@ -26,6 +26,7 @@ use crate::dispatch::{Event, EventKind};
 use crate::error::ConnectFailure;
 use crate::listeners::DisconnectReason;
 use crate::peer::{ManagedPeer, PeerInfo, PeerStatus};
+use crate::socket::SocketWriter;
 
 /// A connection whose handshake finished. Generic over the stream so that the handshake and
 /// the session can run over any transport (TCP here; an in-memory pipe in the fuzz target).
@@ -133,7 +134,7 @@ async fn resolve(
 async fn connect(
     shared: &Shared,
     peer: &ManagedPeer,
-) -> Result<Connection<OwnedReadHalf, OwnedWriteHalf>, ConnectFailure> {
+) -> Result<Connection<OwnedReadHalf, SocketWriter>, ConnectFailure> {
     let config = &shared.config;
     let addr = resolve(peer, config.connection_timeout).await?;
     peer.set_resolved(addr);
@@ -142,7 +143,7 @@ async fn connect(
         .map_err(|_| ConnectFailure::DialTimeout)?
         .map_err(|e| ConnectFailure::Dial(e.to_string()))?;
     let _ = stream.set_nodelay(true);
-    let (r, w) = stream.into_split();
+    let (r, w) = crate::socket::split(stream).map_err(|e| ConnectFailure::Io(e.to_string()))?;
     let (reader, writer) = btcclient_wire::open(r, w, &shared.wire)
         .await
         .map_err(|e| ConnectFailure::Io(e.to_string()))?;

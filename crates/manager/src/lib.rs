@@ -61,6 +61,7 @@ mod error;
 pub mod fuzzing;
 mod listeners;
 mod peer;
+mod socket;
 
 pub use address::{is_routable, network_group, parse_peer_address};
 pub use bitcoin;

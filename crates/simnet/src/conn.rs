@@ -359,6 +359,10 @@ struct Conn {
     fault: Option<Fault>,
     /// Sends nothing more (after a fault that broke the stream, or `NeverAnswerVersion`).
     silent: bool,
+    /// Reads nothing more (`StopReadingThenReset`).
+    deaf: bool,
+    /// When to close with unread data (`StopReadingThenReset`).
+    reset_at: Option<Instant>,
     peer: Option<PeerVersion>,
     common_version: u32,
     wants_addrv2: bool,
@@ -382,6 +386,8 @@ impl Conn {
             rng: Rng::new(),
             fault,
             silent: false,
+            deaf: false,
+            reset_at: None,
             peer: None,
             common_version: 0,
             wants_addrv2: false,
@@ -418,13 +424,14 @@ impl Conn {
                 }
             }
             tokio::select! {
-                read = rd.read_buf(&mut buf) => match read {
+                read = rd.read_buf(&mut buf), if !self.deaf => match read {
                     Ok(0) => return "closed by the client",
                     Ok(_) => {}
                     Err(_) => return "read error",
                 },
                 _ = sleep_opt(self.getaddr_due) => self.answer_getaddr().await,
                 _ = sleep_opt(self.next_ping) => self.ping_due().await,
+                _ = sleep_opt(self.reset_at) => return "reset with unread data (fault)",
                 _ = sleep_until(handshake_deadline), if !self.handshake_done => {
                     return "version handshake timeout";
                 }
@@ -924,6 +931,10 @@ impl Conn {
                 self.silent = true;
             }
             Fault::FloodAddr => self.flood_addr().await,
+            Fault::StopReadingThenReset(after) => {
+                self.deaf = true;
+                self.reset_at = Some(Instant::now() + *after);
+            }
             _ => {}
         }
     }

@@ -127,6 +127,10 @@ pub enum Fault {
     /// (`version`, `wtxidrelay`, `sendaddrv2`, `verack`, then with the Core greeting
     /// `sendcmpct`, `ping`, `feefilter`, ...). `DisconnectAfter(0)` closes at once.
     DisconnectAfter(usize),
+    /// After the handshake, stop reading; this long after it, close the connection with what
+    /// the client sent still unread, so the kernel answers the client with a reset (RST).
+    /// A client that keeps sending meets a socket reset under its writes.
+    StopReadingThenReset(Duration),
     /// Apply [`StallMidMessage`](Fault::StallMidMessage) (half a `version` frame),
     /// [`SendGarbage`](Fault::SendGarbage), [`WrongChecksum`](Fault::WrongChecksum) (the
     /// `version` frame with a wrong checksum) or [`OversizedLength`](Fault::OversizedLength)

@@ -6,57 +6,34 @@ use std::io::Write;
 use std::process::ExitCode;
 use std::time::Duration;
 
-use btcclient_simnet::Simnet;
+use btcclient_simnet::{Fault, Simnet};
+use clap::Parser;
 use tokio::io::AsyncReadExt;
 
-const USAGE: &str = "\
-usage: simnet [--nodes N] [--chain-length N] [--getaddr-delay-ms N]
-
-Starts N simulated Bitcoin Core 29 nodes (regtest magic) on 127.0.0.1, prints each address
-on its own line, and runs until SIGTERM/SIGINT or until standard input closes.
-
-  --nodes N             number of nodes (default 1)
-  --chain-length N      blocks after genesis (default 100)
-  --getaddr-delay-ms N  delay before answering getaddr, in ms (default 200)
-  -h, --help            this text";
-
-#[derive(Debug)]
+/// Starts simulated Bitcoin Core 29 nodes (regtest magic) on 127.0.0.1, prints each address on
+/// its own line, and runs until SIGTERM/SIGINT or until standard input closes.
+#[derive(Debug, Parser)]
+#[command(name = "simnet", version)]
 struct Options {
-    nodes: usize,
+    /// Number of nodes.
+    #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u16).range(1..))]
+    nodes: u16,
+    /// Blocks after genesis.
+    #[arg(long, default_value_t = 100)]
     chain_length: u32,
+    /// Delay before answering getaddr, in milliseconds.
+    #[arg(long, default_value_t = 200)]
     getaddr_delay_ms: u64,
-}
-
-fn parse(args: &[String]) -> Result<Option<Options>, String> {
-    let mut options = Options {
-        nodes: 1,
-        chain_length: 100,
-        getaddr_delay_ms: 200,
-    };
-    let mut it = args.iter();
-    while let Some(arg) = it.next() {
-        let (flag, inline) = match arg.split_once('=') {
-            Some((f, v)) if f.starts_with("--") => (f, Some(v.to_owned())),
-            _ => (arg.as_str(), None),
-        };
-        if flag == "-h" || flag == "--help" {
-            return Ok(None);
-        }
-        if !matches!(flag, "--nodes" | "--chain-length" | "--getaddr-delay-ms") {
-            return Err(format!("unknown argument `{arg}`"));
-        }
-        let value = match inline.or_else(|| it.next().cloned()) {
-            Some(v) => v,
-            None => return Err(format!("`{flag}` needs a value")),
-        };
-        let bad = |_| format!("`{flag}` needs a non-negative integer, got `{value}`");
-        match flag {
-            "--nodes" => options.nodes = value.parse().map_err(bad)?,
-            "--chain-length" => options.chain_length = value.parse().map_err(bad)?,
-            _ => options.getaddr_delay_ms = value.parse().map_err(bad)?,
-        }
-    }
-    Ok(Some(options))
+    /// Fault on every node: close each connection after sending this many messages
+    /// (`version`, `wtxidrelay`, `sendaddrv2`, `verack`, then Core's greeting); 4 closes
+    /// right after the handshake.
+    #[arg(long, value_name = "N")]
+    disconnect_after: Option<usize>,
+    /// Fault on every node: after the handshake stop reading, and this many milliseconds
+    /// later close the connection with the client's bytes unread (the client's socket is
+    /// reset under its writes).
+    #[arg(long, value_name = "MS", conflicts_with = "disconnect_after")]
+    reset_after_ms: Option<u64>,
 }
 
 async fn stdin_closed() {
@@ -92,18 +69,7 @@ async fn terminated() {
 }
 
 fn main() -> ExitCode {
-    let args: Vec<String> = std::env::args().skip(1).collect();
-    let options = match parse(&args) {
-        Ok(Some(options)) => options,
-        Ok(None) => {
-            println!("{USAGE}");
-            return ExitCode::SUCCESS;
-        }
-        Err(e) => {
-            eprintln!("simnet: {e}\n\n{USAGE}");
-            return ExitCode::from(2);
-        }
-    };
+    let options = Options::parse();
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .enable_all()
@@ -117,7 +83,7 @@ fn main() -> ExitCode {
     };
     let code = runtime.block_on(async {
         let simnet = match Simnet::builder()
-            .nodes(options.nodes)
+            .nodes(usize::from(options.nodes))
             .chain_length(options.chain_length)
             .getaddr_delay(Duration::from_millis(options.getaddr_delay_ms))
             .build()
@@ -129,6 +95,14 @@ fn main() -> ExitCode {
                 return ExitCode::FAILURE;
             }
         };
+        let fault = match (options.disconnect_after, options.reset_after_ms) {
+            (Some(n), _) => Some(Fault::DisconnectAfter(n)),
+            (None, Some(ms)) => Some(Fault::StopReadingThenReset(Duration::from_millis(ms))),
+            (None, None) => None,
+        };
+        for node in simnet.nodes() {
+            node.set_fault(fault.clone());
+        }
         let mut stdout = std::io::stdout().lock();
         for addr in simnet.addrs() {
             let _ = writeln!(stdout, "{addr}");
@@ -151,25 +125,43 @@ fn main() -> ExitCode {
 mod tests {
     use super::*;
 
-    fn args(s: &[&str]) -> Vec<String> {
-        s.iter().map(|a| a.to_string()).collect()
+    fn parse(args: &[&str]) -> Result<Options, clap::Error> {
+        Options::try_parse_from(std::iter::once("simnet").chain(args.iter().copied()))
     }
 
     #[test]
     fn parses_flags() {
-        let o = parse(&args(&[
+        let o = parse(&[
             "--nodes",
             "3",
             "--chain-length=7",
             "--getaddr-delay-ms",
             "0",
-        ]))
-        .expect("valid")
-        .expect("not help");
+            "--disconnect-after",
+            "4",
+        ])
+        .expect("valid");
         assert_eq!((o.nodes, o.chain_length, o.getaddr_delay_ms), (3, 7, 0));
-        assert!(parse(&args(&["--help"])).expect("valid").is_none());
-        assert!(parse(&args(&["--nodes"])).is_err());
-        assert!(parse(&args(&["--nodes", "-1"])).is_err());
-        assert!(parse(&args(&["--bogus"])).is_err());
+        assert_eq!(o.disconnect_after, Some(4));
+        let o = parse(&[]).expect("defaults");
+        assert_eq!((o.nodes, o.chain_length, o.getaddr_delay_ms), (1, 100, 200));
+        assert_eq!(o.disconnect_after, None);
+        let o = parse(&["--reset-after-ms", "150"]).expect("valid");
+        assert_eq!(o.reset_after_ms, Some(150));
+    }
+
+    #[test]
+    fn refuses_bad_values() {
+        for bad in [
+            &["--nodes"][..],
+            &["--nodes", "-1"],
+            &["--nodes", "0"],
+            &["--nodes", "abc"],
+            &["--chain-length", "1.5"],
+            &["--bogus"],
+            &["--disconnect-after", "4", "--reset-after-ms", "100"],
+        ] {
+            assert!(parse(bad).is_err(), "{bad:?} accepted");
+        }
     }
 }
