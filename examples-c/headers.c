@@ -152,14 +152,14 @@ int main(int argc, char **argv) {
   pthread_mutex_init(&st.lock, NULL);
   btcclient_genesis_hash(network, st.tip);
 
-  btcclient_config_default(&config);
+  btcclient_config_default(&config, sizeof config);
   config.network = network;
   config.discovery = false; /* this example talks to the one peer it was given */
   config.allow_local_addresses = true;
   config.handshake_timeout_ms = 15000;
   config.reconnect_delay_ms = 1000;
 
-  memset(&listeners, 0, sizeof listeners);
+  btcclient_listeners_init(&listeners, sizeof listeners);
   listeners.user_data = &st;
   listeners.on_peer_connected = on_connected;
   listeners.on_peer_disconnected = on_disconnected;

@@ -39,6 +39,27 @@
  *   btcclient_poll_fd readable while events wait.
  * - No function unwinds: an internal panic is caught and returned as
  *   BTCCLIENT_STATUS_INTERNAL_PANIC.
+ *
+ * How the ABI grows (a program built against this header keeps working with later
+ * libraries of the same BTCCLIENT_ABI_VERSION):
+ *
+ * - The structs the program allocates and the library reads, btcclient_config and
+ *   btcclient_listeners, begin with `size_t struct_size`, the sizeof the program was
+ *   compiled with. Initialise them with btcclient_config_default(&c, sizeof c) and
+ *   btcclient_listeners_init(&l, sizeof l), which set it. Later versions only append fields,
+ *   each after the end of the previous layout; the library reads an older layout as far as it
+ *   goes and gives the appended fields their defaults. It never reads or writes past
+ *   struct_size bytes. A struct_size it does not know (0, or a newer header's size with an
+ *   older library) is refused with BTCCLIENT_STATUS_INVALID_ARGUMENT and a message naming
+ *   both sizes.
+ * - Structs the library hands out by pointer (btcclient_peer_info, btcclient_peer_snapshot)
+ *   may grow at their end too: read them through the pointer, do not assume their sizeof.
+ *   The element types of arrays (btcclient_header, btcclient_inv, btcclient_addr) mirror
+ *   protocol structures and never change; new data comes as new types.
+ * - Status, event-kind, reason and log-level enums may gain values: treat an unknown value
+ *   as "other" (btcclient_status_str names every status this library knows).
+ * - The shared library exports only btcclient_* symbols; its SONAME is
+ *   libbtcclient.so.<BTCCLIENT_ABI_VERSION>.
  */
 
 #ifndef BTCCLIENT_H
@@ -53,6 +74,11 @@
 #define BTCCLIENT_VERSION_MAJOR 0
 #define BTCCLIENT_VERSION_MINOR 1
 #define BTCCLIENT_VERSION_PATCH 0
+
+/* The ABI's major number: libbtcclient.so.<BTCCLIENT_ABI_VERSION> is the shared library's
+ * SONAME. It changes only when a released struct layout or function signature changes
+ * incompatibly; additions (appended struct fields, new functions, new enum values) keep it. */
+#define BTCCLIENT_ABI_VERSION 1
 
 /**
  * Most hashes in a block locator (Bitcoin Core's `MAX_LOCATOR_SZ`).
@@ -475,14 +501,22 @@ typedef struct btcclient_event btcclient_event;
 typedef struct btcclient_peer_list btcclient_peer_list;
 
 /**
- * The configuration of a client. Fill it with `btcclient_config_default`, change the fields
- * you need, pass it to `btcclient_client_new` (which copies it; the struct and the
- * `user_agent` string may be released afterwards).
+ * The configuration of a client. Fill it with `btcclient_config_default(&config, sizeof
+ * config)`, change the fields you need, pass it to `btcclient_client_new` (which copies it;
+ * the struct and the `user_agent` string may be released afterwards).
+ *
+ * The struct grows at its end in later versions: `struct_size` tells the library which
+ * layout the program was built with (see "How the ABI grows" at the top of this header).
  *
  * Durations are in milliseconds. Enum fields are `uint32_t` and checked: an unknown value
  * gives `BTCCLIENT_STATUS_INVALID_CONFIG` naming the field.
  */
 typedef struct btcclient_config {
+  /**
+   * `sizeof(btcclient_config)` as the program was compiled: set by
+   * `btcclient_config_default`. Must stay the first field.
+   */
+  size_t struct_size;
   /**
    * A `btcclient_network` value. Default `BTCCLIENT_NETWORK_MAINNET`.
    */
@@ -790,11 +824,19 @@ typedef void (*btcclient_message_cb)(void *user_data, uint64_t peer_id, const st
  *
  * Every pointer a callback receives is valid only until the callback returns.
  *
+ * The struct grows at its end in later versions: set `struct_size` to
+ * `sizeof(btcclient_listeners)` (`btcclient_listeners_init(&l, sizeof l)` does, and clears
+ * every callback); see "How the ABI grows" at the top of this header.
+ *
  * `btcclient_client_new` copies this struct; it takes ownership of `user_data` only when it
  * succeeds, and then calls `user_data_free` (if not NULL) exactly once, after the last
  * callback, from `btcclient_client_free`.
  */
 typedef struct btcclient_listeners {
+  /**
+   * `sizeof(btcclient_listeners)` as the program was compiled. Must stay the first field.
+   */
+  size_t struct_size;
   /**
    * Passed as the first argument to every callback and to `user_data_free`.
    */
@@ -930,11 +972,6 @@ typedef struct btcclient_peer_snapshot {
   const char *last_error;
 } btcclient_peer_snapshot;
 
-/**
- * Every value, in numeric order.
- */
-#define btcclient_status_ALL { btcclient_status_Ok, btcclient_status_ClientAlreadyStarted, btcclient_status_ClientNotStarted, btcclient_status_PeerAlreadyExists, btcclient_status_PeerNotFound, btcclient_status_MaxPeersReached, btcclient_status_StopTimeout, btcclient_status_InvalidConfig, btcclient_status_PeerConnection, btcclient_status_InvalidArgument, btcclient_status_InvalidAddress, btcclient_status_InvalidMessage, btcclient_status_QueueFull, btcclient_status_PeerNotConnected, btcclient_status_CalledFromCallback, btcclient_status_NoEvent, btcclient_status_Internal, btcclient_status_InternalPanic, }
-
 #ifdef __cplusplus
 extern "C" {
 #endif // __cplusplus
@@ -1050,10 +1087,14 @@ btcclient_status btcclient_client_peer_count(const struct btcclient_client *clie
 btcclient_status btcclient_client_wait_connected(const struct btcclient_client *client, uint64_t peer_id, uint64_t timeout_ms, struct btcclient_error **err);
 
 /**
- * Writes the default configuration to `*out`. `BTCCLIENT_STATUS_INVALID_ARGUMENT` when `out`
- * is NULL.
+ * Writes the default configuration to `*out`, a struct of `struct_size` bytes: pass
+ * `sizeof *out` (or `sizeof(btcclient_config)`), which also goes into `out->struct_size`.
+ * Exactly `struct_size` bytes are written.
+ *
+ * `BTCCLIENT_STATUS_INVALID_ARGUMENT` when `out` is NULL or `struct_size` is not the size of
+ * a layout this library knows (0, or a program built against a newer header).
  */
-btcclient_status btcclient_config_default(struct btcclient_config *out);
+btcclient_status btcclient_config_default(struct btcclient_config *out, size_t struct_size);
 
 /**
  * The message of an error: NUL-terminated UTF-8, owned by `err` and valid until
@@ -1154,6 +1195,16 @@ btcclient_status btcclient_event_copy_current(struct btcclient_event **out, stru
  * Releases an event. NULL is ignored. Each event is freed exactly once.
  */
 void btcclient_event_free(struct btcclient_event *event);
+
+/**
+ * Initialises `*out`, a listeners struct of `struct_size` bytes: pass `sizeof *out` (or
+ * `sizeof(btcclient_listeners)`), which also goes into `out->struct_size`; every callback
+ * and `user_data` are set to NULL. Exactly `struct_size` bytes are written.
+ *
+ * `BTCCLIENT_STATUS_INVALID_ARGUMENT` when `out` is NULL or `struct_size` is not the size of
+ * a layout this library knows (0, or a program built against a newer header).
+ */
+btcclient_status btcclient_listeners_init(struct btcclient_listeners *out, size_t struct_size);
 
 /**
  * Sends the library's log records at `level` (a `btcclient_log_level` value) and more

@@ -149,7 +149,7 @@ inline std::string hash_to_hex(const Hash& hash) { return hash_to_hex(hash.data(
 /// A btcclient_config with defaults and chainable setters. Keeps its user agent string.
 class Config {
  public:
-  Config() { detail::check(btcclient_config_default(&raw_), nullptr); }
+  Config() { detail::check(btcclient_config_default(&raw_, sizeof raw_), nullptr); }
 
   Config& network(uint32_t n) { raw_.network = n; return *this; }
   Config& custom_magic(std::array<uint8_t, 4> m) {
@@ -321,7 +321,8 @@ class Client {
   explicit Client(const Config& config, Listeners listeners = {}) {
     btcclient_config c = config.raw();
     auto owned = std::make_unique<Listeners>(std::move(listeners));
-    btcclient_listeners l{};
+    btcclient_listeners l;
+    detail::check(btcclient_listeners_init(&l, sizeof l), nullptr);
     l.user_data = owned.get();
     l.user_data_free = detail::tramp_free;
     if (owned->on_peer_connected) l.on_peer_connected = detail::tramp_connected;

@@ -79,7 +79,8 @@ static void user_data_free(void *ud) { goUserDataFree((uintptr_t)ud); }
 
 btcclient_status go_client_new(const btcclient_config *config, uintptr_t handle, uint32_t mask,
                                btcclient_client **out, btcclient_error **err) {
-  btcclient_listeners l = {0};
+  btcclient_listeners l;
+  btcclient_listeners_init(&l, sizeof l);
   l.user_data = (void *)handle;
   l.user_data_free = user_data_free;
   l.on_peer_connected = on_connected;

@@ -200,7 +200,7 @@ type Config struct {
 // DefaultConfig returns the default configuration (the library's defaults).
 func DefaultConfig() Config {
 	var c C.btcclient_config
-	C.btcclient_config_default(&c)
+	C.btcclient_config_default(&c, C.size_t(unsafe.Sizeof(c)))
 	return Config{
 		Network:             Mainnet,
 		MaxPeers:            int(c.max_peers),
@@ -315,7 +315,7 @@ func WithListeners(l *MessageListeners) Option { return func(c *Config) { c.List
 // with malloc and must be freed by the caller after btcclient_client_new.
 func (cfg *Config) toC() (C.btcclient_config, error) {
 	var c C.btcclient_config
-	C.btcclient_config_default(&c)
+	C.btcclient_config_default(&c, C.size_t(unsafe.Sizeof(c)))
 	bad := func(field, why string) error {
 		return &Error{Status: statusInvalidConfig, Message: "invalid config: " + field + ": " + why}
 	}

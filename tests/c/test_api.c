@@ -7,6 +7,7 @@
 #include "harness.h"
 
 #include <poll.h>
+#include <stddef.h>
 #include <pthread.h>
 
 static const char NON_UTF8[] = {(char)0xff, (char)0xfe, ':', '8', '3', '3', '3', '\0'};
@@ -43,7 +44,7 @@ static void on_log(void *user_data, uint32_t level, const char *target, const ch
 /* A fast config for tests: regtest, short timeouts. */
 static btcclient_config test_config(void) {
   btcclient_config c;
-  btcclient_config_default(&c);
+  btcclient_config_default(&c, sizeof c);
   c.network = BTCCLIENT_NETWORK_REGTEST;
   c.reconnect_delay_ms = 200;
   c.backoff_max_ms = 1000;
@@ -126,8 +127,11 @@ static void test_errors(void) {
 static void test_config_validation(void) {
   btcclient_config c;
   btcclient_client *client = (btcclient_client *)0x1; /* must stay untouched on failure */
-  CHECK_STATUS(btcclient_config_default(NULL), BTCCLIENT_STATUS_INVALID_ARGUMENT);
-  CHECK_STATUS(btcclient_config_default(&c), BTCCLIENT_STATUS_OK);
+  CHECK_STATUS(btcclient_config_default(NULL, sizeof c), BTCCLIENT_STATUS_INVALID_ARGUMENT);
+  CHECK_STATUS(btcclient_config_default(&c, 0), BTCCLIENT_STATUS_INVALID_ARGUMENT);
+  CHECK_STATUS(btcclient_config_default(&c, sizeof c + 8), BTCCLIENT_STATUS_INVALID_ARGUMENT);
+  CHECK_STATUS(btcclient_config_default(&c, sizeof c), BTCCLIENT_STATUS_OK);
+  CHECK(c.struct_size == sizeof c);
   CHECK(c.network == BTCCLIENT_NETWORK_MAINNET);
   CHECK(c.max_peers == 30 && c.max_failure_count == 10);
   CHECK(c.reconnect_delay_ms == 5000 && c.backoff_max_ms == 600000);
@@ -176,7 +180,7 @@ static void test_config_validation(void) {
   {
     btcclient_listeners l;
     counter cnt = {0, 0, PTHREAD_MUTEX_INITIALIZER, 0};
-    memset(&l, 0, sizeof l);
+    btcclient_listeners_init(&l, sizeof l);
     l.user_data = &cnt;
     l.user_data_free = count_free;
     l.on_peer_connected = on_connected_unused;
@@ -209,6 +213,54 @@ static void test_config_validation(void) {
   CHECK_STATUS(btcclient_client_free(NULL), BTCCLIENT_STATUS_OK);
 }
 
+/* How the ABI grows: caller-allocated structs carry their size. A program built against
+ * another layout (simulated here with heap blocks of exactly that size, so that ASan and
+ * valgrind catch any read past them) gets a clear status, never a read past its struct. */
+static void test_struct_sizes(void) {
+  btcclient_config c;
+  btcclient_listeners l;
+  btcclient_client *client = (btcclient_client *)0x1; /* must stay untouched on failure */
+  const size_t short_size = offsetof(btcclient_config, poll_mode);
+  unsigned char *block;
+
+  CHECK_STATUS(btcclient_listeners_init(NULL, sizeof l), BTCCLIENT_STATUS_INVALID_ARGUMENT);
+  CHECK_STATUS(btcclient_listeners_init(&l, 0), BTCCLIENT_STATUS_INVALID_ARGUMENT);
+  CHECK_STATUS(btcclient_listeners_init(&l, sizeof l), BTCCLIENT_STATUS_OK);
+  CHECK(l.struct_size == sizeof l && l.user_data == NULL && l.on_headers == NULL);
+
+  /* A shorter config than any layout this library knows: refused, both sizes named. */
+  c = test_config();
+  block = malloc(short_size);
+  if (block == NULL) return;
+  memcpy(block, &c, short_size);
+  ((btcclient_config *)block)->struct_size = short_size;
+  CHECK_ERR(btcclient_client_new((const btcclient_config *)block, NULL, &client, &err),
+            BTCCLIENT_STATUS_INVALID_ARGUMENT, "config.struct_size is");
+  /* btcclient_config_default writes exactly the size it is given, no more. */
+  CHECK_STATUS(btcclient_config_default((btcclient_config *)block, short_size),
+               BTCCLIENT_STATUS_INVALID_ARGUMENT);
+  free(block);
+
+  /* A config from a newer header (larger struct): refused as such. */
+  block = calloc(1, sizeof c + 16);
+  if (block == NULL) return;
+  memcpy(block, &c, sizeof c);
+  ((btcclient_config *)block)->struct_size = sizeof c + 16;
+  CHECK_ERR(btcclient_client_new((const btcclient_config *)block, NULL, &client, &err),
+            BTCCLIENT_STATUS_INVALID_ARGUMENT, "newer btcclient.h");
+  free(block);
+
+  /* Listeners zeroed by hand, struct_size never set. */
+  memset(&l, 0, sizeof l);
+  CHECK_ERR(btcclient_client_new(&c, &l, &client, &err), BTCCLIENT_STATUS_INVALID_ARGUMENT,
+            "listeners.struct_size is 0: set it to sizeof(btcclient_listeners)");
+  /* A config never initialised by btcclient_config_default. */
+  memset(&c, 0, sizeof c);
+  CHECK_ERR(btcclient_client_new(&c, NULL, &client, &err), BTCCLIENT_STATUS_INVALID_ARGUMENT,
+            "config.struct_size is 0");
+  CHECK(client == (btcclient_client *)0x1);
+}
+
 static void test_lifecycle_and_peers(void) {
   btcclient_config c = test_config();
   btcclient_listeners l;
@@ -219,7 +271,7 @@ static void test_lifecycle_and_peers(void) {
   btcclient_peer_list *list = NULL;
   const btcclient_peer_snapshot *p;
 
-  memset(&l, 0, sizeof l);
+  btcclient_listeners_init(&l, sizeof l);
   l.user_data = &cnt;
   l.user_data_free = count_free;
   c.max_peers = 2;
@@ -586,6 +638,7 @@ int main(void) {
   test_hashes();
   test_errors();
   test_config_validation();
+  test_struct_sizes();
   test_lifecycle_and_peers();
   test_poll_mode_without_peers();
   test_event_accessors_with_null();

@@ -288,7 +288,7 @@ static void on_log(void *ud, uint32_t level, const char *target, const char *mes
 
 static btcclient_config sim_config(void) {
   btcclient_config c;
-  btcclient_config_default(&c);
+  btcclient_config_default(&c, sizeof c);
   c.network = BTCCLIENT_NETWORK_REGTEST;
   c.allow_local_addresses = true;
   c.reconnect_delay_ms = 200;
@@ -338,7 +338,7 @@ static void scenario_callbacks(const simnet *sim, uint32_t delivery) {
   st.delivery = delivery;
   c.delivery = delivery;
 
-  memset(&l, 0, sizeof l);
+  btcclient_listeners_init(&l, sizeof l);
   l.user_data = &st;
   l.user_data_free = free_state;
   l.on_peer_connected = on_connected;
@@ -776,7 +776,7 @@ static void scenario_stop_timeout(const simnet *sim) {
   printf("-- stop timeout with a callback still running\n");
   memset(&s, 0, sizeof s);
   pthread_mutex_init(&s.lock, NULL);
-  memset(&l, 0, sizeof l);
+  btcclient_listeners_init(&l, sizeof l);
   l.user_data = &s;
   l.user_data_free = slow_free;
   l.on_peer_connected = slow_connected;

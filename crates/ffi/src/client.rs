@@ -11,7 +11,7 @@ use tokio::runtime::{Handle, Runtime};
 use crate::config::btcclient_config;
 use crate::error::{btcclient_error, FfiError};
 use crate::ffi::{
-    boundary, take_box, to_boxed_ptr, try_handle, try_out, try_ref, try_str, Castable,
+    boundary, read_sized, take_box, to_boxed_ptr, try_handle, try_out, try_ref, try_str, Castable,
 };
 use crate::listeners::{btcclient_listeners, in_callback_of, poll_listeners, Hooks};
 use crate::poll::EventQueue;
@@ -209,23 +209,21 @@ pub unsafe extern "C" fn btcclient_client_new(
     err: *mut *mut btcclient_error,
 ) -> btcclient_status {
     boundary(err, || {
-        let config = try_handle_plain(config, "config")?;
+        // SAFETY: `config` is NULL or points to `config->struct_size` readable bytes, valid
+        // during the call (the header's rules).
+        let config = unsafe { read_sized(config, "config") }?;
         // SAFETY: `out` is NULL or writable (the header's rules).
         let out = unsafe { try_out(out, "out") }?;
-        // SAFETY: `listeners` is NULL or points to a listeners struct valid during the call.
-        let listeners = unsafe { listeners.as_ref() }
-            .copied()
-            .unwrap_or(btcclient_listeners::EMPTY);
-        let client = Client::new(config, listeners)?;
+        let listeners = if listeners.is_null() {
+            btcclient_listeners::EMPTY
+        } else {
+            // SAFETY: as `config`.
+            unsafe { read_sized(listeners, "listeners") }?
+        };
+        let client = Client::new(&config, listeners)?;
         out.write(to_boxed_ptr(client));
         Ok(())
     })
-}
-
-/// Borrows a plain (non-handle) struct argument.
-fn try_handle_plain<'a, T>(ptr: *const T, name: &str) -> Result<&'a T, FfiError> {
-    // SAFETY: `ptr` is NULL or points to a `T` valid during the call (the header's rules).
-    unsafe { ptr.as_ref() }.ok_or_else(|| FfiError::null(name))
 }
 
 /// Starts the client: its health check and the delivery of events. Peers are added after

@@ -8,13 +8,16 @@ use btcclient_manager::bitcoin::p2p::ServiceFlags;
 use btcclient_manager::{Backoff, Config, Delivery};
 
 use crate::error::FfiError;
-use crate::ffi::{boundary, try_out};
+use crate::ffi::{boundary, write_sized_defaults, SizedStruct};
 use crate::status::btcclient_status;
 use crate::types::{btcclient_delivery, btcclient_network};
 
-/// The configuration of a client. Fill it with `btcclient_config_default`, change the fields
-/// you need, pass it to `btcclient_client_new` (which copies it; the struct and the
-/// `user_agent` string may be released afterwards).
+/// The configuration of a client. Fill it with `btcclient_config_default(&config, sizeof
+/// config)`, change the fields you need, pass it to `btcclient_client_new` (which copies it;
+/// the struct and the `user_agent` string may be released afterwards).
+///
+/// The struct grows at its end in later versions: `struct_size` tells the library which
+/// layout the program was built with (see "How the ABI grows" at the top of this header).
 ///
 /// Durations are in milliseconds. Enum fields are `uint32_t` and checked: an unknown value
 /// gives `BTCCLIENT_STATUS_INVALID_CONFIG` naming the field.
@@ -22,6 +25,9 @@ use crate::types::{btcclient_delivery, btcclient_network};
 #[allow(non_camel_case_types)]
 #[derive(Clone, Copy, Debug)]
 pub struct btcclient_config {
+    /// `sizeof(btcclient_config)` as the program was compiled: set by
+    /// `btcclient_config_default`. Must stay the first field.
+    pub struct_size: usize,
     /// A `btcclient_network` value. Default `BTCCLIENT_NETWORK_MAINNET`.
     pub network: u32,
     /// The magic bytes of a `BTCCLIENT_NETWORK_CUSTOM` network, in wire order (not all zero).
@@ -84,6 +90,7 @@ impl Default for btcclient_config {
         let d = Config::default();
         let ms = |t: Duration| u64::try_from(t.as_millis()).unwrap_or(u64::MAX);
         btcclient_config {
+            struct_size: std::mem::size_of::<btcclient_config>(),
             network: btcclient_network::Mainnet as u32,
             custom_magic: [0; 4],
             max_peers: d.max_peers,
@@ -114,6 +121,19 @@ impl Default for btcclient_config {
             },
             poll_mode: false,
         }
+    }
+}
+
+// SAFETY: repr(C), `struct_size: usize` first; the other fields are integers, byte arrays,
+// `bool`s (C's `bool`, 0 or 1) and a nullable pointer.
+unsafe impl SizedStruct for btcclient_config {
+    const NAME: &'static str = "btcclient_config";
+    /// One layout so far. When a field is appended: add the new `size_of` here and a
+    /// `const _: () = assert!(offset_of!(btcclient_config, new_field) >= OLD_SIZE)` so the new
+    /// field does not sit in the old layout's tail padding.
+    const LAYOUTS: &'static [usize] = &[std::mem::size_of::<btcclient_config>()];
+    fn defaults() -> btcclient_config {
+        btcclient_config::default()
     }
 }
 
@@ -169,15 +189,20 @@ impl btcclient_config {
     }
 }
 
-/// Writes the default configuration to `*out`. `BTCCLIENT_STATUS_INVALID_ARGUMENT` when `out`
-/// is NULL.
+/// Writes the default configuration to `*out`, a struct of `struct_size` bytes: pass
+/// `sizeof *out` (or `sizeof(btcclient_config)`), which also goes into `out->struct_size`.
+/// Exactly `struct_size` bytes are written.
+///
+/// `BTCCLIENT_STATUS_INVALID_ARGUMENT` when `out` is NULL or `struct_size` is not the size of
+/// a layout this library knows (0, or a program built against a newer header).
 #[no_mangle]
-pub unsafe extern "C" fn btcclient_config_default(out: *mut btcclient_config) -> btcclient_status {
+pub unsafe extern "C" fn btcclient_config_default(
+    out: *mut btcclient_config,
+    struct_size: usize,
+) -> btcclient_status {
     boundary(std::ptr::null_mut(), || {
-        // SAFETY: `out` is NULL or writable (the header's rules).
-        let out = unsafe { try_out(out, "out") }?;
-        out.write(btcclient_config::default());
-        Ok(())
+        // SAFETY: `out` is NULL or valid for `struct_size` bytes of writes (the header's rules).
+        unsafe { write_sized_defaults(out, struct_size, "config") }
     })
 }
 
@@ -218,6 +243,7 @@ mod tests {
     #[test]
     fn every_field_is_carried() {
         let c = btcclient_config {
+            struct_size: std::mem::size_of::<btcclient_config>(),
             network: btcclient_network::Custom as u32,
             custom_magic: [1, 2, 3, 4],
             max_peers: 7,
@@ -326,15 +352,22 @@ mod tests {
 
     #[test]
     fn config_default_checks_its_argument() {
+        let size = std::mem::size_of::<btcclient_config>();
         // SAFETY: NULL is allowed (and refused).
-        let status = unsafe { btcclient_config_default(std::ptr::null_mut()) };
+        let status = unsafe { btcclient_config_default(std::ptr::null_mut(), size) };
         assert_eq!(status, btcclient_status::InvalidArgument);
         let mut c = std::mem::MaybeUninit::<btcclient_config>::uninit();
+        for bad in [0, 8, size - 8, size + 8] {
+            // SAFETY: `c` is writable; a refused size writes nothing.
+            let status = unsafe { btcclient_config_default(c.as_mut_ptr(), bad) };
+            assert_eq!(status, btcclient_status::InvalidArgument, "size {bad}");
+        }
         // SAFETY: `c` is writable.
-        let status = unsafe { btcclient_config_default(c.as_mut_ptr()) };
+        let status = unsafe { btcclient_config_default(c.as_mut_ptr(), size) };
         assert_eq!(status, btcclient_status::Ok);
         // SAFETY: written by btcclient_config_default on success.
         let c = unsafe { c.assume_init() };
         assert_eq!(c.max_peers, 30);
+        assert_eq!(c.struct_size, size);
     }
 }

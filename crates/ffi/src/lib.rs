@@ -127,6 +127,19 @@ mod tests {
     }
 
     #[test]
+    fn the_headers_abi_version_is_the_sonames() {
+        let defined = include_str!("../cbindgen.toml")
+            .lines()
+            .find_map(|l| l.strip_prefix("#define BTCCLIENT_ABI_VERSION "))
+            .map(|v| v.trim_end_matches('"'));
+        assert_eq!(
+            defined,
+            Some(env!("BTCCLIENT_ABI_VERSION")),
+            "cbindgen.toml must define BTCCLIENT_ABI_VERSION as build.rs's ABI_VERSION"
+        );
+    }
+
+    #[test]
     fn genesis_hash_in_hex_is_the_known_one() {
         let mut hash = [0u8; 32];
         let mut hex = [0 as c_char; 65];

@@ -9,8 +9,9 @@ use std::sync::{Arc, Condvar, Mutex};
 use btcclient_manager::Listeners;
 
 use crate::event::{btcclient_event_kind, Event, EventData};
-use crate::ffi::lock;
+use crate::ffi::{boundary, lock, write_sized_defaults, SizedStruct};
 use crate::poll::EventQueue;
+use crate::status::btcclient_status;
 use crate::types::{btcclient_addr, btcclient_header, btcclient_inv, btcclient_peer_info};
 
 /// A peer finished the version/verack handshake.
@@ -146,6 +147,10 @@ pub type btcclient_user_data_free_cb = Option<unsafe extern "C" fn(user_data: *m
 ///
 /// Every pointer a callback receives is valid only until the callback returns.
 ///
+/// The struct grows at its end in later versions: set `struct_size` to
+/// `sizeof(btcclient_listeners)` (`btcclient_listeners_init(&l, sizeof l)` does, and clears
+/// every callback); see "How the ABI grows" at the top of this header.
+///
 /// `btcclient_client_new` copies this struct; it takes ownership of `user_data` only when it
 /// succeeds, and then calls `user_data_free` (if not NULL) exactly once, after the last
 /// callback, from `btcclient_client_free`.
@@ -153,6 +158,8 @@ pub type btcclient_user_data_free_cb = Option<unsafe extern "C" fn(user_data: *m
 #[allow(non_camel_case_types)]
 #[derive(Clone, Copy)]
 pub struct btcclient_listeners {
+    /// `sizeof(btcclient_listeners)` as the program was compiled. Must stay the first field.
+    pub struct_size: usize,
     /// Passed as the first argument to every callback and to `user_data_free`.
     pub user_data: *mut c_void,
     /// Called once with `user_data` after the last callback (from `btcclient_client_free`).
@@ -175,9 +182,21 @@ pub struct btcclient_listeners {
     pub on_message: btcclient_message_cb,
 }
 
+// SAFETY: repr(C), `struct_size: usize` first; the other fields are a pointer and nullable
+// function pointers (`Option<fn>`, for which NULL is `None`).
+unsafe impl SizedStruct for btcclient_listeners {
+    const NAME: &'static str = "btcclient_listeners";
+    /// One layout so far; see `btcclient_config`'s for how to add one.
+    const LAYOUTS: &'static [usize] = &[std::mem::size_of::<btcclient_listeners>()];
+    fn defaults() -> btcclient_listeners {
+        btcclient_listeners::EMPTY
+    }
+}
+
 impl btcclient_listeners {
     /// No callbacks, no user data.
     pub const EMPTY: btcclient_listeners = btcclient_listeners {
+        struct_size: std::mem::size_of::<btcclient_listeners>(),
         user_data: std::ptr::null_mut(),
         user_data_free: None,
         on_peer_connected: None,
@@ -201,6 +220,23 @@ impl btcclient_listeners {
             || self.on_tx.is_some()
             || self.on_message.is_some()
     }
+}
+
+/// Initialises `*out`, a listeners struct of `struct_size` bytes: pass `sizeof *out` (or
+/// `sizeof(btcclient_listeners)`), which also goes into `out->struct_size`; every callback
+/// and `user_data` are set to NULL. Exactly `struct_size` bytes are written.
+///
+/// `BTCCLIENT_STATUS_INVALID_ARGUMENT` when `out` is NULL or `struct_size` is not the size of
+/// a layout this library knows (0, or a program built against a newer header).
+#[no_mangle]
+pub unsafe extern "C" fn btcclient_listeners_init(
+    out: *mut btcclient_listeners,
+    struct_size: usize,
+) -> btcclient_status {
+    boundary(std::ptr::null_mut(), || {
+        // SAFETY: `out` is NULL or valid for `struct_size` bytes of writes (the header's rules).
+        unsafe { write_sized_defaults(out, struct_size, "listeners") }
+    })
 }
 
 static NEXT_TOKEN: AtomicU64 = AtomicU64::new(1);

@@ -58,8 +58,9 @@ pub enum btcclient_status {
 }
 
 impl btcclient_status {
-    /// Every value, in numeric order.
-    pub const ALL: [btcclient_status; 18] = [
+    /// Every value, in numeric order. (Crate-private: cbindgen would emit a public `const`
+    /// array as a macro naming the Rust variants.)
+    pub(crate) const ALL: [btcclient_status; 18] = [
         btcclient_status::Ok,
         btcclient_status::ClientAlreadyStarted,
         btcclient_status::ClientNotStarted,
