@@ -886,8 +886,9 @@ typedef struct btcclient_listeners {
  *
  * `target` and `message` are borrowed: valid only until the callback returns. Called from
  * any of the library's threads, possibly concurrently: it must be thread-safe. It must not
- * call into the library (only `btcclient_set_logger` is checked: it returns
- * `BTCCLIENT_STATUS_CALLED_FROM_CALLBACK`).
+ * call into the library: the library may be holding its own locks while it logs, so every
+ * function that returns a `btcclient_status` returns `BTCCLIENT_STATUS_CALLED_FROM_CALLBACK`
+ * there, at once (functions that return plain values, such as `btcclient_status_str`, work).
  */
 typedef void (*btcclient_log_cb)(void *user_data, uint32_t level, const char *target, const char *message);
 

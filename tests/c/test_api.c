@@ -29,6 +29,10 @@ static void on_connected_unused(void *user_data, uint64_t peer_id, const btcclie
   (void)peer;
 }
 
+/* The client the log callback calls into (under the counter's lock), and what it got. */
+static btcclient_client *g_log_client;
+static uint32_t g_log_start = UINT32_MAX, g_log_count = UINT32_MAX;
+
 static void on_log(void *user_data, uint32_t level, const char *target, const char *message) {
   counter *c = (counter *)user_data;
   (void)level;
@@ -37,6 +41,13 @@ static void on_log(void *user_data, uint32_t level, const char *target, const ch
   if (c->nested_set_logger == 0) {
     /* Replacing the logger from inside the log callback is refused (it would deadlock). */
     c->nested_set_logger = btcclient_set_logger(NULL, 0, NULL);
+  }
+  if (g_log_client != NULL && g_log_start == UINT32_MAX) {
+    /* The library logs while it holds its own locks (start does): calling into it from the
+     * log callback is refused at once, never a hang. */
+    size_t n;
+    g_log_start = btcclient_client_start(g_log_client, NULL);
+    g_log_count = btcclient_client_peer_count(g_log_client, &n);
   }
   pthread_mutex_unlock(&c->lock);
 }
@@ -609,10 +620,18 @@ static void test_logger(void) {
   CHECK_STATUS(btcclient_set_logger(on_log, BTCCLIENT_LOG_LEVEL_DEBUG, &cnt), BTCCLIENT_STATUS_OK);
   client = new_client(&c, NULL);
   if (client != NULL) {
+    pthread_mutex_lock(&cnt.lock);
+    g_log_client = client;
+    pthread_mutex_unlock(&cnt.lock);
     CHECK_ERR(btcclient_client_start(client, &err), BTCCLIENT_STATUS_OK, NULL);
     CHECK_ERR(btcclient_client_add_peer(client, "127.0.0.1:1", NULL, &err), BTCCLIENT_STATUS_OK,
               NULL);
     sleep_ms(300);
+    pthread_mutex_lock(&cnt.lock);
+    g_log_client = NULL;
+    CHECK_STATUS(g_log_start, BTCCLIENT_STATUS_CALLED_FROM_CALLBACK);
+    CHECK_STATUS(g_log_count, BTCCLIENT_STATUS_CALLED_FROM_CALLBACK);
+    pthread_mutex_unlock(&cnt.lock);
     CHECK_STATUS(btcclient_client_free(client), BTCCLIENT_STATUS_OK);
   }
   CHECK_STATUS(btcclient_set_logger(NULL, BTCCLIENT_LOG_LEVEL_TRACE, NULL), BTCCLIENT_STATUS_OK);

@@ -143,12 +143,21 @@ pub(crate) use try_handle;
 
 /// Runs the body of an exported function that returns a status and may describe its
 /// failure through `err`. A panic becomes `BTCCLIENT_STATUS_INTERNAL_PANIC`; `*err` is
-/// written only on failure, and only when `err` is not NULL.
+/// written only on failure, and only when `err` is not NULL. Inside the log callback the
+/// body does not run: `BTCCLIENT_STATUS_CALLED_FROM_CALLBACK`.
 pub(crate) fn boundary(
     err: *mut *mut btcclient_error,
     body: impl FnOnce() -> Result<(), FfiError>,
 ) -> btcclient_status {
-    let result = catch_unwind(AssertUnwindSafe(body)).unwrap_or_else(|_| Err(FfiError::panic()));
+    let result = if crate::log::in_log_callback() {
+        Err(FfiError::new(
+            btcclient_status::CalledFromCallback,
+            "the library cannot be called from the log callback (it may hold its own locks \
+             while it logs)",
+        ))
+    } else {
+        catch_unwind(AssertUnwindSafe(body)).unwrap_or_else(|_| Err(FfiError::panic()))
+    };
     match result {
         Ok(()) => btcclient_status::Ok,
         Err(error) => {

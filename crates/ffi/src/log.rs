@@ -56,8 +56,9 @@ fn level_number(level: &Level) -> u32 {
 ///
 /// `target` and `message` are borrowed: valid only until the callback returns. Called from
 /// any of the library's threads, possibly concurrently: it must be thread-safe. It must not
-/// call into the library (only `btcclient_set_logger` is checked: it returns
-/// `BTCCLIENT_STATUS_CALLED_FROM_CALLBACK`).
+/// call into the library: the library may be holding its own locks while it logs, so every
+/// function that returns a `btcclient_status` returns `BTCCLIENT_STATUS_CALLED_FROM_CALLBACK`
+/// there, at once (functions that return plain values, such as `btcclient_status_str`, work).
 pub type btcclient_log_cb = Option<
     unsafe extern "C" fn(
         user_data: *mut c_void,
@@ -199,17 +200,19 @@ where
     }
 }
 
+/// Whether this thread is running the program's log callback. The library may log while it
+/// holds its own locks, so every fallible function refuses to run inside the log callback
+/// (`BTCCLIENT_STATUS_CALLED_FROM_CALLBACK`, from the panic boundary) instead of waiting on a
+/// lock its own caller holds.
+pub(crate) fn in_log_callback() -> bool {
+    IN_LOG.with(|c| c.get())
+}
+
 fn set_logger(
     callback: btcclient_log_cb,
     level: u32,
     user_data: *mut c_void,
 ) -> Result<(), FfiError> {
-    if IN_LOG.with(|c| c.get()) {
-        return Err(FfiError::new(
-            btcclient_status::CalledFromCallback,
-            "btcclient_set_logger cannot be called from the log callback",
-        ));
-    }
     if level > btcclient_log_level::Trace as u32 {
         return Err(FfiError::arg(format!("log level {level} is out of range")));
     }
