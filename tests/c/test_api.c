@@ -175,13 +175,14 @@ static void test_config_validation(void) {
   BAD_CONFIG(b_.max_peers = 0, "max_peers");
   BAD_CONFIG(b_.max_peers = 100001, "max_peers");
   BAD_CONFIG(b_.max_failure_count = 0, "max_failure_count");
-  BAD_CONFIG(b_.health_check_interval_ms = 0, "health_check_interval");
-  BAD_CONFIG(b_.connection_timeout_ms = 0, "connection_timeout");
-  BAD_CONFIG(b_.handshake_timeout_ms = 0, "handshake_timeout");
-  BAD_CONFIG(b_.ping_interval_ms = 0, "ping_interval");
-  BAD_CONFIG(b_.pong_timeout_ms = 0, "pong_timeout");
-  BAD_CONFIG(b_.write_timeout_ms = 25ull * 3600 * 1000, "write_timeout");
-  BAD_CONFIG(b_.backoff_max_ms = 100, "backoff");
+  /* Fields are named as the C program spells them. */
+  BAD_CONFIG(b_.health_check_interval_ms = 0, "health_check_interval_ms:");
+  BAD_CONFIG(b_.connection_timeout_ms = 0, "connection_timeout_ms:");
+  BAD_CONFIG(b_.handshake_timeout_ms = 0, "handshake_timeout_ms:");
+  BAD_CONFIG(b_.ping_interval_ms = 0, "ping_interval_ms:");
+  BAD_CONFIG(b_.pong_timeout_ms = 0, "pong_timeout_ms:");
+  BAD_CONFIG(b_.write_timeout_ms = 25ull * 3600 * 1000, "write_timeout_ms: must be at most 24 hours");
+  BAD_CONFIG(b_.backoff_max_ms = 100, "backoff_max_ms: maximum delay is below reconnect_delay_ms");
   BAD_CONFIG(b_.max_message_size = 999, "max_message_size");
   BAD_CONFIG(b_.send_queue_len = 0, "send_queue_len");
   BAD_CONFIG(b_.send_queue_bytes = 1000, "send_queue_bytes");

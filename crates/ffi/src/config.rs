@@ -5,7 +5,7 @@ use std::ffi::c_char;
 use std::time::Duration;
 
 use btcclient_manager::bitcoin::p2p::ServiceFlags;
-use btcclient_manager::{Backoff, Config, Delivery};
+use btcclient_manager::{Backoff, Config, Delivery, Error};
 
 use crate::error::FfiError;
 use crate::ffi::{boundary, write_sized_defaults, SizedStruct};
@@ -184,9 +184,38 @@ impl btcclient_config {
         if let Some(ua) = user_agent {
             config.user_agent = ua.to_owned();
         }
-        config.validate()?;
+        config.validate().map_err(|e| match e {
+            Error::InvalidConfig { field, reason } => {
+                let mut reason = reason;
+                for (rust, c) in C_FIELD_NAMES {
+                    reason = reason.replace(rust, c);
+                }
+                FfiError::config(c_field_name(field), reason)
+            }
+            other => other.into(),
+        })?;
         Ok(config)
     }
+}
+
+/// The manager's field names that differ in `btcclient_config`: durations carry their unit.
+const C_FIELD_NAMES: [(&str, &str); 8] = [
+    ("health_check_interval", "health_check_interval_ms"),
+    ("reconnect_delay", "reconnect_delay_ms"),
+    ("backoff", "backoff_max_ms"),
+    ("connection_timeout", "connection_timeout_ms"),
+    ("handshake_timeout", "handshake_timeout_ms"),
+    ("ping_interval", "ping_interval_ms"),
+    ("pong_timeout", "pong_timeout_ms"),
+    ("write_timeout", "write_timeout_ms"),
+];
+
+/// The name a C program knows a config field by.
+fn c_field_name(field: &str) -> &str {
+    C_FIELD_NAMES
+        .iter()
+        .find(|(rust, _)| *rust == field)
+        .map_or(field, |(_, c)| c)
 }
 
 /// Writes the default configuration to `*out`, a struct of `struct_size` bytes: pass
@@ -306,16 +335,24 @@ mod tests {
             ),
             (|c| c.max_peers = 0, "invalid config: max_peers:"),
             (
+                |c| c.health_check_interval_ms = 0,
+                "invalid config: health_check_interval_ms:",
+            ),
+            (
+                |c| c.write_timeout_ms = 25 * 3600 * 1000,
+                "invalid config: write_timeout_ms: must be at most 24 hours",
+            ),
+            (
                 |c| c.max_failure_count = 0,
                 "invalid config: max_failure_count:",
             ),
             (
                 |c| c.handshake_timeout_ms = 0,
-                "invalid config: handshake_timeout:",
+                "invalid config: handshake_timeout_ms: must be at least",
             ),
             (
                 |c| c.backoff_max_ms = 1,
-                "invalid config: backoff: maximum delay is below reconnect_delay",
+                "invalid config: backoff_max_ms: maximum delay is below reconnect_delay_ms",
             ),
             (
                 |c| {
