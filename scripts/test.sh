@@ -7,6 +7,27 @@ cd "$(dirname "$0")/.."
 
 step() { printf '\n==> %s\n' "$*"; }
 
+# What the run needs besides Rust, checked first so that a fresh machine hears exactly what
+# to install (.ci/run installs these on Debian, then runs this script).
+missing=()
+need() { command -v "$1" >/dev/null 2>&1 || missing+=("$2"); }
+need cc gcc
+need g++ g++
+need clang++ clang
+need make make
+need valgrind valgrind
+need pkg-config pkg-config
+need readelf binutils
+need nm binutils
+if [ -f bindings/go/go.mod ]; then need go golang-go; fi
+if [ ${#missing[@]} -gt 0 ]; then
+  pkgs=$(printf '%s\n' "${missing[@]}" | sort -u | tr '\n' ' ')
+  echo "error: this test run needs commands that are not installed." >&2
+  echo "       On Debian/Ubuntu: sudo apt-get install $pkgs" >&2
+  echo "       (or run 'bash .ci/run' as root: it installs them, then runs this script)" >&2
+  exit 1
+fi
+
 step "cargo fmt --check"
 cargo fmt --all -- --check
 
@@ -15,6 +36,9 @@ cargo clippy --workspace --all-targets --locked -- -D warnings
 
 step "cargo doc -D warnings (broken or private links in the API docs)"
 RUSTDOCFLAGS="-D warnings" cargo doc --workspace --no-deps --locked
+
+step "cargo publish --dry-run (the library crates package and build on their own)"
+cargo publish --dry-run --locked --allow-dirty -p btcclient-wire -p btcclient-manager -p btcclient-simnet
 
 step "cargo test (Rust: unit, integration, doc)"
 cargo test --workspace --locked

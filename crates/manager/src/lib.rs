@@ -74,3 +74,8 @@ pub use config::{
 pub use error::{ConnectFailure, Error, PeerConnectionError, Result};
 pub use listeners::{DisconnectReason, Listeners};
 pub use peer::{ManagedPeer, PeerInfo, PeerSnapshot, PeerStatus};
+
+/// The README's example compiles (`cargo test --doc`).
+#[doc = include_str!("../README.md")]
+#[cfg(doctest)]
+pub struct ReadmeDoctests;

@@ -433,3 +433,8 @@ impl SimNode {
         self.inner.wait_for_connections(n, timeout).await
     }
 }
+
+/// The README's example compiles (`cargo test --doc`).
+#[doc = include_str!("../README.md")]
+#[cfg(doctest)]
+pub struct ReadmeDoctests;

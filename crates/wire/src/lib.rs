@@ -59,3 +59,8 @@ pub use config::{
 pub use error::WireError;
 pub use frame::{checksum, decode_payload, Frame};
 pub use transport::{open, FrameReader, FrameWriter};
+
+/// The README's example compiles (`cargo test --doc`).
+#[doc = include_str!("../README.md")]
+#[cfg(doctest)]
+pub struct ReadmeDoctests;
