@@ -62,6 +62,7 @@ pub mod fuzzing;
 mod listeners;
 mod peer;
 mod socket;
+pub mod socks5;
 
 pub use address::{is_routable, network_group, parse_peer_address};
 pub use bitcoin;
