@@ -3,7 +3,7 @@
 
 use std::time::Duration;
 
-use btcclient_manager::{BtcClient, DisconnectReason, PeerStatus};
+use btcclient_manager::{BtcClient, DisconnectReason, FailureCause, PeerStatus};
 use btcclient_simnet::{Fault, Simnet};
 
 use crate::{eventually, fast, started, Recorder, Seen};
@@ -16,6 +16,7 @@ async fn connecting_until_the_handshake_finishes_then_connected() {
     let client = started(
         fast()
             .handshake_timeout(Duration::from_millis(400))
+            .stable_after(Duration::from_millis(300))
             .listeners(rec.listeners()),
     );
     let peer = client.add_peer(&net.addrs()[0].to_string()).unwrap();
@@ -39,7 +40,9 @@ async fn connecting_until_the_handshake_finishes_then_connected() {
             == PeerStatus::Connected)
         .await
     );
-    assert_eq!(peer.failure_count(), 0);
+    // While connected the count is the streak so far; once stable it is reset.
+    assert!(peer.failure_count() >= 1);
+    assert!(eventually(Duration::from_secs(3), || peer.failure_count() == 0).await);
     assert_eq!(rec.connected(peer.addr()), 1);
     client.stop(Duration::from_secs(5)).await.unwrap();
     net.shutdown().await;
@@ -49,10 +52,16 @@ async fn connecting_until_the_handshake_finishes_then_connected() {
 async fn remote_close_disconnects_then_reconnects_after_the_delay() {
     let net = Simnet::builder().nodes(1).build().await.unwrap();
     let rec = Recorder::default();
-    let client = started(fast().discovery(false).listeners(rec.listeners()));
+    let client = started(
+        fast()
+            .discovery(false)
+            .stable_after(Duration::from_millis(300))
+            .listeners(rec.listeners()),
+    );
     let addr = net.addrs()[0].to_string();
     let peer = client.add_peer(&addr).unwrap();
     peer.wait_connected(Duration::from_secs(5)).await.unwrap();
+    assert!(eventually(Duration::from_secs(3), || peer.failure_count() == 0).await);
 
     net.node(0).go_down();
     assert!(eventually(Duration::from_secs(3), || rec.disconnected(&addr) == 1).await);
@@ -66,7 +75,9 @@ async fn remote_close_disconnects_then_reconnects_after_the_delay() {
     net.node(0).come_up().await.unwrap();
     assert!(eventually(Duration::from_secs(5), || rec.connected(&addr) == 2).await);
     assert_eq!(peer.status(), PeerStatus::Connected);
-    assert_eq!(peer.failure_count(), 0);
+    // While connected the count is the streak so far; once stable it is reset.
+    assert!(peer.failure_count() >= 1);
+    assert!(eventually(Duration::from_secs(3), || peer.failure_count() == 0).await);
     client.stop(Duration::from_secs(5)).await.unwrap();
     // Every connected event has exactly one disconnected event.
     assert_eq!(rec.connected(&addr), 2);
@@ -81,6 +92,7 @@ async fn unhealthy_at_the_failure_threshold_and_retried() {
     let client = started(
         fast()
             .max_failure_count(3)
+            .stable_after(Duration::from_millis(300))
             .reconnect_delay(Duration::from_millis(20)),
     );
     let peer = client.add_peer(&net.addrs()[0].to_string()).unwrap();
@@ -106,7 +118,9 @@ async fn unhealthy_at_the_failure_threshold_and_retried() {
             == PeerStatus::Connected)
         .await
     );
-    assert_eq!(peer.failure_count(), 0);
+    // While connected the count is the streak so far; once stable it is reset.
+    assert!(peer.failure_count() >= 1);
+    assert!(eventually(Duration::from_secs(3), || peer.failure_count() == 0).await);
     client.stop(Duration::from_secs(5)).await.unwrap();
     net.shutdown().await;
 }
@@ -126,8 +140,11 @@ async fn remove_peer_fires_disconnected_with_removed() {
     client.remove_peer(&addr).unwrap();
     assert!(eventually(Duration::from_secs(3), || rec.disconnected(&addr) == 1).await);
     assert_eq!(
-        rec.all().last(),
-        Some(&Seen::Disconnected(addr.clone(), DisconnectReason::Removed))
+        rec.all()
+            .into_iter()
+            .rev()
+            .find(|s| matches!(s, Seen::Disconnected(..))),
+        Some(Seen::Disconnected(addr.clone(), DisconnectReason::Removed))
     );
     assert!(eventually(Duration::from_secs(3), || net.node(0).connections() == 0).await);
     client.stop(Duration::from_secs(5)).await.unwrap();
@@ -229,7 +246,7 @@ async fn stop_timeout_when_a_callback_hangs() {
         .unwrap();
     let r = client.stop(Duration::from_millis(200)).await;
     assert!(
-        matches!(r, Err(btcclient_manager::Error::StopTimeout(_))),
+        matches!(r, Err(btcclient_manager::Error::StopTimeout { .. })),
         "{r:?}"
     );
     assert!(!client.is_running());
@@ -274,5 +291,62 @@ async fn an_unhealthy_discovered_peer_is_dropped_to_make_room() {
     assert_eq!(rec.connected(&discovered), 0);
     assert_eq!(rec.disconnected(&discovered), 0);
     client.stop(Duration::from_secs(5)).await.unwrap();
+    net.shutdown().await;
+}
+
+/// Defaults but for the network: Bitcoin Core's timing, on loopback.
+fn defaults() -> btcclient_manager::ConfigBuilder {
+    btcclient_manager::Config::builder()
+        .network(btcclient_manager::Network::Regtest)
+        .allow_local_addresses(true)
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_peer_that_drops_right_after_every_handshake_backs_off() {
+    // Runs on tokio's paused clock: a minute of client time in milliseconds. Callbacks run on
+    // the blocking pool (concurrent delivery), which holds the clock while they run, so every
+    // event is counted by the time the sleep ends.
+    let net = crate::quiet_net(1).await;
+    net.node(0).set_fault(Some(Fault::TruncateThenClose));
+    let rec = Recorder::default();
+    let client = started(
+        defaults()
+            .delivery(btcclient_manager::Delivery::Concurrent)
+            .listeners(rec.listeners()),
+    );
+    let peer = client.add_peer(&net.addrs()[0].to_string()).unwrap();
+    let addr = peer.addr().to_owned();
+    tokio::time::sleep(Duration::from_secs(60)).await;
+    let handshakes = rec.connected(&addr);
+    let failures = rec.failed(&addr);
+    assert!(handshakes <= 8, "{handshakes} handshakes in 60 s");
+    assert!(
+        failures >= 3,
+        "{failures} failures in 60 s: {:?}",
+        rec.all()
+    );
+    // Each one failed with the reason the connection ended, and the count only grows.
+    let seen: Vec<(FailureCause, u32, Duration)> = rec
+        .all()
+        .into_iter()
+        .filter_map(|s| match s {
+            Seen::Failed(_, cause, n, delay) => Some((cause, n, delay)),
+            _ => None,
+        })
+        .collect();
+    for (i, (cause, n, delay)) in seen.iter().enumerate() {
+        assert_eq!(
+            *cause,
+            FailureCause::Unstable(DisconnectReason::RemoteClosed),
+            "{seen:?}"
+        );
+        assert_eq!(*n as usize, i + 1);
+        // 5 s doubled per failure, ±25 %.
+        let nominal = Duration::from_secs(5) * (1 << i);
+        assert!(*delay >= nominal.mul_f64(0.75) && *delay <= nominal.mul_f64(1.25));
+    }
+    assert!(peer.failure_count() >= 3);
+    client.stop(Duration::from_secs(5)).await.unwrap();
+    assert_eq!(rec.connected(&addr), rec.disconnected(&addr));
     net.shutdown().await;
 }
