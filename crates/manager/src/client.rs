@@ -787,6 +787,42 @@ mod tests {
 }
 
 #[cfg(test)]
+mod run_tests {
+    use super::*;
+
+    fn generation(client: &BtcClient) -> u64 {
+        match &*lock(&client.shared().state) {
+            State::Running(run) => run.generation,
+            State::Idle => 0,
+        }
+    }
+
+    #[tokio::test]
+    async fn a_task_of_an_old_run_adds_no_peer_to_a_new_run() {
+        let config = Config::builder()
+            .network(crate::Network::Regtest)
+            .allow_local_addresses(true)
+            .build()
+            .expect("config");
+        let client = BtcClient::new(config).expect("client");
+        client.start().expect("start");
+        let old = generation(&client);
+        client.stop(Duration::from_secs(1)).await.expect("stop");
+        client.start().expect("start again");
+        let new = generation(&client);
+        assert_ne!(old, new);
+        // Nothing listens on port 10 here; nothing is reached either way.
+        let heard: SocketAddr = "127.0.0.1:10".parse().expect("addr");
+        assert_eq!(client.shared().discover(old, &[heard]), 0);
+        client.shared().health_check(old);
+        assert_eq!(client.peer_count(), 0);
+        assert_eq!(client.shared().discover(new, &[heard]), 1);
+        assert_eq!(client.peer_count(), 1);
+        client.stop(Duration::from_secs(1)).await.expect("stop");
+    }
+}
+
+#[cfg(test)]
 mod dropped_tests {
     use super::DroppedList;
 

@@ -350,3 +350,169 @@ async fn a_peer_that_drops_right_after_every_handshake_backs_off() {
     assert_eq!(rec.connected(&addr), rec.disconnected(&addr));
     net.shutdown().await;
 }
+
+#[tokio::test]
+async fn wait_connected_returns_at_once_when_the_peer_is_removed() {
+    let net = crate::quiet_net(1).await;
+    net.node(0).set_fault(Some(Fault::NeverAnswerVersion));
+    let client = started(fast().handshake_timeout(Duration::from_secs(5)));
+    let peer = client.add_peer(&net.addrs()[0].to_string()).unwrap();
+    let waiting = {
+        let peer = peer.clone();
+        tokio::spawn(async move {
+            let start = std::time::Instant::now();
+            (
+                peer.wait_connected(Duration::from_secs(8)).await,
+                start.elapsed(),
+            )
+        })
+    };
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    client.remove_peer(peer.addr()).unwrap();
+    let (result, took) = waiting.await.unwrap();
+    let err = result.unwrap_err();
+    assert!(
+        matches!(
+            &err,
+            btcclient_manager::Error::PeerConnection(e)
+                if e.cause == btcclient_manager::ConnectFailure::Removed
+        ),
+        "{err}"
+    );
+    assert!(err.to_string().contains("removed"), "{err}");
+    assert!(took < Duration::from_secs(1), "waited {took:?}");
+    client.stop(Duration::from_secs(5)).await.unwrap();
+    net.shutdown().await;
+}
+
+#[tokio::test]
+async fn stop_timeout_counts_undelivered_disconnects_and_nothing_reaches_the_next_run() {
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    use std::sync::Arc;
+    let net = crate::quiet_net(3).await;
+    let started_disconnects = Arc::new(AtomicUsize::new(0));
+    let seen = started_disconnects.clone();
+    let listeners = btcclient_manager::Listeners::new().on_peer_disconnected(move |_, _| {
+        seen.fetch_add(1, Ordering::SeqCst);
+        std::thread::sleep(Duration::from_millis(800));
+    });
+    // Serialized delivery: the first disconnected callback holds up the other two.
+    let client = started(fast().discovery(false).listeners(listeners));
+    for node in net.nodes() {
+        crate::connect(&client, node).await;
+    }
+    let r = client.stop(Duration::from_millis(300)).await;
+    assert!(
+        matches!(
+            r,
+            Err(btcclient_manager::Error::StopTimeout {
+                undelivered_disconnects: 2,
+                ..
+            })
+        ),
+        "{r:?}"
+    );
+    let at_stop = started_disconnects.load(Ordering::SeqCst);
+    assert_eq!(at_stop, 1);
+    // A new run starts at once; the old run's two queued disconnected events never arrive.
+    client.start().unwrap();
+    tokio::time::sleep(Duration::from_millis(1200)).await;
+    assert_eq!(started_disconnects.load(Ordering::SeqCst), at_stop);
+    client.stop(Duration::from_secs(5)).await.unwrap();
+    net.shutdown().await;
+}
+
+#[tokio::test(start_paused = true)]
+async fn backoff_grows_to_its_ten_minute_cap() {
+    // Every dial is refused; on the paused clock, an hour of retries takes milliseconds.
+    let net = crate::quiet_net(1).await;
+    net.node(0).set_fault(Some(Fault::RefuseConnections));
+    let rec = Recorder::default();
+    let client = started(
+        defaults()
+            .max_failure_count(3)
+            .delivery(btcclient_manager::Delivery::Concurrent)
+            .listeners(rec.listeners()),
+    );
+    let peer = client.add_peer(&net.addrs()[0].to_string()).unwrap();
+    let addr = peer.addr().to_owned();
+    tokio::time::sleep(Duration::from_secs(3600)).await;
+    let delays: Vec<Duration> = rec
+        .all()
+        .into_iter()
+        .filter_map(|s| match s {
+            Seen::Failed(_, _, _, d) => Some(d),
+            _ => None,
+        })
+        .collect();
+    let cap = Duration::from_secs(600);
+    // 5, 10, 20, ... s (±25 %), then never over 10 minutes.
+    assert!(delays.len() >= 10, "{delays:?}");
+    for (i, d) in delays.iter().enumerate() {
+        let nominal = (Duration::from_secs(5) * (1u32 << i.min(20))).min(cap);
+        assert!(
+            *d >= nominal.mul_f64(0.75) && *d <= nominal.mul_f64(1.25).min(cap),
+            "{i}: {d:?}"
+        );
+    }
+    assert!(delays[delays.len() - 1] >= cap.mul_f64(0.75));
+    // Unhealthy from the third failure on, without passing through Connecting again.
+    assert_eq!(peer.status(), PeerStatus::Unhealthy);
+    let statuses = rec.statuses(&addr);
+    assert_eq!(
+        statuses[..5],
+        [
+            (PeerStatus::Disconnected, PeerStatus::Connecting),
+            (PeerStatus::Connecting, PeerStatus::Disconnected),
+            (PeerStatus::Disconnected, PeerStatus::Connecting),
+            (PeerStatus::Connecting, PeerStatus::Disconnected),
+            (PeerStatus::Disconnected, PeerStatus::Connecting),
+        ]
+    );
+    assert_eq!(statuses[5], (PeerStatus::Connecting, PeerStatus::Unhealthy));
+    assert_eq!(statuses.len(), 6, "{statuses:?}");
+    client.stop(Duration::from_secs(5)).await.unwrap();
+    net.shutdown().await;
+}
+
+#[tokio::test(start_paused = true)]
+async fn no_pong_for_twenty_minutes_disconnects() {
+    // The node answers nothing after the handshake (not even pings); on the paused clock the
+    // default 2-minute pings and 20-minute pong timeout pass in milliseconds.
+    let net = btcclient_simnet::Simnet::builder()
+        .nodes(1)
+        .advertise(btcclient_simnet::AddrAdvertise::None)
+        .core_greeting(false)
+        .build()
+        .await
+        .unwrap();
+    let rec = Recorder::default();
+    let client = started(
+        defaults()
+            .delivery(btcclient_manager::Delivery::Concurrent)
+            .listeners(rec.listeners()),
+    );
+    let peer = crate::connect(&client, net.node(0)).await;
+    let addr = peer.addr().to_owned();
+    net.node(0).set_fault(Some(Fault::StallMidMessage));
+    let start = tokio::time::Instant::now();
+    while rec.disconnected(&addr) == 0 && start.elapsed() < Duration::from_secs(3600) {
+        tokio::time::sleep(Duration::from_secs(1)).await;
+    }
+    let took = start.elapsed();
+    assert!(
+        rec.all().contains(&Seen::Disconnected(
+            addr.clone(),
+            DisconnectReason::PingTimeout
+        )),
+        "{:?}",
+        rec.all()
+    );
+    // The first ping goes out 2 minutes after the handshake, the timeout 20 minutes later.
+    assert!(
+        took >= Duration::from_secs(21 * 60) && took <= Duration::from_secs(22 * 60 + 2),
+        "{took:?}"
+    );
+    client.stop(Duration::from_secs(5)).await.unwrap();
+    net.shutdown().await;
+}
