@@ -116,11 +116,10 @@ pub(crate) async fn run_peer(shared: Arc<Shared>, peer: ManagedPeer, events: Eve
         let Ok(attempt) = attempt else { break };
         let next = match attempt {
             Err(failure) => {
+                // Reported even when a stop follows at once (a `wait_connected` woken by this
+                // failure may be what stops the client); only giving up the run ends the wait.
                 let actions = peer.step(Input::AttemptFailed(failure));
-                tokio::select! {
-                    r = events.carry_out(&peer, actions) => r,
-                    _ = cancel.cancelled() => break,
-                }
+                events.carry_out(&peer, actions).await
             }
             Ok(conn) => {
                 let reason = session(&shared, &peer, conn, &events).await;

@@ -190,6 +190,9 @@ pub(crate) fn spawn_serialized(
             while let Some(event) = rx.blocking_recv() {
                 deliverer.deliver(event);
             }
+            // The listeners go before `stop` hears that delivery is over: what they hold is
+            // released when `stop` returns.
+            drop(deliverer);
             let _ = done_tx.send(());
         })?;
     Ok((tx, done_rx))

@@ -261,9 +261,7 @@ impl Lifecycle {
                         | DisconnectReason::Unhealthy
                 );
                 if ours {
-                    if self.status != PeerStatus::Unhealthy {
-                        self.set_status(PeerStatus::Disconnected, &mut actions);
-                    }
+                    self.set_status(PeerStatus::Disconnected, &mut actions);
                     actions.push(Action::Finish);
                 } else if was_stable {
                     self.set_status(PeerStatus::Disconnected, &mut actions);
@@ -277,12 +275,11 @@ impl Lifecycle {
         actions
     }
 
-    /// The client stops or the peer is removed while it is not connected.
+    /// The client stops or the peer is removed (or dropped as unhealthy) while it is not
+    /// connected: it ends `Disconnected`.
     pub(crate) fn finish(&mut self) -> Vec<Action> {
         let mut actions = Vec::new();
-        if matches!(self.status, PeerStatus::Connecting | PeerStatus::Connected) {
-            self.set_status(PeerStatus::Disconnected, &mut actions);
-        }
+        self.set_status(PeerStatus::Disconnected, &mut actions);
         actions.push(Action::Finish);
         actions
     }
@@ -459,6 +456,14 @@ mod tests {
                 Action::Finish
             ]
         );
+        // An unhealthy peer that is dropped or removed ends disconnected too.
+        let mut l = Lifecycle::new(policy(Backoff::Fixed), 7);
+        for _ in 0..3 {
+            l.step(Input::Dial, t0);
+            l.step(Input::AttemptFailed(ConnectFailure::DialTimeout), t0);
+        }
+        assert_eq!(l.status(), Unhealthy);
+        assert_eq!(status(&l.finish()), [(Unhealthy, Disconnected)]);
     }
 
     #[test]
