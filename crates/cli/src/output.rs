@@ -73,6 +73,8 @@ pub enum Event {
         failures: u32,
         /// The last error.
         error: String,
+        /// Milliseconds until the next attempt.
+        retry_in_ms: u64,
     },
     /// A peer became unhealthy.
     PeerUnhealthy {
@@ -255,7 +257,10 @@ impl Event {
                 peer,
                 failures,
                 error,
-            } => json!({"peer": peer, "failures": failures, "error": error}),
+                retry_in_ms,
+            } => {
+                json!({"peer": peer, "failures": failures, "error": error, "retry_in_ms": retry_in_ms})
+            }
             Event::PeerUnhealthy { peer, failures } => {
                 json!({"peer": peer, "failures": failures})
             }
@@ -374,7 +379,11 @@ impl Event {
                 peer,
                 failures,
                 error,
-            } => format!("! {peer} connection failed ({failures} in a row): {error}"),
+                retry_in_ms,
+            } => format!(
+                "! {peer} connection failed ({failures} in a row): {error}; retry in {:.1}s",
+                *retry_in_ms as f64 / 1000.0
+            ),
             Event::PeerUnhealthy { peer, failures } => {
                 format!("! {peer} is unhealthy after {failures} failures")
             }
