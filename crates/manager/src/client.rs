@@ -14,7 +14,7 @@ use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 use tracing::{debug, info, Instrument};
 
-use crate::address::{is_routable, network_group, PeerAddr};
+use crate::address::{is_bad_port, is_routable, network_group, PeerAddr};
 use crate::config::{Config, Delivery};
 use crate::connection::Events;
 use crate::dispatch::{in_callback_of, run_concurrent, spawn_serialized, Deliverer, Event, Gate};
@@ -543,7 +543,11 @@ fn admit(
     discovered_groups: &HashSet<Vec<u8>>,
     user_group: impl Fn(&[u8]) -> bool,
 ) -> Option<(PeerAddr, Option<Vec<u8>>)> {
-    if sock.port() == 0 || sock.ip().is_unspecified() {
+    if sock.port() == 0 || is_bad_port(sock.port()) {
+        return None;
+    }
+    let ip = sock.ip();
+    if ip.is_unspecified() || ip.is_multicast() || ip == std::net::Ipv4Addr::BROADCAST {
         return None;
     }
     if !allow_local && !is_routable(sock.ip()) {
@@ -782,7 +786,20 @@ mod tests {
                 "[fe80::1]:8333"
             ]
         );
-        assert_eq!(run(&["127.0.0.1:1", "127.0.0.1:2"], true, &[]).len(), 2);
+        assert_eq!(run(&["127.0.0.1:2", "127.0.0.1:3"], true, &[]).len(), 2);
+        // Bitcoin Core's bad ports are never dialled, local addresses allowed or not; nor are
+        // broadcast and multicast addresses.
+        let bad = [
+            "8.8.8.8:22",
+            "8.8.8.8:25",
+            "8.8.8.8:6667",
+            "8.8.8.8:27017",
+            "127.0.0.1:53",
+            "255.255.255.255:8333",
+            "224.0.0.1:8333",
+        ];
+        assert!(run(&bad, false, &[]).is_empty());
+        assert!(run(&bad, true, &[]).is_empty());
     }
 }
 

@@ -63,7 +63,7 @@ mod lifecycle;
 mod listeners;
 mod peer;
 
-pub use address::{is_routable, network_group, parse_peer_address};
+pub use address::{is_bad_port, is_routable, network_group, parse_peer_address};
 pub use bitcoin;
 pub use btcclient_wire as wire;
 pub use btcclient_wire::{Frame, RawBlock};
