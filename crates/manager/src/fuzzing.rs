@@ -71,7 +71,7 @@ fn version(nonce: u64) -> NetworkMessage {
         "/fuzz/".into(),
         100,
     );
-    v.version = 70016;
+    v.version = crate::PROTOCOL_VERSION;
     NetworkMessage::Version(v)
 }
 

@@ -559,7 +559,7 @@ impl Conn {
         if self.common_version >= WTXID_RELAY_VERSION {
             self.send(NetworkMessage::WtxidRelay).await;
         }
-        if self.common_version >= 70016 {
+        if self.common_version >= PROTOCOL_VERSION {
             self.send(NetworkMessage::SendAddrV2).await;
         }
         self.send(NetworkMessage::Verack).await;

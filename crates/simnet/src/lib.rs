@@ -76,7 +76,7 @@ use bitcoin::{Network, Transaction};
 use btcclient_wire::{Frame, WireConfig};
 use tokio::runtime::Handle;
 
-pub use chain::{Chain, MAX_HEADERS_RESULTS, REGTEST_BITS};
+pub use chain::{locator_heights, Chain, MAX_HEADERS_RESULTS, REGTEST_BITS};
 pub use conn::{node_services, PROTOCOL_VERSION};
 pub use node::RECEIVED_LOG_LEN;
 

@@ -7,56 +7,23 @@ use std::process::ExitCode;
 use std::time::Duration;
 
 use btcclient_simnet::Simnet;
+use clap::Parser;
 use tokio::io::AsyncReadExt;
 
-const USAGE: &str = "\
-usage: simnet [--nodes N] [--chain-length N] [--getaddr-delay-ms N]
-
-Starts N simulated Bitcoin Core 29 nodes (regtest magic) on 127.0.0.1, prints each address
-on its own line, and runs until SIGTERM/SIGINT or until standard input closes.
-
-  --nodes N             number of nodes (default 1)
-  --chain-length N      blocks after genesis (default 100)
-  --getaddr-delay-ms N  delay before answering getaddr, in ms (default 200)
-  -h, --help            this text";
-
-#[derive(Debug)]
+/// Starts simulated Bitcoin Core 29 nodes (regtest magic) on 127.0.0.1, prints each address
+/// on its own line, and runs until SIGTERM/SIGINT or until standard input closes.
+#[derive(Debug, Parser)]
+#[command(name = "simnet")]
 struct Options {
+    /// Number of nodes.
+    #[arg(long, default_value_t = 1)]
     nodes: usize,
+    /// Blocks after genesis.
+    #[arg(long, default_value_t = 100)]
     chain_length: u32,
+    /// Delay before answering getaddr, in ms.
+    #[arg(long, default_value_t = 200)]
     getaddr_delay_ms: u64,
-}
-
-fn parse(args: &[String]) -> Result<Option<Options>, String> {
-    let mut options = Options {
-        nodes: 1,
-        chain_length: 100,
-        getaddr_delay_ms: 200,
-    };
-    let mut it = args.iter();
-    while let Some(arg) = it.next() {
-        let (flag, inline) = match arg.split_once('=') {
-            Some((f, v)) if f.starts_with("--") => (f, Some(v.to_owned())),
-            _ => (arg.as_str(), None),
-        };
-        if flag == "-h" || flag == "--help" {
-            return Ok(None);
-        }
-        if !matches!(flag, "--nodes" | "--chain-length" | "--getaddr-delay-ms") {
-            return Err(format!("unknown argument `{arg}`"));
-        }
-        let value = match inline.or_else(|| it.next().cloned()) {
-            Some(v) => v,
-            None => return Err(format!("`{flag}` needs a value")),
-        };
-        let bad = |_| format!("`{flag}` needs a non-negative integer, got `{value}`");
-        match flag {
-            "--nodes" => options.nodes = value.parse().map_err(bad)?,
-            "--chain-length" => options.chain_length = value.parse().map_err(bad)?,
-            _ => options.getaddr_delay_ms = value.parse().map_err(bad)?,
-        }
-    }
-    Ok(Some(options))
 }
 
 async fn stdin_closed() {
@@ -92,18 +59,8 @@ async fn terminated() {
 }
 
 fn main() -> ExitCode {
-    let args: Vec<String> = std::env::args().skip(1).collect();
-    let options = match parse(&args) {
-        Ok(Some(options)) => options,
-        Ok(None) => {
-            println!("{USAGE}");
-            return ExitCode::SUCCESS;
-        }
-        Err(e) => {
-            eprintln!("simnet: {e}\n\n{USAGE}");
-            return ExitCode::from(2);
-        }
-    };
+    // Help exits 0; a bad argument exits 2 with a message naming it.
+    let options = Options::parse();
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .enable_all()
@@ -151,25 +108,27 @@ fn main() -> ExitCode {
 mod tests {
     use super::*;
 
-    fn args(s: &[&str]) -> Vec<String> {
-        s.iter().map(|a| a.to_string()).collect()
-    }
-
     #[test]
     fn parses_flags() {
-        let o = parse(&args(&[
+        let o = Options::try_parse_from([
+            "simnet",
             "--nodes",
             "3",
             "--chain-length=7",
             "--getaddr-delay-ms",
             "0",
-        ]))
-        .expect("valid")
-        .expect("not help");
+        ])
+        .expect("valid");
         assert_eq!((o.nodes, o.chain_length, o.getaddr_delay_ms), (3, 7, 0));
-        assert!(parse(&args(&["--help"])).expect("valid").is_none());
-        assert!(parse(&args(&["--nodes"])).is_err());
-        assert!(parse(&args(&["--nodes", "-1"])).is_err());
-        assert!(parse(&args(&["--bogus"])).is_err());
+        let help = Options::try_parse_from(["simnet", "--help"]).expect_err("help");
+        assert_eq!(help.kind(), clap::error::ErrorKind::DisplayHelp);
+        for bad in [
+            &["simnet", "--nodes"][..],
+            &["simnet", "--nodes", "-1"],
+            &["simnet", "--nodes", "abc"],
+            &["simnet", "--bogus"],
+        ] {
+            assert!(Options::try_parse_from(bad).is_err(), "{bad:?}");
+        }
     }
 }
