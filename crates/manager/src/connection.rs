@@ -122,15 +122,16 @@ pub(crate) async fn run_peer(shared: Arc<Shared>, peer: ManagedPeer, events: Eve
                 events.carry_out(&peer, actions).await
             }
             Ok(conn) => {
-                let reason = session(&shared, &peer, conn, &events).await;
+                let (reason, announced) = session(&shared, &peer, conn, &events).await;
                 info!("disconnected: {reason}");
                 let actions = peer.step(Input::Ended(reason.clone()));
                 // Delivered even while stopping (pairing); only giving up the run ends the
-                // wait.
-                if events
-                    .emit(&peer, EventKind::Disconnected(reason))
-                    .await
-                    .is_err()
+                // wait. Not sent when the connected event never was (cancelled before).
+                if announced
+                    && events
+                        .emit(&peer, EventKind::Disconnected(reason))
+                        .await
+                        .is_err()
                 {
                     return;
                 }
@@ -380,12 +381,14 @@ struct Ping {
     sent: Instant,
 }
 
+/// Runs a connection until it ends; returns why, and whether its connected event was handed
+/// over (then, and only then, a disconnected event must follow).
 pub(crate) async fn session<R, W>(
     shared: &Arc<Shared>,
     peer: &ManagedPeer,
     conn: Connection<R, W>,
     events: &Events,
-) -> DisconnectReason
+) -> (DisconnectReason, bool)
 where
     R: AsyncRead + Unpin,
     W: AsyncWrite + Unpin + Send + 'static,
@@ -417,8 +420,10 @@ where
         config.write_timeout,
     ));
 
+    let announced = std::sync::atomic::AtomicBool::new(false);
     let body = async {
         events.emit(peer, EventKind::Connected).await?;
+        announced.store(true, Ordering::Relaxed);
         events.carry_out(peer, actions).await?;
         let mut bucket = AddrTokenBucket::new();
         if config.discovery {
@@ -504,7 +509,7 @@ where
         // Wait for the abort to take effect so that no task outlives the session.
         let _ = writer_task.await;
     }
-    reason
+    (reason, announced.load(Ordering::Relaxed))
 }
 
 trait ErrOrStopped {
