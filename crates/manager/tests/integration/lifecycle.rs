@@ -516,3 +516,34 @@ async fn no_pong_for_twenty_minutes_disconnects() {
     client.stop(Duration::from_secs(5)).await.unwrap();
     net.shutdown().await;
 }
+
+#[tokio::test(start_paused = true)]
+async fn the_health_check_drops_an_unhealthy_discovered_peer_on_its_next_tick() {
+    // Defaults: 3 failures (5 s, 10 s backoff) make the discovered peer unhealthy within 20 s;
+    // the health check, every 30 s from start, drops it at 30 s, not before.
+    let net = Simnet::builder().nodes(2).build().await.unwrap();
+    net.node(1).set_fault(Some(Fault::RefuseConnections));
+    let rec = Recorder::default();
+    let client = started(
+        defaults()
+            .max_failure_count(3)
+            .delivery(btcclient_manager::Delivery::Concurrent)
+            .listeners(rec.listeners()),
+    );
+    let start = tokio::time::Instant::now();
+    client.add_peer(&net.addrs()[0].to_string()).unwrap();
+    let discovered = net.addrs()[1].to_string();
+    tokio::time::sleep_until(start + Duration::from_secs(29)).await;
+    let peer = client
+        .peer(&discovered)
+        .expect("discovered and still managed");
+    assert_eq!(peer.status(), PeerStatus::Unhealthy);
+    tokio::time::sleep_until(start + Duration::from_millis(30_100)).await;
+    assert!(client.peer(&discovered).is_none(), "not dropped at 30 s");
+    assert_eq!(
+        rec.statuses(&discovered).last(),
+        Some(&(PeerStatus::Unhealthy, PeerStatus::Disconnected))
+    );
+    client.stop(Duration::from_secs(5)).await.unwrap();
+    net.shutdown().await;
+}
