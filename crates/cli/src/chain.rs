@@ -9,7 +9,7 @@ use bitcoin::pow::{Target, Work};
 use bitcoin::BlockHash;
 
 /// Bitcoin Core's limit on headers in one `headers` message: a full message means "ask again".
-pub const MAX_HEADERS: usize = 2_000;
+pub use btcclient_manager::wire::MAX_HEADERS_ENTRIES as MAX_HEADERS;
 
 /// The chain of best work we know, from genesis to tip.
 #[derive(Debug)]
@@ -119,20 +119,10 @@ impl HeaderChain {
     /// (`LocatorEntries`): the tip and the 11 blocks below it one by one, then doubling
     /// steps, genesis last.
     pub fn locator(&self) -> Vec<BlockHash> {
-        let mut out = Vec::new();
-        let mut height = self.height() as u64;
-        let mut step = 1u64;
-        loop {
-            out.push(self.hashes[height as usize]);
-            if height == 0 {
-                break;
-            }
-            height = height.saturating_sub(step);
-            if out.len() > 10 {
-                step *= 2;
-            }
-        }
-        out
+        btcclient_simnet::locator_heights(self.height())
+            .into_iter()
+            .map(|h| self.hashes[h as usize])
+            .collect()
     }
 
     /// Checks a `headers` message and adds what extends (or, with more work, replaces part of)

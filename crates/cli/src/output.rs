@@ -5,10 +5,14 @@ use std::io::{IsTerminal, Write};
 use std::time::{Duration, Instant};
 
 use indicatif::{MultiProgress, ProgressBar, ProgressDrawTarget, ProgressStyle};
-use serde_json::{json, Map, Value};
+use serde::Serialize;
+use serde_json::{Map, Value};
 
-/// Something that happened, in the words of the output.
-#[derive(Debug, Clone)]
+/// Something that happened, in the words of the output. In JSON each is one object whose
+/// `event` field is the variant's name in snake case (`peer_connected`), then `t`, then the
+/// fields, as serde derives them.
+#[derive(Debug, Clone, Serialize)]
+#[serde(tag = "event", rename_all = "snake_case")]
 pub enum Event {
     /// The run started.
     Start {
@@ -73,6 +77,8 @@ pub enum Event {
         failures: u32,
         /// The last error.
         error: String,
+        /// Milliseconds until the next attempt.
+        retry_in_ms: u64,
     },
     /// A peer became unhealthy.
     PeerUnhealthy {
@@ -146,13 +152,14 @@ pub enum Event {
 }
 
 /// The closing figures.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, Serialize)]
 pub struct Summary {
     /// Whether the run reached its goal (a peer connected).
     pub ok: bool,
     /// Why it ended: `duration`, `interrupted`, `synced`, `no_peer_connected`.
     pub end: &'static str,
     /// Seconds.
+    #[serde(rename = "elapsed_secs", serialize_with = "secs3")]
     pub elapsed: Duration,
     /// Distinct peers that completed a handshake.
     pub peers_reached: usize,
@@ -180,9 +187,10 @@ pub struct Summary {
 }
 
 /// A peer in the closing table.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, Serialize)]
 pub struct PeerLine {
     /// Address.
+    #[serde(rename = "peer")]
     pub addr: String,
     /// Status.
     pub status: String,
@@ -196,114 +204,31 @@ pub struct PeerLine {
     pub messages_in: u64,
 }
 
-impl Event {
-    fn name(&self) -> &'static str {
-        match self {
-            Event::Start { .. } => "start",
-            Event::Simnet { .. } => "simnet",
-            Event::PeerAdded { .. } => "peer_added",
-            Event::PeerConnected { .. } => "peer_connected",
-            Event::PeerDisconnected { .. } => "peer_disconnected",
-            Event::PeerFailure { .. } => "peer_failure",
-            Event::PeerUnhealthy { .. } => "peer_unhealthy",
-            Event::PeerDropped { .. } => "peer_dropped",
-            Event::MaxPeers { .. } => "max_peers",
-            Event::SyncPeer { .. } => "sync_peer",
-            Event::Headers { .. } => "headers",
-            Event::Synced { .. } => "synced",
-            Event::Addr { .. } => "addr",
-            Event::Fault { .. } => "fault",
-            Event::Error { .. } => "error",
-            Event::Summary(_) => "summary",
-        }
-    }
+fn secs3<S: serde::Serializer>(d: &Duration, s: S) -> Result<S::Ok, S::Error> {
+    s.serialize_f64(round3(*d))
+}
 
-    /// The event as one JSON object.
+impl Event {
+    /// The event as one JSON object: `event`, `t` (seconds since the start), then its fields.
     pub fn to_json(&self, t: Duration) -> Value {
-        let body = match self {
-            Event::Start {
-                mode,
-                network,
-                peers,
-                max_peers,
-            } => json!({"mode": mode, "network": network, "peers": peers, "max_peers": max_peers}),
-            Event::Simnet {
-                nodes,
-                height,
-                tip,
-                flapping,
-                garbage,
-            } => json!({"nodes": nodes, "height": height, "tip": tip,
-                        "flapping": flapping, "garbage": garbage}),
-            Event::PeerAdded { peer, discovered } => {
-                json!({"peer": peer, "discovered": discovered})
-            }
-            Event::PeerConnected {
-                peer,
-                user_agent,
-                start_height,
-                reconnect,
-                discovered,
-                connected,
-            } => json!({"peer": peer, "user_agent": user_agent, "start_height": start_height,
-                        "reconnect": reconnect, "discovered": discovered,
-                        "connected": connected}),
-            Event::PeerDisconnected { peer, reason, kind } => {
-                json!({"peer": peer, "reason": reason, "kind": kind})
-            }
-            Event::PeerFailure {
-                peer,
-                failures,
-                error,
-            } => json!({"peer": peer, "failures": failures, "error": error}),
-            Event::PeerUnhealthy { peer, failures } => {
-                json!({"peer": peer, "failures": failures})
-            }
-            Event::PeerDropped { peer } => json!({ "peer": peer }),
-            Event::MaxPeers { max } => json!({ "max": max }),
-            Event::SyncPeer {
-                peer,
-                height,
-                peer_height,
-            } => json!({"peer": peer, "height": height, "peer_height": peer_height}),
-            Event::Headers {
-                peer,
-                count,
-                new,
-                height,
-                reorg_from,
-            } => json!({"peer": peer, "count": count, "new": new, "height": height,
-                        "reorg_from": reorg_from}),
-            Event::Synced { height, tip } => json!({"height": height, "tip": tip}),
-            Event::Addr { peer, count } => json!({"peer": peer, "count": count}),
-            Event::Fault { node, what } => json!({"node": node, "what": what}),
-            Event::Error { peer, message } => json!({"peer": peer, "message": message}),
-            Event::Summary(s) => json!({
-                "ok": s.ok,
-                "end": s.end,
-                "elapsed_secs": round3(s.elapsed),
-                "peers_reached": s.peers_reached,
-                "max_connected": s.max_connected,
-                "connected_at_end": s.connected_at_end,
-                "headers_synced": s.headers_synced,
-                "target_height": s.target_height,
-                "tip": s.tip,
-                "disconnections": s.disconnections,
-                "reconnections": s.reconnections,
-                "faults_survived": s.faults_survived,
-                "peers_removed": s.peers_removed,
-                "peers": s.peers.iter().map(|p| json!({
-                    "peer": p.addr, "status": p.status, "failures": p.failures,
-                    "discovered": p.discovered, "user_agent": p.user_agent,
-                    "messages_in": p.messages_in,
-                })).collect::<Vec<_>>(),
-            }),
-        };
         let mut map = Map::new();
-        map.insert("event".into(), Value::from(self.name()));
-        map.insert("t".into(), Value::from(round3(t)));
-        if let Value::Object(fields) = body {
-            map.extend(fields);
+        match serde_json::to_value(self) {
+            Ok(Value::Object(fields)) => {
+                let mut fields = fields.into_iter();
+                // serde puts the tag first.
+                if let Some((tag, name)) = fields.next() {
+                    map.insert(tag, name);
+                }
+                map.insert("t".into(), Value::from(round3(t)));
+                map.extend(fields);
+            }
+            Ok(other) => {
+                map.insert("event".into(), other);
+            }
+            Err(e) => {
+                map.insert("event".into(), Value::from("error"));
+                map.insert("message".into(), Value::from(e.to_string()));
+            }
         }
         Value::Object(map)
     }
@@ -374,7 +299,11 @@ impl Event {
                 peer,
                 failures,
                 error,
-            } => format!("! {peer} connection failed ({failures} in a row): {error}"),
+                retry_in_ms,
+            } => format!(
+                "! {peer} connection failed ({failures} in a row): {error}; retry in {:.1}s",
+                *retry_in_ms as f64 / 1000.0
+            ),
             Event::PeerUnhealthy { peer, failures } => {
                 format!("! {peer} is unhealthy after {failures} failures")
             }
@@ -601,4 +530,25 @@ fn write_stdout(line: &str) {
     let mut out = std::io::stdout().lock();
     let _ = writeln!(out, "{line}");
     let _ = out.flush();
+}
+
+#[cfg(test)]
+mod json_tests {
+    use super::*;
+
+    #[test]
+    fn event_then_t_then_the_fields_in_snake_case() {
+        let e = Event::PeerFailure {
+            peer: "1.2.3.4:8333".into(),
+            failures: 2,
+            error: "connect failed".into(),
+            retry_in_ms: 10_000,
+        };
+        assert_eq!(
+            e.to_json(Duration::from_millis(1500)).to_string(),
+            r#"{"event":"peer_failure","t":1.5,"peer":"1.2.3.4:8333","failures":2,"error":"connect failed","retry_in_ms":10000}"#
+        );
+        let s = Event::MaxPeers { max: 8 }.to_json(Duration::ZERO);
+        assert_eq!(s.to_string(), r#"{"event":"max_peers","t":0.0,"max":8}"#);
+    }
 }

@@ -1,5 +1,6 @@
 //! One run: the client's callbacks feed a channel; one loop turns them into events, drives the
-//! header sync, watches the peer table and ends the run.
+//! header sync and ends the run. Everything shown about peers comes from the client's events
+//! (connected, disconnected, attempt failed, status changed), not from comparing snapshots.
 
 use std::collections::{HashMap, HashSet};
 use std::time::Duration;
@@ -10,7 +11,10 @@ use bitcoin::p2p::message::NetworkMessage;
 use bitcoin::p2p::message_blockdata::{GetHeadersMessage, Inventory};
 use bitcoin::pow::Target;
 use bitcoin::BlockHash;
-use btcclient_manager::{BtcClient, DisconnectReason, Error, Listeners, ManagedPeer, PeerStatus};
+use btcclient_manager::{
+    AttemptFailure, BtcClient, DisconnectReason, Error, FailureCause, Listeners, ManagedPeer,
+    PeerStatus, StatusChange,
+};
 use tokio::sync::mpsc;
 use tokio::task::JoinSet;
 use tokio::time::Instant;
@@ -30,12 +34,24 @@ pub enum Input {
     Addr(ManagedPeer, usize),
     /// Block hashes announced in an `inv`.
     Inv(ManagedPeer, Vec<BlockHash>),
+    /// A connection attempt failed.
+    Failed(ManagedPeer, AttemptFailure),
+    /// A peer's status changed.
+    Status(ManagedPeer, StatusChange),
 }
 
 /// Listeners that forward everything the run shows to `tx`. They only queue: no callback
 /// waits for the loop.
 pub fn listeners(tx: mpsc::UnboundedSender<Input>) -> Listeners {
-    let (t1, t2, t3, t4, t5) = (tx.clone(), tx.clone(), tx.clone(), tx.clone(), tx);
+    let (t1, t2, t3, t4, t5, t6) = (
+        tx.clone(),
+        tx.clone(),
+        tx.clone(),
+        tx.clone(),
+        tx.clone(),
+        tx.clone(),
+    );
+    let t7 = tx;
     Listeners::new()
         .on_peer_connected(move |p| {
             let _ = t1.send(Input::Connected(p.clone()));
@@ -60,6 +76,12 @@ pub fn listeners(tx: mpsc::UnboundedSender<Input>) -> Listeners {
             if !blocks.is_empty() {
                 let _ = t5.send(Input::Inv(p.clone(), blocks));
             }
+        })
+        .on_attempt_failed(move |p, failure| {
+            let _ = t6.send(Input::Failed(p.clone(), failure.clone()));
+        })
+        .on_status_changed(move |p, change| {
+            let _ = t7.send(Input::Status(p.clone(), *change));
         })
 }
 
@@ -112,23 +134,9 @@ struct Conn {
     done: bool,
 }
 
+/// A managed peer, as its events told.
 struct Known {
-    addr: String,
-    status: Option<PeerStatus>,
-    failures: u32,
-    /// Failures the polling will see that a disconnect event already reported.
-    credit: u32,
-}
-
-impl Known {
-    fn new(addr: &str) -> Known {
-        Known {
-            addr: addr.to_owned(),
-            status: None,
-            failures: 0,
-            credit: 0,
-        }
-    }
+    discovered: bool,
 }
 
 /// The state of one run.
@@ -151,6 +159,8 @@ pub struct Session {
     faults: usize,
     peers_removed: usize,
     max_peers_reported: bool,
+    /// Set when the client is being stopped: the last events only close the books.
+    stopping: bool,
     start: Instant,
 }
 
@@ -177,6 +187,7 @@ impl Session {
             faults: 0,
             peers_removed: 0,
             max_peers_reported: false,
+            stopping: false,
             start,
         }
     }
@@ -200,7 +211,7 @@ impl Session {
         for addr in peers {
             match self.client.add_peer(addr) {
                 Ok(peer) => {
-                    self.known.insert(peer.id(), Known::new(peer.addr()));
+                    self.known.insert(peer.id(), Known { discovered: false });
                     self.emit(Event::PeerAdded {
                         peer: peer.addr().to_owned(),
                         discovered: false,
@@ -266,7 +277,7 @@ impl Session {
                         }
                     },
                     Some(input) = rx.recv() => self.handle(input),
-                    _ = ticker.tick() => self.poll(),
+                    _ = ticker.tick() => self.tick(),
                     _ = tokio::time::sleep_until(flap_at), if flapper.is_some() => {
                         if let Some(f) = flapper.as_mut() {
                             let event = f.change().await;
@@ -284,8 +295,7 @@ impl Session {
             }
         };
 
-        // Take the last picture, then stop.
-        self.poll();
+        // The final table for the summary, then stop.
         let peers_at_end: Vec<PeerLine> = self
             .client
             .peers()
@@ -301,6 +311,7 @@ impl Session {
             .collect();
         let connected_at_end = self.connected.len();
         self.out.status(|| "stopping…".into());
+        self.stopping = true;
         if let Err(e) = self.client.stop(Duration::from_secs(5)).await {
             self.emit(Event::Error {
                 peer: None,
@@ -377,6 +388,8 @@ impl Session {
                     });
                 }
             }
+            Input::Failed(peer, failure) => self.on_failed(&peer, &failure),
+            Input::Status(peer, change) => self.on_status(&peer, change),
             Input::Inv(peer, blocks) => {
                 if blocks.iter().any(|h| !self.chain.contains(h)) {
                     if let Some(c) = self.connected.get_mut(&peer.id()) {
@@ -390,22 +403,68 @@ impl Session {
         self.check_synced();
     }
 
-    fn on_connected(&mut self, peer: ManagedPeer) {
-        let id = peer.id();
-        if let std::collections::hash_map::Entry::Vacant(e) = self.known.entry(id) {
-            e.insert(Known::new(peer.addr()));
-            // In text the connected line says it all.
-            if self.out.is_json() {
-                self.emit(Event::PeerAdded {
-                    peer: peer.addr().to_owned(),
-                    discovered: peer.is_discovered(),
-                });
+    /// A peer's first event makes it known (discovered peers are announced here).
+    fn learn(&mut self, peer: &ManagedPeer) {
+        if let std::collections::hash_map::Entry::Vacant(e) = self.known.entry(peer.id()) {
+            e.insert(Known {
+                discovered: peer.is_discovered(),
+            });
+            self.emit(Event::PeerAdded {
+                peer: peer.addr().to_owned(),
+                discovered: peer.is_discovered(),
+            });
+            let max = self.client.config().max_peers;
+            if self.known.len() >= max && !self.max_peers_reported {
+                self.max_peers_reported = true;
+                self.emit(Event::MaxPeers { max });
             }
         }
-        if let Some(k) = self.known.get_mut(&id) {
-            k.status = Some(PeerStatus::Connected);
-            k.failures = 0;
+    }
+
+    fn on_failed(&mut self, peer: &ManagedPeer, failure: &AttemptFailure) {
+        self.learn(peer);
+        // A connection that ended early was counted (and shown) by its disconnect already.
+        if matches!(failure.cause, FailureCause::Connect(_)) {
+            self.faults += 1;
         }
+        self.emit(Event::PeerFailure {
+            peer: failure.addr.clone(),
+            failures: failure.failures,
+            error: failure.cause.to_string(),
+            retry_in_ms: failure.retry_in.as_millis() as u64,
+        });
+        self.refresh();
+    }
+
+    fn on_status(&mut self, peer: &ManagedPeer, change: StatusChange) {
+        // Stopping ends every peer: nothing to show.
+        if self.stopping {
+            return;
+        }
+        self.learn(peer);
+        let id = peer.id();
+        if change.new == PeerStatus::Unhealthy {
+            self.emit(Event::PeerUnhealthy {
+                peer: peer.addr().to_owned(),
+                failures: peer.failure_count(),
+            });
+        } else if change.old == PeerStatus::Unhealthy
+            && change.new == PeerStatus::Disconnected
+            && self.known.get(&id).is_some_and(|k| k.discovered)
+            && !self.removed_by_us.contains(&id)
+        {
+            // The health check gave up on a discovered peer.
+            self.known.remove(&id);
+            self.emit(Event::PeerDropped {
+                peer: peer.addr().to_owned(),
+            });
+        }
+        self.refresh();
+    }
+
+    fn on_connected(&mut self, peer: ManagedPeer) {
+        let id = peer.id();
+        self.learn(&peer);
         let (user_agent, start_height) = peer
             .info()
             .map_or((String::new(), 0), |i| (i.user_agent, i.start_height));
@@ -454,9 +513,6 @@ impl Session {
         };
         if !matches!(kind, "stopped" | "removed" | "unhealthy") {
             self.faults += 1;
-            if let Some(k) = self.known.get_mut(&id) {
-                k.credit += 1;
-            }
         }
         if kind != "stopped" {
             self.disconnections += 1;
@@ -600,69 +656,8 @@ impl Session {
         }
     }
 
-    /// Compares the peer table with what was seen before; checks the sync peer's progress.
-    fn poll(&mut self) {
-        let snaps = self.client.peers();
-        let mut seen = HashSet::with_capacity(snaps.len());
-        for snap in &snaps {
-            seen.insert(snap.id);
-            let is_new = !self.known.contains_key(&snap.id);
-            if is_new {
-                self.known.insert(snap.id, Known::new(&snap.addr));
-                // In text a peer that is already connected gets its connected line only.
-                if self.out.is_json() || snap.status != PeerStatus::Connected {
-                    self.emit(Event::PeerAdded {
-                        peer: snap.addr.clone(),
-                        discovered: snap.discovered,
-                    });
-                }
-            }
-            let mut events = Vec::new();
-            if let Some(k) = self.known.get_mut(&snap.id) {
-                if snap.failure_count > k.failures {
-                    let delta = snap.failure_count - k.failures;
-                    let covered = delta.min(k.credit);
-                    if delta > covered && snap.status != PeerStatus::Connected {
-                        self.faults += (delta - covered) as usize;
-                        events.push(Event::PeerFailure {
-                            peer: snap.addr.clone(),
-                            failures: snap.failure_count,
-                            error: snap.last_error.clone().unwrap_or_default(),
-                        });
-                    }
-                }
-                if snap.status == PeerStatus::Unhealthy && k.status != Some(PeerStatus::Unhealthy) {
-                    events.push(Event::PeerUnhealthy {
-                        peer: snap.addr.clone(),
-                        failures: snap.failure_count,
-                    });
-                }
-                k.failures = snap.failure_count;
-                k.status = Some(snap.status);
-                k.credit = 0;
-            }
-            for e in events {
-                self.emit(e);
-            }
-        }
-        let gone: Vec<u64> = self
-            .known
-            .keys()
-            .filter(|id| !seen.contains(id))
-            .copied()
-            .collect();
-        for id in gone {
-            if let Some(k) = self.known.remove(&id) {
-                if !self.removed_by_us.contains(&id) {
-                    self.emit(Event::PeerDropped { peer: k.addr });
-                }
-            }
-        }
-        let max = self.client.config().max_peers;
-        if snaps.len() >= max && !self.max_peers_reported {
-            self.max_peers_reported = true;
-            self.emit(Event::MaxPeers { max });
-        }
+    /// Checks the sync peer's progress; redraws the status line.
+    fn tick(&mut self) {
         if let Some((id, since)) = self.sync {
             if since.elapsed() > self.plan.sync_timeout {
                 let addr = self.connected.get(&id).map(|c| c.peer.addr().to_owned());
@@ -682,14 +677,11 @@ impl Session {
             }
         }
         self.check_synced();
-        self.refresh_with(snaps.len());
+        self.refresh();
     }
 
     fn refresh(&self) {
-        self.refresh_with(self.known.len());
-    }
-
-    fn refresh_with(&self, managed: usize) {
+        let managed = self.known.len();
         self.out.progress(
             self.chain.height(),
             self.best_announced.max(self.chain.height()),

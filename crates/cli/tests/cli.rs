@@ -174,6 +174,14 @@ fn an_unreachable_peer_is_a_clear_error() {
         errors.iter().any(|e| e["peer"] == addr.as_str()),
         "{errors:?}"
     );
+    // The failed attempt is reported from the client's event, with its next retry.
+    let failures = named(&events, "peer_failure");
+    assert!(
+        failures.iter().any(|e| e["peer"] == addr.as_str()
+            && e["failures"] == 1
+            && e["retry_in_ms"].as_u64() > Some(0)),
+        "{events:?}"
+    );
     let s = summary(&events);
     assert_eq!(s["ok"], false);
     assert_eq!(s["end"], "no_peer_connected");

@@ -119,7 +119,7 @@ pub(crate) fn status_of(error: &Error) -> btcclient_status {
         Error::PeerAlreadyExists(_) => btcclient_status::PeerAlreadyExists,
         Error::PeerNotFound(_) => btcclient_status::PeerNotFound,
         Error::MaxPeersReached(_) => btcclient_status::MaxPeersReached,
-        Error::StopTimeout(_) => btcclient_status::StopTimeout,
+        Error::StopTimeout { .. } => btcclient_status::StopTimeout,
         Error::InvalidConfig { .. } => btcclient_status::InvalidConfig,
         Error::PeerConnection(_) => btcclient_status::PeerConnection,
         Error::InvalidAddress { .. } => btcclient_status::InvalidAddress,
@@ -200,7 +200,10 @@ mod tests {
             ),
             (Error::MaxPeersReached(3), btcclient_status::MaxPeersReached),
             (
-                Error::StopTimeout(Duration::from_millis(1)),
+                Error::StopTimeout {
+                    timeout: Duration::from_millis(1),
+                    undelivered_disconnects: 0,
+                },
                 btcclient_status::StopTimeout,
             ),
             (

@@ -49,7 +49,7 @@ fn on_headers(chain: &Mutex<Chain>, peer: &ManagedPeer, headers: &[Header]) {
         headers.len(),
         chain.hashes.len() - 1
     );
-    if headers.len() == 2000 {
+    if headers.len() == btcclient_manager::wire::MAX_HEADERS_ENTRIES {
         let tip = *chain.hashes.last().expect("genesis");
         let _ = peer.send(&getheaders(tip));
     }

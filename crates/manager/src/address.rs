@@ -25,23 +25,59 @@ impl PeerAddr {
     /// Parses `1.2.3.4:8333`, `[2001:db8::1]:8333` or `host.example:8333`.
     pub(crate) fn parse(input: &str) -> Result<PeerAddr> {
         let bad = |reason| Error::InvalidAddress {
-            addr: input.to_owned(),
+            addr: shown(input),
             reason,
         };
         let s = input.trim();
         if s.is_empty() {
             return Err(bad("empty address"));
         }
+        if s.len() > MAX_ADDRESS_LEN {
+            return Err(bad("too long to be an address"));
+        }
+        let port_ok = |p: &str| !p.is_empty() && p.bytes().all(|b| b.is_ascii_digit());
         if let Ok(sock) = s.parse::<SocketAddr>() {
+            if !s.rsplit_once(':').is_some_and(|(_, p)| port_ok(p)) {
+                return Err(bad("port is not a number from 1 to 65535"));
+            }
             if sock.port() == 0 {
                 return Err(bad("port 0"));
             }
-            return Ok(PeerAddr::from_socket(sock));
+            let target = PeerAddr::from_socket(sock);
+            if let PeerAddr::Socket(sock, _) = &target {
+                if let Some(what) = never_a_peer(sock.ip()) {
+                    return Err(bad(what));
+                }
+            }
+            return Ok(target);
         }
-        if s.starts_with('[') || s.matches(':').count() > 1 {
+        if let Some(rest) = s.strip_prefix('[') {
+            let Some((ip, port)) = rest.split_once(']') else {
+                return Err(bad("IPv6 addresses are written [address]:port"));
+            };
+            if let Some((ip, _zone)) = ip.split_once('%') {
+                if ip.parse::<Ipv6Addr>().is_ok() {
+                    return Err(bad(
+                        "an IPv6 zone id (%interface) cannot be used: name a peer by an address \
+                         without one",
+                    ));
+                }
+            }
+            if ip.parse::<Ipv6Addr>().is_err() {
+                return Err(bad("invalid IPv6 address"));
+            }
+            return Err(match port.strip_prefix(':') {
+                Some(p) if !p.is_empty() => bad("port is not a number from 1 to 65535"),
+                _ => bad("missing :port"),
+            });
+        }
+        if s.matches(':').count() > 1 {
             return Err(bad("IPv6 addresses are written [address]:port"));
         }
         let (host, port) = s.rsplit_once(':').ok_or_else(|| bad("missing :port"))?;
+        if !port_ok(port) {
+            return Err(bad("port is not a number from 1 to 65535"));
+        }
         let port: u16 = port
             .parse()
             .map_err(|_| bad("port is not a number from 1 to 65535"))?;
@@ -49,7 +85,8 @@ impl PeerAddr {
             return Err(bad("port 0"));
         }
         if host.parse::<Ipv4Addr>().is_ok() {
-            return Err(bad("invalid IPv4 address"));
+            // A valid IPv4 address and a valid port would have parsed above.
+            return Err(bad("port is not a number from 1 to 65535"));
         }
         let valid_label = |l: &str| {
             !l.is_empty()
@@ -95,6 +132,128 @@ impl PeerAddr {
             PeerAddr::Socket(_, k) | PeerAddr::Host(_, _, k) => k,
         }
     }
+}
+
+/// Longest address text accepted (a 253-byte host name, `:`, five digits, brackets).
+const MAX_ADDRESS_LEN: usize = 300;
+
+/// The input as an error shows it: whole when short, else its start and its length.
+fn shown(input: &str) -> String {
+    const SHOWN: usize = 64;
+    if input.len() <= SHOWN {
+        return input.to_owned();
+    }
+    let mut end = SHOWN;
+    while !input.is_char_boundary(end) {
+        end -= 1;
+    }
+    format!("{}… ({} bytes)", &input[..end], input.len())
+}
+
+/// Why an IP address can never be a peer: unspecified, broadcast or multicast.
+fn never_a_peer(ip: IpAddr) -> Option<&'static str> {
+    let ip = match ip {
+        IpAddr::V6(v6) => v6.to_ipv4_mapped().map_or(IpAddr::V6(v6), IpAddr::V4),
+        v4 => v4,
+    };
+    if ip.is_unspecified() {
+        return Some("the unspecified address (0.0.0.0 or ::) is no peer");
+    }
+    if let IpAddr::V4(v4) = ip {
+        if v4.is_broadcast() {
+            return Some("the broadcast address is no peer");
+        }
+    }
+    if ip.is_multicast() {
+        return Some("a multicast address is no peer");
+    }
+    None
+}
+
+/// Whether Bitcoin Core refuses to dial this port automatically (its `IsBadPort`): ports of
+/// other well-known services, so that addresses gossiped by peers cannot point the client at
+/// them. Addresses you add yourself may use any port.
+pub fn is_bad_port(port: u16) -> bool {
+    matches!(
+        port,
+        1 | 7
+            | 9
+            | 11
+            | 13
+            | 15
+            | 17
+            | 19
+            | 20
+            | 21
+            | 22
+            | 23
+            | 25
+            | 37
+            | 42
+            | 43
+            | 53
+            | 69
+            | 77
+            | 79
+            | 87
+            | 95
+            | 101
+            | 102
+            | 103
+            | 104
+            | 109
+            | 110
+            | 111
+            | 113
+            | 115
+            | 117
+            | 119
+            | 123
+            | 135
+            | 137
+            | 139
+            | 143
+            | 161
+            | 179
+            | 389
+            | 427
+            | 465
+            | 512
+            | 513
+            | 514
+            | 515
+            | 526
+            | 530
+            | 531
+            | 532
+            | 540
+            | 548
+            | 554
+            | 556
+            | 563
+            | 587
+            | 601
+            | 636
+            | 989
+            | 990
+            | 993
+            | 995
+            | 1719
+            | 1720
+            | 1723
+            | 2049
+            | 3306
+            | 3389
+            | 3659
+            | 4045
+            | 5060
+            | 5061
+            | 5432
+            | 5900
+            | 6000
+            | 6566
+            | 6665..=6669 | 6697 | 10080 | 27017
+    )
 }
 
 /// Parses and normalises a peer address as `add_peer` does (`1.2.3.4:8333`,
@@ -288,6 +447,53 @@ mod tests {
                 matches!(PeerAddr::parse(bad), Err(Error::InvalidAddress { .. })),
                 "{bad:?} accepted"
             );
+        }
+    }
+
+    fn reason(input: &str) -> String {
+        match PeerAddr::parse(input) {
+            Err(e) => e.to_string(),
+            Ok(a) => panic!("{input:?} accepted as {}", a.key()),
+        }
+    }
+
+    #[test]
+    fn errors_say_what_is_wrong() {
+        let e = reason("1.2.3.4:+8333");
+        assert!(e.contains("port"), "{e}");
+        assert!(!e.contains("IPv4"), "{e}");
+        let e = reason("[fe80::1%eth0]:8333");
+        assert!(e.contains("zone"), "{e}");
+        assert!(e.contains("eth0"), "{e}");
+        // A huge input is cut, and its length said.
+        let huge = "a".repeat(200 * 1024);
+        let e = reason(&huge);
+        assert!(e.len() < 300, "{} bytes of error", e.len());
+        assert!(e.contains("204800 bytes"), "{e}");
+    }
+
+    #[test]
+    fn unspecified_broadcast_and_multicast_are_no_peers() {
+        for (input, what) in [
+            ("0.0.0.0:8333", "unspecified"),
+            ("[::]:8333", "unspecified"),
+            ("255.255.255.255:8333", "broadcast"),
+            ("224.0.0.1:8333", "multicast"),
+            ("[ff02::1]:8333", "multicast"),
+            ("[::ffff:0.0.0.0]:8333", "unspecified"),
+        ] {
+            let e = reason(input);
+            assert!(e.contains(what), "{input}: {e}");
+        }
+    }
+
+    #[test]
+    fn core_bad_ports() {
+        for port in [1, 22, 25, 53, 465, 6667, 10080, 27017] {
+            assert!(is_bad_port(port), "{port}");
+        }
+        for port in [8333, 18333, 18444, 38333, 48333, 443, 80, 8080] {
+            assert!(!is_bad_port(port), "{port}");
         }
     }
 

@@ -2,8 +2,8 @@
 
 use std::collections::{HashMap, HashSet};
 use std::net::SocketAddr;
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, Weak};
 use std::time::Duration;
 
 use bitcoin::p2p::message::NetworkMessage;
@@ -14,14 +14,17 @@ use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 use tracing::{debug, info, Instrument};
 
-use crate::address::{is_routable, network_group, PeerAddr};
+use crate::address::{is_bad_port, is_routable, network_group, PeerAddr};
 use crate::config::{Config, Delivery};
-use crate::dispatch::{in_callback_of, run_concurrent, spawn_serialized, Deliverer, Event};
+use crate::connection::Events;
+use crate::dispatch::{in_callback_of, run_concurrent, spawn_serialized, Deliverer, Event, Gate};
 use crate::listeners::DisconnectReason;
 use crate::peer::{lock, ManagedPeer, PeerSnapshot, PeerStatus};
 use crate::{Error, Result};
 
 static NEXT_CLIENT_ID: AtomicU64 = AtomicU64::new(1);
+/// Numbers every run (`start` to `stop`) of every client.
+static NEXT_RUN: AtomicU64 = AtomicU64::new(1);
 
 /// State shared by the client handle and its tasks.
 pub(crate) struct Shared {
@@ -32,6 +35,8 @@ pub(crate) struct Shared {
     pub(crate) nonces: Mutex<HashSet<u64>>,
     next_peer_id: AtomicU64,
     state: Mutex<State>,
+    /// The client handle, not kept alive by its own state.
+    client: WeakClient,
 }
 
 enum State {
@@ -41,7 +46,13 @@ enum State {
 
 /// Everything that exists between `start` and `stop`.
 struct Run {
+    /// This run's number: tasks of an older run find the client running another and act no
+    /// more.
+    generation: u64,
     cancel: CancellationToken,
+    /// Cancelled when the run is given up (its stop timed out, or the client was dropped):
+    /// the last events of its peers are then no longer waited for.
+    abandon: CancellationToken,
     tracker: TaskTracker,
     peers: HashMap<String, ManagedPeer>,
     groups: HashSet<Vec<u8>>,
@@ -67,8 +78,9 @@ impl Drop for Owner {
             State::Idle => None,
         };
         if let Some(run) = run {
-            run.deliverer.closed.store(true, Ordering::Release);
+            run.deliverer.gate.close();
             run.cancel.cancel();
+            run.abandon.cancel();
         }
         if let Some(rt) = self.runtime.take() {
             rt.shutdown_background();
@@ -105,6 +117,42 @@ impl Drop for Owner {
 #[derive(Clone)]
 pub struct BtcClient {
     owner: Arc<Owner>,
+}
+
+/// A handle to a [`BtcClient`] that does not keep it alive: what a listener should hold to
+/// reach its client (holding a `BtcClient` in a listener makes a reference cycle, and the
+/// client is never freed). Get one with [`BtcClient::downgrade`]; in a callback,
+/// [`ManagedPeer::client`] does the same.
+///
+/// ```no_run
+/// use btcclient_manager::{BtcClient, Config, Listeners, WeakClient};
+/// use std::sync::{Arc, OnceLock};
+///
+/// let me: Arc<OnceLock<WeakClient>> = Arc::default();
+/// let me2 = me.clone();
+/// let listeners = Listeners::new().on_peer_connected(move |_| {
+///     if let Some(client) = me2.get().and_then(WeakClient::upgrade) {
+///         println!("{} peers", client.peer_count());
+///     }
+/// });
+/// let client = BtcClient::new(Config::builder().listeners(listeners).build()?)?;
+/// let _ = me.set(client.downgrade());
+/// # Ok::<(), btcclient_manager::Error>(())
+/// ```
+#[derive(Clone, Default)]
+pub struct WeakClient(Weak<Owner>);
+
+impl WeakClient {
+    /// The client, if any handle to it is still alive.
+    pub fn upgrade(&self) -> Option<BtcClient> {
+        self.0.upgrade().map(|owner| BtcClient { owner })
+    }
+}
+
+impl std::fmt::Debug for WeakClient {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("WeakClient")
+    }
 }
 
 impl std::fmt::Debug for BtcClient {
@@ -144,18 +192,25 @@ impl BtcClient {
 
     fn build(config: Config, handle: Handle, runtime: Option<Runtime>) -> Result<BtcClient> {
         config.validate()?;
-        let shared = Arc::new(Shared {
-            id: NEXT_CLIENT_ID.fetch_add(1, Ordering::Relaxed),
-            wire: config.wire(),
-            config,
-            handle,
-            nonces: Mutex::new(HashSet::new()),
-            next_peer_id: AtomicU64::new(1),
-            state: Mutex::new(State::Idle),
+        let owner = Arc::new_cyclic(|weak| Owner {
+            shared: Arc::new(Shared {
+                id: NEXT_CLIENT_ID.fetch_add(1, Ordering::Relaxed),
+                wire: config.wire(),
+                config,
+                handle,
+                nonces: Mutex::new(HashSet::new()),
+                next_peer_id: AtomicU64::new(1),
+                state: Mutex::new(State::Idle),
+                client: WeakClient(weak.clone()),
+            }),
+            runtime,
         });
-        Ok(BtcClient {
-            owner: Arc::new(Owner { shared, runtime }),
-        })
+        Ok(BtcClient { owner })
+    }
+
+    /// A handle that reaches this client without keeping it alive; see [`WeakClient`].
+    pub fn downgrade(&self) -> WeakClient {
+        WeakClient(Arc::downgrade(&self.owner))
     }
 
     fn shared(&self) -> &Arc<Shared> {
@@ -185,7 +240,7 @@ impl BtcClient {
         let deliverer = Deliverer {
             listeners: shared.config.listeners.clone(),
             client_id: shared.id,
-            closed: Arc::new(AtomicBool::new(false)),
+            gate: Gate::default(),
         };
         let serialized = match shared.config.delivery {
             Delivery::Serialized => Some(
@@ -195,7 +250,9 @@ impl BtcClient {
             Delivery::Concurrent => None,
         };
         let run = Run {
+            generation: NEXT_RUN.fetch_add(1, Ordering::Relaxed),
             cancel: CancellationToken::new(),
+            abandon: CancellationToken::new(),
             tracker: TaskTracker::new(),
             peers: HashMap::new(),
             groups: HashSet::new(),
@@ -205,6 +262,7 @@ impl BtcClient {
         };
         let weak = Arc::downgrade(shared);
         let cancel = run.cancel.clone();
+        let generation = run.generation;
         let interval = shared.config.health_check_interval;
         run.tracker.spawn_on(
             async move {
@@ -217,7 +275,7 @@ impl BtcClient {
                         _ = ticker.tick() => {}
                     }
                     match weak.upgrade() {
-                        Some(shared) => shared.health_check(),
+                        Some(shared) => shared.health_check(generation),
                         None => break,
                     }
                 }
@@ -235,7 +293,10 @@ impl BtcClient {
     ///
     /// Errors: [`Error::ClientNotStarted`]; [`Error::CalledFromCallback`] from inside a
     /// listener; [`Error::StopTimeout`] when tasks or callbacks did not finish within
-    /// `timeout` — the client is stopped anyway, and no callback starts after that.
+    /// `timeout` — the client is stopped anyway, and no callback starts after that (a callback
+    /// already running may still finish). That promise wins over pairing: the error says how
+    /// many connected peers' disconnected events were not delivered. Nothing of this run
+    /// reaches a later one (after `start` again).
     pub async fn stop(&self, timeout: Duration) -> Result<()> {
         let shared = self.shared();
         if in_callback_of(shared.id) {
@@ -246,7 +307,9 @@ impl BtcClient {
             State::Idle => return Err(Error::ClientNotStarted),
         };
         let Run {
+            generation: _,
             cancel,
+            abandon,
             tracker,
             peers,
             groups: _,
@@ -274,16 +337,17 @@ impl BtcClient {
             }
         })
         .await;
+        let undelivered_disconnects = deliverer.gate.close();
+        abandon.cancel();
         match finished {
             Ok(()) => {
-                deliverer.closed.store(true, Ordering::Release);
                 info!("client stopped");
                 Ok(())
             }
-            Err(_) => {
-                deliverer.closed.store(true, Ordering::Release);
-                Err(Error::StopTimeout(timeout))
-            }
+            Err(_) => Err(Error::StopTimeout {
+                timeout,
+                undelivered_disconnects,
+            }),
         }
     }
 
@@ -479,7 +543,11 @@ fn admit(
     discovered_groups: &HashSet<Vec<u8>>,
     user_group: impl Fn(&[u8]) -> bool,
 ) -> Option<(PeerAddr, Option<Vec<u8>>)> {
-    if sock.port() == 0 || sock.ip().is_unspecified() {
+    if sock.port() == 0 || is_bad_port(sock.port()) {
+        return None;
+    }
+    let ip = sock.ip();
+    if ip.is_unspecified() || ip.is_multicast() || ip == std::net::Ipv4Addr::BROADCAST {
         return None;
     }
     if !allow_local && !is_routable(sock.ip()) {
@@ -511,6 +579,7 @@ impl Shared {
             nonces: Mutex::new(HashSet::new()),
             next_peer_id: AtomicU64::new(1),
             state: Mutex::new(State::Idle),
+            client: WeakClient::default(),
         })
     }
 
@@ -529,6 +598,8 @@ impl Shared {
             group,
             run.cancel.child_token(),
             &self.config,
+            run.generation,
+            self.client.clone(),
         );
         run.peers.insert(peer.addr().to_owned(), peer.clone());
         let events = match &run.serialized {
@@ -541,6 +612,7 @@ impl Shared {
             }
         };
         let span = tracing::info_span!("peer", id, addr = %peer.addr());
+        let events = Events::new(events, run.abandon.clone());
         run.tracker.spawn_on(
             crate::connection::run_peer(Arc::clone(self), peer.clone(), events).instrument(span),
             &self.handle,
@@ -551,13 +623,14 @@ impl Shared {
 
     /// Adds discovered addresses, as many as fit, skipping duplicates, undialable
     /// addresses and (unless local addresses are allowed) non-routable ones and second peers
-    /// of one network group. Returns how many were added.
-    pub(crate) fn discover(self: &Arc<Self>, candidates: &[SocketAddr]) -> usize {
+    /// of one network group. Returns how many were added. `generation` is the run of the
+    /// peer that heard them: a task of an older run adds nothing.
+    pub(crate) fn discover(self: &Arc<Self>, generation: u64, candidates: &[SocketAddr]) -> usize {
         let allow_local = self.config.allow_local_addresses;
         let mut state = lock(&self.state);
         let run = match &mut *state {
-            State::Running(run) => run,
-            State::Idle => return 0,
+            State::Running(run) if run.generation == generation => run,
+            _ => return 0,
         };
         let mut added = 0;
         for sock in candidates {
@@ -589,21 +662,20 @@ impl Shared {
         })
     }
 
-    /// Marks peers with `max_failure_count` consecutive failures `Unhealthy`; drops
-    /// discovered ones to make room for others (user-added ones keep being retried).
-    fn health_check(&self) {
-        let threshold = self.config.max_failure_count;
+    /// Drops discovered peers that are `Unhealthy` to make room for others (user-added ones
+    /// keep being retried).
+    fn health_check(&self, generation: u64) {
         let mut dropped = Vec::new();
         {
             let mut state = lock(&self.state);
             let run = match &mut *state {
-                State::Running(run) => run,
-                State::Idle => return,
+                State::Running(run) if run.generation == generation => run,
+                _ => return,
             };
             let unhealthy: Vec<String> = run
                 .peers
                 .values()
-                .filter(|p| p.mark_unhealthy_if(threshold) && p.is_discovered())
+                .filter(|p| p.is_discovered() && p.status() == PeerStatus::Unhealthy)
                 .map(|p| p.addr().to_owned())
                 .collect();
             for key in unhealthy {
@@ -714,7 +786,56 @@ mod tests {
                 "[fe80::1]:8333"
             ]
         );
-        assert_eq!(run(&["127.0.0.1:1", "127.0.0.1:2"], true, &[]).len(), 2);
+        assert_eq!(run(&["127.0.0.1:2", "127.0.0.1:3"], true, &[]).len(), 2);
+        // Bitcoin Core's bad ports are never dialled, local addresses allowed or not; nor are
+        // broadcast and multicast addresses.
+        let bad = [
+            "8.8.8.8:22",
+            "8.8.8.8:25",
+            "8.8.8.8:6667",
+            "8.8.8.8:27017",
+            "127.0.0.1:53",
+            "255.255.255.255:8333",
+            "224.0.0.1:8333",
+        ];
+        assert!(run(&bad, false, &[]).is_empty());
+        assert!(run(&bad, true, &[]).is_empty());
+    }
+}
+
+#[cfg(test)]
+mod run_tests {
+    use super::*;
+
+    fn generation(client: &BtcClient) -> u64 {
+        match &*lock(&client.shared().state) {
+            State::Running(run) => run.generation,
+            State::Idle => 0,
+        }
+    }
+
+    #[tokio::test]
+    async fn a_task_of_an_old_run_adds_no_peer_to_a_new_run() {
+        let config = Config::builder()
+            .network(crate::Network::Regtest)
+            .allow_local_addresses(true)
+            .build()
+            .expect("config");
+        let client = BtcClient::new(config).expect("client");
+        client.start().expect("start");
+        let old = generation(&client);
+        client.stop(Duration::from_secs(1)).await.expect("stop");
+        client.start().expect("start again");
+        let new = generation(&client);
+        assert_ne!(old, new);
+        // Nothing listens on port 10 here; nothing is reached either way.
+        let heard: SocketAddr = "127.0.0.1:10".parse().expect("addr");
+        assert_eq!(client.shared().discover(old, &[heard]), 0);
+        client.shared().health_check(old);
+        assert_eq!(client.peer_count(), 0);
+        assert_eq!(client.shared().discover(new, &[heard]), 1);
+        assert_eq!(client.peer_count(), 1);
+        client.stop(Duration::from_secs(1)).await.expect("stop");
     }
 }
 

@@ -79,7 +79,7 @@ pub enum Backoff {
     /// Always `reconnect_delay` (the specification's behaviour).
     Fixed,
     /// `reconnect_delay` doubled after each consecutive failure up to `max`, with ±25 % jitter;
-    /// back to `reconnect_delay` after a successful handshake.
+    /// back to `reconnect_delay` after a stable connection (see [`Config::stable_after`]).
     Exponential {
         /// The largest delay.
         max: Duration,
@@ -141,6 +141,11 @@ pub struct Config {
     pub pong_timeout: Duration,
     /// Disconnect a peer that does not take our bytes for this long. Default 2 minutes.
     pub write_timeout: Duration,
+    /// How long a connection must stay up, counted from the end of its handshake, to be
+    /// *stable*. Only a stable connection resets the failure streak and the backoff; a
+    /// connection that ends before (for any reason but `remove_peer` or `stop`) counts as one
+    /// failed attempt. Default 60 s.
+    pub stable_after: Duration,
     /// User agent sent in `version` (BIP14 form). Default `/btcclient:<version>/`.
     pub user_agent: String,
     /// Services we advertise. Default none: we serve no blocks, so we do not claim
@@ -192,6 +197,7 @@ impl Default for Config {
             ping_interval: Duration::from_secs(120),
             pong_timeout: Duration::from_secs(20 * 60),
             write_timeout: Duration::from_secs(120),
+            stable_after: Duration::from_secs(60),
             user_agent: format!("/btcclient:{}/", env!("CARGO_PKG_VERSION")),
             services: ServiceFlags::NONE,
             relay: true,
@@ -234,7 +240,7 @@ impl Config {
         if self.max_failure_count == 0 {
             return Err(invalid("max_failure_count", "must be at least 1"));
         }
-        let durations: [(&'static str, Duration, Duration); 7] = [
+        let durations: [(&'static str, Duration, Duration); 8] = [
             (
                 "health_check_interval",
                 self.health_check_interval,
@@ -262,6 +268,7 @@ impl Config {
                 self.write_timeout,
                 Duration::from_millis(1),
             ),
+            ("stable_after", self.stable_after, Duration::ZERO),
         ];
         for (field, value, min) in durations {
             if value < min {
@@ -363,6 +370,8 @@ impl ConfigBuilder {
         pong_timeout: Duration;
         /// Sets [`Config::write_timeout`].
         write_timeout: Duration;
+        /// Sets [`Config::stable_after`].
+        stable_after: Duration;
         /// Sets [`Config::services`].
         services: ServiceFlags;
         /// Sets [`Config::relay`].

@@ -4,7 +4,7 @@
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
-use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use bitcoin::p2p::address::Address;
 use bitcoin::p2p::message::NetworkMessage;
@@ -16,16 +16,18 @@ use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::net::tcp::OwnedReadHalf;
 use tokio::net::TcpStream;
 use tokio::sync::mpsc;
-use tokio::time::{sleep, sleep_until, timeout};
+use tokio::time::{sleep, sleep_until, timeout, Instant};
+use tokio_util::sync::CancellationToken;
 use tracing::{debug, info, warn};
 
 use crate::address::{dialable, v1_to_v2, AddrTokenBucket, PeerAddr};
 use crate::client::Shared;
-use crate::config::{Backoff, MIN_PEER_PROTOCOL_VERSION, PROTOCOL_VERSION};
+use crate::config::{MIN_PEER_PROTOCOL_VERSION, PROTOCOL_VERSION};
 use crate::dispatch::{Event, EventKind};
 use crate::error::ConnectFailure;
+use crate::lifecycle::{Action, AttemptFailure, Input};
 use crate::listeners::DisconnectReason;
-use crate::peer::{ManagedPeer, PeerInfo, PeerStatus};
+use crate::peer::{ManagedPeer, Outbox, PeerInfo, Taken};
 use crate::socket::SocketWriter;
 
 /// A connection whose handshake finished. Generic over the stream so that the handshake and
@@ -36,76 +38,118 @@ pub(crate) struct Connection<R, W> {
     info: PeerInfo,
 }
 
-/// Runs one peer until it is cancelled. Emits `Connected`/`Disconnected` in pairs.
-pub(crate) async fn run_peer(shared: Arc<Shared>, peer: ManagedPeer, events: mpsc::Sender<Event>) {
+/// Where a peer's task sends its events.
+pub(crate) struct Events {
+    tx: mpsc::Sender<Event>,
+    /// Cancelled when the run is given up: waiting to deliver the last events then ends.
+    abandon: CancellationToken,
+}
+
+impl Events {
+    pub(crate) fn new(tx: mpsc::Sender<Event>, abandon: CancellationToken) -> Events {
+        Events { tx, abandon }
+    }
+
+    /// Queues an event; waits while the queue is full (so a slow consumer pauses this peer).
+    /// Cancel-safe. `Err` when delivery has ended.
+    async fn emit(&self, peer: &ManagedPeer, kind: EventKind) -> Result<(), DisconnectReason> {
+        let event = Event {
+            peer: peer.clone(),
+            kind,
+        };
+        tokio::select! {
+            r = self.tx.send(event) => r.map_err(|_| DisconnectReason::Stopped),
+            _ = self.abandon.cancelled() => Err(DisconnectReason::Stopped),
+        }
+    }
+
+    /// Reports what the lifecycle says to report; returns the delay before the next attempt
+    /// (None: do not dial again).
+    async fn carry_out(
+        &self,
+        peer: &ManagedPeer,
+        actions: Vec<Action>,
+    ) -> Result<Option<Duration>, DisconnectReason> {
+        let mut next = None;
+        for action in actions {
+            match action {
+                Action::Status(change) => {
+                    self.emit(peer, EventKind::StatusChanged(change)).await?;
+                }
+                Action::Failed {
+                    cause,
+                    failures,
+                    retry_in,
+                } => {
+                    debug!(failures, "attempt failed: {cause}");
+                    let failure = AttemptFailure {
+                        addr: peer.addr().to_owned(),
+                        cause,
+                        failures,
+                        retry_in,
+                    };
+                    self.emit(peer, EventKind::AttemptFailed(failure)).await?;
+                }
+                Action::RetryIn(delay) => next = Some(delay),
+                Action::StableAt(_) | Action::Finish => {}
+            }
+        }
+        Ok(next)
+    }
+}
+
+/// Runs one peer until it is cancelled. Emits `Connected`/`Disconnected` in pairs; every
+/// transition of its lifecycle is an event.
+pub(crate) async fn run_peer(shared: Arc<Shared>, peer: ManagedPeer, events: Events) {
     let cancel = peer.shared.cancel.clone();
-    let config = &shared.config;
-    // Consecutive failures since the last handshake, for the backoff.
-    let mut streak: u32 = 0;
     loop {
         if cancel.is_cancelled() {
             break;
         }
-        peer.set_status(PeerStatus::Connecting);
+        let dial = peer.step(Input::Dial);
         let attempt = tokio::select! {
-            r = connect(&shared, &peer) => r,
+            r = async {
+                events.carry_out(&peer, dial).await?;
+                Ok::<_, DisconnectReason>(connect(&shared, &peer).await)
+            } => r,
             _ = cancel.cancelled() => break,
         };
-        match attempt {
+        let Ok(attempt) = attempt else { break };
+        let next = match attempt {
             Err(failure) => {
-                streak = streak.saturating_add(1);
-                debug!("connection failed: {failure}");
-                let count = peer.record_connect_failure(failure);
-                debug!(failures = count, "failure counted");
-                peer.set_status(PeerStatus::Disconnected);
+                // Reported even when a stop follows at once (a `wait_connected` woken by this
+                // failure may be what stops the client); only giving up the run ends the wait.
+                let actions = peer.step(Input::AttemptFailed(failure));
+                events.carry_out(&peer, actions).await
             }
             Ok(conn) => {
-                // The handshake resets the failure count (the specification), but a session
-                // that ends in misbehaviour continues the count from before it: a peer that
-                // handshakes and then sends garbage still becomes unhealthy, and backs off.
-                let before = peer.failure_count();
-                let reason = session(&shared, &peer, conn, &events).await;
-                if matches!(
-                    reason,
-                    DisconnectReason::ProtocolViolation(_)
-                        | DisconnectReason::PingTimeout
-                        | DisconnectReason::WriteTimeout
-                ) {
-                    streak = peer.record_failure_after(before, reason.to_string());
-                } else {
-                    streak = 0;
-                }
+                let (reason, announced) = session(&shared, &peer, conn, &events).await;
                 info!("disconnected: {reason}");
-                peer.record_disconnected(&reason);
-                if emit(&events, &peer, EventKind::Disconnected(reason))
-                    .await
-                    .is_err()
+                let actions = peer.step(Input::Ended(reason.clone()));
+                // Delivered even while stopping (pairing); only giving up the run ends the
+                // wait. Not sent when the connected event never was (cancelled before).
+                if announced
+                    && events
+                        .emit(&peer, EventKind::Disconnected(reason))
+                        .await
+                        .is_err()
                 {
-                    break;
+                    return;
                 }
+                events.carry_out(&peer, actions).await
             }
-        }
-        let delay = reconnect_delay(config.reconnect_delay, config.backoff, streak);
+        };
+        let delay = match next {
+            Ok(Some(delay)) => delay,
+            Ok(None) | Err(_) => break,
+        };
         tokio::select! {
             _ = sleep(delay) => {}
             _ = cancel.cancelled() => break,
         }
     }
-    peer.set_status(PeerStatus::Disconnected);
-}
-
-/// The delay before the next attempt after `streak` consecutive failures (0: after a
-/// session that ended without a failure).
-pub(crate) fn reconnect_delay(base: Duration, backoff: Backoff, streak: u32) -> Duration {
-    match backoff {
-        Backoff::Fixed => base,
-        Backoff::Exponential { max } => {
-            let exp = streak.saturating_sub(1).min(20);
-            let raw = base.saturating_mul(1u32 << exp).min(max);
-            let jitter = rand::thread_rng().gen_range(0.75..=1.25);
-            raw.mul_f64(jitter).min(max)
-        }
-    }
+    let actions = peer.finish();
+    let _ = events.carry_out(&peer, actions).await;
 }
 
 async fn resolve(
@@ -290,6 +334,7 @@ enum WriterEnd {
 async fn write_loop<W: AsyncWrite + Unpin>(
     peer: ManagedPeer,
     mut writer: FrameWriter<W>,
+    taken: Taken,
     mut rx: mpsc::Receiver<Frame>,
     write_timeout: Duration,
 ) -> WriterEnd {
@@ -298,9 +343,8 @@ async fn write_loop<W: AsyncWrite + Unpin>(
         let mut batch = Some(frame);
         // Write what is queued, then flush once.
         while let Some(f) = batch.take() {
+            taken.frame(&f);
             let res = timeout(write_timeout, writer.feed(&f)).await;
-            s.queued_bytes
-                .fetch_sub(HEADER_LEN + f.payload.len(), Ordering::AcqRel);
             match res {
                 Err(_) => return WriterEnd::Timeout,
                 Ok(Err(e)) => return WriterEnd::Io(e.to_string()),
@@ -317,23 +361,18 @@ async fn write_loop<W: AsyncWrite + Unpin>(
             Ok(Ok(())) => {}
         }
     }
-    // The session dropped its sender: finish quietly.
+    // The session dropped its outbox: finish quietly.
     let _ = timeout(Duration::from_secs(1), writer.close()).await;
     WriterEnd::Io("closed".into())
 }
 
 /// Enqueues a message the client itself sends (pong, ping, getaddr). Waiting here when the
-/// queue is full pauses reading, which is what a peer that does not read deserves.
-async fn enqueue(
-    peer: &ManagedPeer,
-    tx: &mpsc::Sender<Frame>,
-    message: NetworkMessage,
-) -> Result<(), DisconnectReason> {
+/// queue is full pauses reading, which is what a peer that does not read deserves; the wait
+/// is cancelled with the session.
+async fn enqueue(outbox: &Outbox, message: NetworkMessage) -> Result<(), DisconnectReason> {
     let frame = Frame::from_message(&message).map_err(|e| DisconnectReason::Io(e.to_string()))?;
-    peer.shared
-        .queued_bytes
-        .fetch_add(HEADER_LEN + frame.payload.len(), Ordering::AcqRel);
-    tx.send(frame)
+    outbox
+        .push(frame)
         .await
         .map_err(|_| DisconnectReason::Io("writer gone".into()))
 }
@@ -343,12 +382,14 @@ struct Ping {
     sent: Instant,
 }
 
+/// Runs a connection until it ends; returns why, and whether its connected event was handed
+/// over (then, and only then, a disconnected event must follow).
 pub(crate) async fn session<R, W>(
     shared: &Arc<Shared>,
     peer: &ManagedPeer,
     conn: Connection<R, W>,
-    events: &mpsc::Sender<Event>,
-) -> DisconnectReason
+    events: &Events,
+) -> (DisconnectReason, bool)
 where
     R: AsyncRead + Unpin,
     W: AsyncWrite + Unpin + Send + 'static,
@@ -360,46 +401,64 @@ where
         writer,
         info,
     } = conn;
-    let (tx, rx) = mpsc::channel::<Frame>(config.send_queue_len);
+    let (outbox, rx) = Outbox::new(config.send_queue_len, config.send_queue_bytes);
     info!(
         version = info.protocol_version,
         user_agent = %info.user_agent,
         height = info.start_height,
         "connected"
     );
-    peer.record_connected(info, tx.clone());
-    let mut writer_task = tokio::spawn(write_loop(peer.clone(), writer, rx, config.write_timeout));
+    let actions = peer.record_connected(info, outbox.clone());
+    let stable_at = actions.iter().find_map(|a| match a {
+        Action::StableAt(t) => Some(*t),
+        _ => None,
+    });
+    let mut writer_task = tokio::spawn(write_loop(
+        peer.clone(),
+        writer,
+        outbox.taken(),
+        rx,
+        config.write_timeout,
+    ));
 
-    let reason = async {
-        emit(events, peer, EventKind::Connected).await?;
+    let announced = std::sync::atomic::AtomicBool::new(false);
+    let body = async {
+        events.emit(peer, EventKind::Connected).await?;
+        announced.store(true, Ordering::Relaxed);
+        events.carry_out(peer, actions).await?;
         let mut bucket = AddrTokenBucket::new();
         if config.discovery {
-            enqueue(peer, &tx, NetworkMessage::GetAddr).await?;
+            enqueue(&outbox, NetworkMessage::GetAddr).await?;
             bucket.on_getaddr_sent();
         }
-        let mut next_ping = tokio::time::Instant::now() + config.ping_interval;
+        let mut next_ping = Instant::now() + config.ping_interval;
         let mut outstanding: Option<Ping> = None;
+        let mut stable_at = stable_at;
         loop {
             let deadline = match &outstanding {
-                Some(p) => tokio::time::Instant::from_std(p.sent + config.pong_timeout),
+                Some(p) => p.sent + config.pong_timeout,
                 None => next_ping,
             };
             let frame = tokio::select! {
                 biased;
-                _ = cancel.cancelled() => return Err(peer.stop_reason()),
                 end = &mut writer_task => return Err(match end {
                     Ok(WriterEnd::Timeout) => DisconnectReason::WriteTimeout,
                     Ok(WriterEnd::Io(e)) => DisconnectReason::Io(e),
                     Err(e) => DisconnectReason::Io(e.to_string()),
                 }),
+                _ = sleep_until(stable_at.unwrap_or(deadline)), if stable_at.is_some() => {
+                    stable_at = None;
+                    peer.step(Input::StableTimer);
+                    continue;
+                }
                 _ = sleep_until(deadline) => {
                     if outstanding.is_some() {
                         return Err(DisconnectReason::PingTimeout);
                     }
                     let nonce: u64 = rand::thread_rng().gen();
-                    enqueue(peer, &tx, NetworkMessage::Ping(nonce)).await?;
+                    enqueue(&outbox, NetworkMessage::Ping(nonce)).await?;
                     outstanding = Some(Ping { nonce, sent: Instant::now() });
-                    next_ping = tokio::time::Instant::now() + config.ping_interval;
+                    next_ping = Instant::now() + config.ping_interval;
                     continue;
                 }
                 read = reader.read_frame() => match read {
@@ -414,28 +473,33 @@ where
             peer.shared
                 .bytes_in
                 .fetch_add((HEADER_LEN + frame.payload.len()) as u64, Ordering::Relaxed);
-            if outstanding.is_none() && tokio::time::Instant::now() >= next_ping {
+            if outstanding.is_none() && Instant::now() >= next_ping {
                 // Keep the ping schedule even when messages keep the select busy.
-                next_ping = tokio::time::Instant::now();
+                next_ping = Instant::now();
             }
             handle_frame(
                 shared,
                 peer,
                 frame,
-                &tx,
+                &outbox,
                 events,
                 &mut outstanding,
                 &mut bucket,
             )
             .await?;
         }
-    }
-    .await
-    .unwrap_err_or_stopped();
+    };
+    // Every await of the session (reading, queuing our pong, handing an event over) ends when
+    // the peer is removed or the client stops.
+    let reason = tokio::select! {
+        biased;
+        _ = cancel.cancelled() => peer.stop_reason(),
+        r = body => r.unwrap_err_or_stopped(),
+    };
 
     // No more sends from users: with every sender gone the writer drains what is queued and ends.
-    peer.clear_sender();
-    drop(tx);
+    peer.clear_outbox();
+    drop(outbox);
     // Dropping the sender ends the writer; give it a moment to flush, then make sure it is gone.
     if !writer_task.is_finished()
         && timeout(Duration::from_millis(200), &mut writer_task)
@@ -446,7 +510,7 @@ where
         // Wait for the abort to take effect so that no task outlives the session.
         let _ = writer_task.await;
     }
-    reason
+    (reason, announced.load(Ordering::Relaxed))
 }
 
 trait ErrOrStopped {
@@ -466,26 +530,12 @@ fn violation(e: WireError) -> DisconnectReason {
     DisconnectReason::ProtocolViolation(e.to_string())
 }
 
-async fn emit(
-    events: &mpsc::Sender<Event>,
-    peer: &ManagedPeer,
-    kind: EventKind,
-) -> Result<(), DisconnectReason> {
-    events
-        .send(Event {
-            peer: peer.clone(),
-            kind,
-        })
-        .await
-        .map_err(|_| DisconnectReason::Stopped)
-}
-
 async fn handle_frame(
     shared: &Arc<Shared>,
     peer: &ManagedPeer,
     frame: Frame,
-    tx: &mpsc::Sender<Frame>,
-    events: &mpsc::Sender<Event>,
+    outbox: &Outbox,
+    events: &Events,
     outstanding: &mut Option<Ping>,
     bucket: &mut AddrTokenBucket,
 ) -> Result<(), DisconnectReason> {
@@ -493,7 +543,7 @@ async fn handle_frame(
     let cmd = frame.command;
     if cmd == commands::PING {
         if let NetworkMessage::Ping(nonce) = frame.decode().map_err(violation)? {
-            enqueue(peer, tx, NetworkMessage::Pong(nonce)).await?;
+            enqueue(outbox, NetworkMessage::Pong(nonce)).await?;
         }
     } else if cmd == commands::PONG {
         if let NetworkMessage::Pong(nonce) = frame.decode().map_err(violation)? {
@@ -524,27 +574,27 @@ async fn handle_frame(
             let candidates: Vec<SocketAddr> =
                 entries[..allowed].iter().filter_map(dialable).collect();
             if !candidates.is_empty() {
-                shared.discover(&candidates);
+                shared.discover(peer.shared.run, &candidates);
             }
         }
         if l.on_addr.is_some() {
-            emit(events, peer, EventKind::Addr(entries)).await?;
+            events.emit(peer, EventKind::Addr(entries)).await?;
         }
     } else if cmd == commands::HEADERS && l.on_headers.is_some() {
         if let NetworkMessage::Headers(h) = frame.decode().map_err(violation)? {
-            emit(events, peer, EventKind::Headers(h)).await?;
+            events.emit(peer, EventKind::Headers(h)).await?;
         }
     } else if cmd == commands::INV && l.on_inv.is_some() {
         if let NetworkMessage::Inv(i) = frame.decode().map_err(violation)? {
-            emit(events, peer, EventKind::Inv(i)).await?;
+            events.emit(peer, EventKind::Inv(i)).await?;
         }
     } else if cmd == commands::BLOCK && l.wants_blocks() {
         // Only the structure is checked here (no allocation); the listener's thread decodes.
         let raw = RawBlock::new(frame.payload).map_err(violation)?;
-        emit(events, peer, EventKind::Block(raw)).await?;
+        events.emit(peer, EventKind::Block(raw)).await?;
     } else if cmd == commands::TX && l.on_tx.is_some() {
         if let NetworkMessage::Tx(t) = frame.decode().map_err(violation)? {
-            emit(events, peer, EventKind::Tx(Box::new(t))).await?;
+            events.emit(peer, EventKind::Tx(Box::new(t))).await?;
         }
     } else if cmd == commands::HEADERS
         || cmd == commands::INV
@@ -562,34 +612,8 @@ async fn handle_frame(
             }
         }
         if l.on_message.is_some() {
-            emit(events, peer, EventKind::Message(frame)).await?;
+            events.emit(peer, EventKind::Message(frame)).await?;
         }
     }
     Ok(())
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn backoff_doubles_with_jitter_up_to_the_cap_and_fixed_stays_fixed() {
-        let base = Duration::from_secs(5);
-        let max = Duration::from_secs(600);
-        let exp = Backoff::Exponential { max };
-        for streak in 1..=12u32 {
-            let nominal = base.saturating_mul(1 << (streak - 1)).min(max);
-            for _ in 0..50 {
-                let d = reconnect_delay(base, exp, streak);
-                assert!(
-                    d >= nominal.mul_f64(0.75) && d <= nominal.mul_f64(1.25).min(max),
-                    "streak {streak}: {d:?}"
-                );
-            }
-        }
-        // Far past the cap, and after a good session (streak 0): back to the base delay.
-        assert!(reconnect_delay(base, exp, 1_000) <= max);
-        assert!(reconnect_delay(base, exp, 0) <= base.mul_f64(1.25));
-        assert_eq!(reconnect_delay(base, Backoff::Fixed, 7), base);
-    }
 }

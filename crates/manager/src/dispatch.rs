@@ -9,8 +9,7 @@
 
 use std::cell::Cell;
 use std::panic::{catch_unwind, AssertUnwindSafe};
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 
 use bitcoin::block::Header;
 use bitcoin::p2p::address::AddrV2Message;
@@ -19,8 +18,9 @@ use bitcoin::Transaction;
 use btcclient_wire::{Frame, RawBlock};
 use tokio::sync::{mpsc, oneshot};
 
+use crate::lifecycle::{AttemptFailure, StatusChange};
 use crate::listeners::{DisconnectReason, Listeners};
-use crate::peer::ManagedPeer;
+use crate::peer::{lock, ManagedPeer};
 
 /// What happened, for one peer.
 pub(crate) enum EventKind {
@@ -33,6 +33,8 @@ pub(crate) enum EventKind {
     Tx(Box<Transaction>),
     Addr(Vec<AddrV2Message>),
     Message(Frame),
+    AttemptFailed(AttemptFailure),
+    StatusChanged(StatusChange),
 }
 
 pub(crate) struct Event {
@@ -50,18 +52,54 @@ pub(crate) fn in_callback_of(client_id: u64) -> bool {
     IN_CALLBACK.with(|c| c.get() == client_id)
 }
 
+/// Whether events may still be delivered, and how many peers had their connected callback
+/// and not yet their disconnected one.
+#[derive(Default)]
+struct GateState {
+    closed: bool,
+    open_pairs: usize,
+}
+
+/// Closes delivery for good when a run ends; counts connected/disconnected pairs.
+#[derive(Clone, Default)]
+pub(crate) struct Gate(Arc<Mutex<GateState>>);
+
+impl Gate {
+    /// Closes the gate: no callback starts after this. Returns how many peers got their
+    /// connected callback but not their disconnected one.
+    pub(crate) fn close(&self) -> usize {
+        let mut g = lock(&self.0);
+        g.closed = true;
+        g.open_pairs
+    }
+
+    /// Whether the event may be delivered; counts pairs.
+    fn admit(&self, kind: &EventKind) -> bool {
+        let mut g = lock(&self.0);
+        if g.closed {
+            return false;
+        }
+        match kind {
+            EventKind::Connected => g.open_pairs += 1,
+            EventKind::Disconnected(_) => g.open_pairs = g.open_pairs.saturating_sub(1),
+            _ => {}
+        }
+        true
+    }
+}
+
 /// Calls the listeners; shared by both delivery modes.
 #[derive(Clone)]
 pub(crate) struct Deliverer {
     pub(crate) listeners: Listeners,
     pub(crate) client_id: u64,
-    /// Set when a stop timed out: from then on events are dropped, not delivered.
-    pub(crate) closed: Arc<AtomicBool>,
+    /// Closed when the run ends: from then on events are dropped, not delivered.
+    pub(crate) gate: Gate,
 }
 
 impl Deliverer {
     pub(crate) fn deliver(&self, event: Event) {
-        if self.closed.load(Ordering::Acquire) {
+        if !self.gate.admit(&event.kind) {
             return;
         }
         let previous = IN_CALLBACK.with(|c| c.replace(self.client_id));
@@ -120,6 +158,16 @@ impl Deliverer {
                     f(p, m)
                 }
             }
+            EventKind::AttemptFailed(a) => {
+                if let Some(f) = &l.on_attempt_failed {
+                    f(p, a)
+                }
+            }
+            EventKind::StatusChanged(c) => {
+                if let Some(f) = &l.on_status_changed {
+                    f(p, c)
+                }
+            }
         }));
         IN_CALLBACK.with(|c| c.set(previous));
         if outcome.is_err() {
@@ -142,6 +190,9 @@ pub(crate) fn spawn_serialized(
             while let Some(event) = rx.blocking_recv() {
                 deliverer.deliver(event);
             }
+            // The listeners go before `stop` hears that delivery is over: what they hold is
+            // released when `stop` returns.
+            drop(deliverer);
             let _ = done_tx.send(());
         })?;
     Ok((tx, done_rx))

@@ -26,9 +26,17 @@ pub enum Error {
     #[error("maximum number of peers ({0}) reached")]
     MaxPeersReached(usize),
     /// `stop` did not finish before its deadline; the client is stopped anyway and no
-    /// callback starts after this is returned.
-    #[error("stop did not finish within {0:?}")]
-    StopTimeout(std::time::Duration),
+    /// callback starts after this is returned. Some peers that were reported connected may
+    /// then miss their disconnected event: `undelivered_disconnects` says how many.
+    #[error(
+        "stop did not finish within {timeout:?} ({undelivered_disconnects} disconnected events not delivered)"
+    )]
+    StopTimeout {
+        /// The deadline given to `stop`.
+        timeout: std::time::Duration,
+        /// Peers whose `on_peer_connected` ran but whose `on_peer_disconnected` never will.
+        undelivered_disconnects: usize,
+    },
     /// A configuration value is out of range.
     #[error("invalid config: {field}: {reason}")]
     InvalidConfig {
@@ -99,6 +107,10 @@ pub enum ConnectFailure {
     Io(String),
     /// `wait_connected` gave up before any attempt finished.
     WaitTimeout,
+    /// The peer was removed while `wait_connected` waited.
+    Removed,
+    /// The client stopped while `wait_connected` waited.
+    ClientStopped,
 }
 
 impl fmt::Display for ConnectFailure {
@@ -114,6 +126,8 @@ impl fmt::Display for ConnectFailure {
             ConnectFailure::ObsoleteVersion(v) => write!(f, "obsolete protocol version {v}"),
             ConnectFailure::Io(e) => write!(f, "i/o error during handshake: {e}"),
             ConnectFailure::WaitTimeout => f.write_str("not connected within the wait"),
+            ConnectFailure::Removed => f.write_str("the peer was removed"),
+            ConnectFailure::ClientStopped => f.write_str("the client was stopped"),
         }
     }
 }

@@ -14,7 +14,7 @@ use tokio_util::sync::CancellationToken;
 
 use crate::address::PeerAddr;
 use crate::client::Shared;
-use crate::connection::{handshake, session};
+use crate::connection::{handshake, session, Events};
 use crate::dispatch::Deliverer;
 use crate::{Config, Listeners, ManagedPeer, Network};
 
@@ -71,7 +71,7 @@ fn version(nonce: u64) -> NetworkMessage {
         "/fuzz/".into(),
         100,
     );
-    v.version = 70016;
+    v.version = crate::PROTOCOL_VERSION;
     NetworkMessage::Version(v)
 }
 
@@ -119,6 +119,8 @@ pub fn peer_session(input: &[u8]) {
             None,
             CancellationToken::new(),
             &config,
+            0,
+            crate::client::WeakClient::default(),
         );
         let (client_io, remote_io) = tokio::io::duplex(1 << 16);
         let (cr, cw) = tokio::io::split(client_io);
@@ -145,7 +147,7 @@ pub fn peer_session(input: &[u8]) {
         let deliverer = Deliverer {
             listeners: config.listeners.clone(),
             client_id: shared.id,
-            closed: Default::default(),
+            gate: Default::default(),
         };
         let client = async {
             let (tx, mut rx) = mpsc::channel(16);
@@ -157,7 +159,8 @@ pub fn peer_session(input: &[u8]) {
             let reader = FrameReader::new(cr, &wire);
             let writer = FrameWriter::new(cw, &wire);
             if let Ok(conn) = handshake(&shared, &peer, addr, reader, writer).await {
-                let _reason = session(&shared, &peer, conn, &tx).await;
+                let events = Events::new(tx.clone(), CancellationToken::new());
+                let _reason = session(&shared, &peer, conn, &events).await;
             }
             drop(tx);
             let _ = consume.await;

@@ -59,20 +59,22 @@ mod error;
 #[cfg(any(test, feature = "fuzzing"))]
 #[doc(hidden)]
 pub mod fuzzing;
+mod lifecycle;
 mod listeners;
 mod peer;
 mod socket;
 pub mod socks5;
 
-pub use address::{is_routable, network_group, parse_peer_address};
+pub use address::{is_bad_port, is_routable, network_group, parse_peer_address};
 pub use bitcoin;
 pub use btcclient_wire as wire;
 pub use btcclient_wire::{Frame, RawBlock};
-pub use client::BtcClient;
+pub use client::{BtcClient, WeakClient};
 pub use config::{
     Backoff, Config, ConfigBuilder, Delivery, Network, MIN_PEER_PROTOCOL_VERSION, PROTOCOL_VERSION,
 };
 pub use error::{ConnectFailure, Error, PeerConnectionError, Result};
+pub use lifecycle::{AttemptFailure, FailureCause, StatusChange};
 pub use listeners::{DisconnectReason, Listeners};
 pub use peer::{ManagedPeer, PeerInfo, PeerSnapshot, PeerStatus};
 

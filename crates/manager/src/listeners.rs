@@ -1,4 +1,5 @@
-//! Listener callbacks: the specification's seven plus one for any other message.
+//! Listener callbacks: the specification's seven, one for any other message, and the
+//! lifecycle's: attempt failed and status changed.
 
 use std::fmt;
 use std::sync::Arc;
@@ -9,6 +10,7 @@ use bitcoin::p2p::message_blockdata::Inventory;
 use bitcoin::{Block, Transaction};
 use btcclient_wire::{Frame, RawBlock};
 
+use crate::lifecycle::{AttemptFailure, StatusChange};
 use crate::peer::ManagedPeer;
 
 type Cb<T> = Option<Arc<dyn Fn(&ManagedPeer, &T) + Send + Sync>>;
@@ -79,6 +81,8 @@ pub struct Listeners {
     pub(crate) on_peer_connected: PeerCb,
     pub(crate) on_peer_disconnected: Cb<DisconnectReason>,
     pub(crate) on_message: Cb<Frame>,
+    pub(crate) on_attempt_failed: Cb<AttemptFailure>,
+    pub(crate) on_status_changed: Cb<StatusChange>,
 }
 
 impl Listeners {
@@ -186,6 +190,37 @@ impl Listeners {
         self
     }
 
+    /// A connection attempt failed: dialling, the handshake, or a connection that ended
+    /// before it was stable ([`crate::Config::stable_after`]; its
+    /// [`on_peer_disconnected`](Listeners::on_peer_disconnected) comes first). Carries the
+    /// cause, the consecutive failures so far and the delay before the next attempt.
+    ///
+    /// ```
+    /// use btcclient_manager::Listeners;
+    ///
+    /// let listeners = Listeners::new().on_attempt_failed(|_peer, f| {
+    ///     eprintln!("{}: {} ({} in a row, retry in {:?})", f.addr, f.cause, f.failures, f.retry_in)
+    /// });
+    /// # let _ = listeners;
+    /// ```
+    pub fn on_attempt_failed(
+        mut self,
+        f: impl Fn(&ManagedPeer, &AttemptFailure) + Send + Sync + 'static,
+    ) -> Self {
+        self.on_attempt_failed = Some(Arc::new(f));
+        self
+    }
+
+    /// A peer's [`crate::PeerStatus`] changed (old and new). For a connection it comes after
+    /// `on_peer_connected` / `on_peer_disconnected`, in the peer's order of events.
+    pub fn on_status_changed(
+        mut self,
+        f: impl Fn(&ManagedPeer, &StatusChange) + Send + Sync + 'static,
+    ) -> Self {
+        self.on_status_changed = Some(Arc::new(f));
+        self
+    }
+
     /// Whether `headers` messages are decoded for a listener.
     pub fn wants_headers(&self) -> bool {
         self.on_headers.is_some()
@@ -204,6 +239,8 @@ impl fmt::Debug for Listeners {
             .field("on_peer_connected", &self.on_peer_connected.is_some())
             .field("on_peer_disconnected", &self.on_peer_disconnected.is_some())
             .field("on_message", &self.on_message.is_some())
+            .field("on_attempt_failed", &self.on_attempt_failed.is_some())
+            .field("on_status_changed", &self.on_status_changed.is_some())
             .finish()
     }
 }

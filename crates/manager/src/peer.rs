@@ -13,15 +13,18 @@ use tokio::sync::{mpsc, watch};
 use tokio_util::sync::CancellationToken;
 
 use crate::address::PeerAddr;
+use crate::client::WeakClient;
 use crate::error::{ConnectFailure, PeerConnectionError};
+use crate::lifecycle::{Action, Input, Lifecycle, Policy};
 use crate::listeners::DisconnectReason;
-use crate::{Error, Result};
+use crate::{BtcClient, Error, Result};
 
 /// Where a peer is in its life (the specification's state machine).
 ///
 /// `Disconnected -> Connecting -> Connected -> Disconnected`, and `Unhealthy` once
-/// `max_failure_count` consecutive attempts failed; an unhealthy peer stays `Unhealthy` while it
-/// is retried and becomes `Connected` again only after a full handshake.
+/// `max_failure_count` consecutive attempts failed (a connection that ends before it is stable
+/// counts as a failed attempt); an unhealthy peer stays `Unhealthy` while it is retried and
+/// becomes `Connected` again only after a full handshake.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 #[repr(u8)]
 pub enum PeerStatus {
@@ -31,7 +34,7 @@ pub enum PeerStatus {
     Connecting = 1,
     /// The handshake finished; messages flow.
     Connected = 2,
-    /// `max_failure_count` consecutive failures (set by the health check).
+    /// `max_failure_count` consecutive failures.
     Unhealthy = 3,
 }
 
@@ -72,7 +75,8 @@ pub struct PeerSnapshot {
     pub resolved: Option<SocketAddr>,
     /// Current status.
     pub status: PeerStatus,
-    /// Consecutive failures.
+    /// Consecutive failures (while connected: the streak so far, until the connection is
+    /// stable).
     pub failure_count: u32,
     /// Whether the peer was learned through discovery (as opposed to added by the user).
     pub discovered: bool,
@@ -94,17 +98,94 @@ pub struct PeerSnapshot {
     pub last_error: Option<String>,
 }
 
+/// One connection's send queue: the channel to its writer and the bytes waiting in it. Each
+/// connection has its own, so nothing left queued when a connection ends counts against the
+/// next one.
+#[derive(Clone, Debug)]
+pub(crate) struct Outbox {
+    tx: mpsc::Sender<Frame>,
+    queued: Arc<AtomicUsize>,
+    limit: usize,
+}
+
+/// Why an [`Outbox`] refused a frame.
+pub(crate) enum PushError {
+    Full,
+    Closed,
+}
+
+impl Outbox {
+    /// A queue of `len` frames and `limit` bytes; the receiver goes to the writer, which
+    /// calls [`Outbox::written`] for each frame it takes.
+    pub(crate) fn new(len: usize, limit: usize) -> (Outbox, mpsc::Receiver<Frame>) {
+        let (tx, rx) = mpsc::channel(len);
+        (
+            Outbox {
+                tx,
+                queued: Arc::new(AtomicUsize::new(0)),
+                limit,
+            },
+            rx,
+        )
+    }
+
+    fn size(frame: &Frame) -> usize {
+        HEADER_LEN + frame.payload.len()
+    }
+
+    /// Queues a frame without waiting; refused when the queue is full by count or by bytes.
+    pub(crate) fn try_push(&self, frame: Frame) -> std::result::Result<(), PushError> {
+        let size = Self::size(&frame);
+        let before = self.queued.fetch_add(size, Ordering::AcqRel);
+        if before + size > self.limit {
+            self.queued.fetch_sub(size, Ordering::AcqRel);
+            return Err(PushError::Full);
+        }
+        self.tx.try_send(frame).map_err(|e| {
+            self.queued.fetch_sub(size, Ordering::AcqRel);
+            match e {
+                mpsc::error::TrySendError::Full(_) => PushError::Full,
+                mpsc::error::TrySendError::Closed(_) => PushError::Closed,
+            }
+        })
+    }
+
+    /// Queues a frame of the client's own (pong, ping, getaddr), waiting for room by count;
+    /// the byte limit is for callers' messages. Cancel-safe.
+    pub(crate) async fn push(&self, frame: Frame) -> std::result::Result<(), PushError> {
+        let permit = self.tx.reserve().await.map_err(|_| PushError::Closed)?;
+        self.queued.fetch_add(Self::size(&frame), Ordering::AcqRel);
+        permit.send(frame);
+        Ok(())
+    }
+
+    /// The writer's side of the byte count (it holds no sender, so that dropping the last
+    /// `Outbox` ends the writer).
+    pub(crate) fn taken(&self) -> Taken {
+        Taken(Arc::clone(&self.queued))
+    }
+}
+
+/// Counts frames the writer took off an [`Outbox`].
+pub(crate) struct Taken(Arc<AtomicUsize>);
+
+impl Taken {
+    /// The writer took `frame` off the queue.
+    pub(crate) fn frame(&self, frame: &Frame) {
+        self.0.fetch_sub(Outbox::size(frame), Ordering::AcqRel);
+    }
+}
+
 #[derive(Debug)]
 struct PeerState {
-    status: PeerStatus,
-    failure_count: u32,
+    lifecycle: Lifecycle,
     info: Option<PeerInfo>,
     connected_since: Option<SystemTime>,
     resolved: Option<SocketAddr>,
     last_ping_rtt: Option<Duration>,
     last_error: Option<String>,
     last_failure: Option<ConnectFailure>,
-    sender: Option<mpsc::Sender<Frame>>,
+    outbox: Option<Outbox>,
     stop_reason: Option<DisconnectReason>,
 }
 
@@ -114,12 +195,13 @@ pub(crate) struct PeerShared {
     discovered: bool,
     group: Option<Vec<u8>>,
     max_payload: usize,
-    queue_bytes_limit: usize,
+    /// The run of the client (between one `start` and its `stop`) the peer belongs to.
+    pub(crate) run: u64,
+    client: WeakClient,
     state: Mutex<PeerState>,
     pub(crate) cancel: CancellationToken,
     /// Bumped after every connection attempt, successful or not.
     attempts: watch::Sender<u64>,
-    pub(crate) queued_bytes: AtomicUsize,
     pub(crate) bytes_in: AtomicU64,
     pub(crate) bytes_out: AtomicU64,
     pub(crate) messages_in: AtomicU64,
@@ -139,6 +221,7 @@ pub(crate) fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
 }
 
 impl ManagedPeer {
+    #[allow(clippy::too_many_arguments)]
     pub(crate) fn new(
         id: u64,
         addr: PeerAddr,
@@ -146,6 +229,8 @@ impl ManagedPeer {
         group: Option<Vec<u8>>,
         cancel: CancellationToken,
         config: &crate::Config,
+        run: u64,
+        client: WeakClient,
     ) -> ManagedPeer {
         ManagedPeer {
             shared: Arc::new(PeerShared {
@@ -154,22 +239,24 @@ impl ManagedPeer {
                 discovered,
                 group,
                 max_payload: config.max_message_size,
-                queue_bytes_limit: config.send_queue_bytes,
+                run,
+                client,
                 state: Mutex::new(PeerState {
-                    status: PeerStatus::Disconnected,
-                    failure_count: 0,
+                    lifecycle: Lifecycle::new(
+                        Policy::from_config(config),
+                        rand::random::<u64>() ^ id,
+                    ),
                     info: None,
                     connected_since: None,
                     resolved: None,
                     last_ping_rtt: None,
                     last_error: None,
                     last_failure: None,
-                    sender: None,
+                    outbox: None,
                     stop_reason: None,
                 }),
                 cancel,
                 attempts: watch::channel(0).0,
-                queued_bytes: AtomicUsize::new(0),
                 bytes_in: AtomicU64::new(0),
                 bytes_out: AtomicU64::new(0),
                 messages_in: AtomicU64::new(0),
@@ -196,6 +283,12 @@ impl ManagedPeer {
         self.shared.group.as_deref()
     }
 
+    /// The client that manages this peer, if it still exists. The peer does not keep the
+    /// client alive: a callback reaches its client this way without a reference cycle.
+    pub fn client(&self) -> Option<BtcClient> {
+        self.shared.client.upgrade()
+    }
+
     /// Whether the peer was learned through discovery.
     pub fn is_discovered(&self) -> bool {
         self.shared.discovered
@@ -203,12 +296,13 @@ impl ManagedPeer {
 
     /// Current status.
     pub fn status(&self) -> PeerStatus {
-        lock(&self.shared.state).status
+        lock(&self.shared.state).lifecycle.status()
     }
 
-    /// Consecutive failures.
+    /// Consecutive failures (while connected: the streak so far, until the connection is
+    /// stable, see [`crate::Config::stable_after`]).
     pub fn failure_count(&self) -> u32 {
-        lock(&self.shared.state).failure_count
+        lock(&self.shared.state).lifecycle.failures()
     }
 
     /// What the peer said in its `version` (None before its first handshake).
@@ -224,8 +318,8 @@ impl ManagedPeer {
             id: s.id,
             addr: s.addr.key().to_owned(),
             resolved: st.resolved,
-            status: st.status,
-            failure_count: st.failure_count,
+            status: st.lifecycle.status(),
+            failure_count: st.lifecycle.failures(),
             discovered: s.discovered,
             info: st.info.clone(),
             connected_since: st.connected_since,
@@ -258,75 +352,52 @@ impl ManagedPeer {
                 max: s.max_payload,
             }));
         }
-        let sender = lock(&s.state)
-            .sender
+        let outbox = lock(&s.state)
+            .outbox
             .clone()
             .ok_or_else(|| Error::PeerNotConnected(self.addr().to_owned()))?;
-        let size = HEADER_LEN + frame.payload.len();
-        let before = s.queued_bytes.fetch_add(size, Ordering::AcqRel);
-        if before + size > s.queue_bytes_limit {
-            s.queued_bytes.fetch_sub(size, Ordering::AcqRel);
-            return Err(Error::QueueFull(self.addr().to_owned()));
-        }
-        match sender.try_send(frame) {
-            Ok(()) => Ok(()),
-            Err(e) => {
-                s.queued_bytes.fetch_sub(size, Ordering::AcqRel);
-                Err(match e {
-                    mpsc::error::TrySendError::Full(_) => Error::QueueFull(self.addr().to_owned()),
-                    mpsc::error::TrySendError::Closed(_) => {
-                        Error::PeerNotConnected(self.addr().to_owned())
-                    }
-                })
-            }
-        }
+        outbox.try_push(frame).map_err(|e| match e {
+            PushError::Full => Error::QueueFull(self.addr().to_owned()),
+            PushError::Closed => Error::PeerNotConnected(self.addr().to_owned()),
+        })
     }
 
     // ---- state changes made by the connection task and the manager ----
 
-    pub(crate) fn set_status(&self, status: PeerStatus) {
+    /// Feeds the lifecycle (the only writer of status and failure count) and returns what
+    /// the session must do.
+    pub(crate) fn step(&self, input: Input) -> Vec<Action> {
+        let now = tokio::time::Instant::now();
         let mut st = lock(&self.shared.state);
-        // An unhealthy peer stays unhealthy while it is retried; only a handshake clears it.
-        if st.status == PeerStatus::Unhealthy && status != PeerStatus::Connected {
-            return;
+        let attempt_over = match &input {
+            Input::AttemptFailed(failure) => {
+                st.last_error = Some(failure.to_string());
+                st.last_failure = Some(failure.clone());
+                true
+            }
+            Input::Ended(reason) => {
+                st.outbox = None;
+                st.connected_since = None;
+                st.last_error = Some(reason.to_string());
+                false
+            }
+            _ => false,
+        };
+        let actions = st.lifecycle.step(input, now);
+        drop(st);
+        if attempt_over {
+            self.shared.attempts.send_modify(|n| *n += 1);
         }
-        st.status = status;
+        actions
     }
 
-    pub(crate) fn mark_unhealthy_if(&self, threshold: u32) -> bool {
-        let mut st = lock(&self.shared.state);
-        if st.failure_count >= threshold && st.status != PeerStatus::Connected {
-            st.status = PeerStatus::Unhealthy;
-            true
-        } else {
-            false
-        }
+    /// The session ends for good (stop or removal) while not connected.
+    pub(crate) fn finish(&self) -> Vec<Action> {
+        lock(&self.shared.state).lifecycle.finish()
     }
 
     pub(crate) fn set_resolved(&self, addr: SocketAddr) {
         lock(&self.shared.state).resolved = Some(addr);
-    }
-
-    /// A connection attempt failed.
-    pub(crate) fn record_connect_failure(&self, failure: ConnectFailure) -> u32 {
-        let count = {
-            let mut st = lock(&self.shared.state);
-            st.failure_count = st.failure_count.saturating_add(1);
-            st.last_error = Some(failure.to_string());
-            st.last_failure = Some(failure);
-            st.failure_count
-        };
-        self.shared.attempts.send_modify(|n| *n += 1);
-        count
-    }
-
-    /// A session ended through the peer's fault (misbehaviour, timeouts): the count goes on
-    /// from `before`, its value before the handshake reset it.
-    pub(crate) fn record_failure_after(&self, before: u32, error: String) -> u32 {
-        let mut st = lock(&self.shared.state);
-        st.failure_count = before.max(st.failure_count).saturating_add(1);
-        st.last_error = Some(error);
-        st.failure_count
     }
 
     /// Waits until the peer is connected, or until a connection attempt that ends after this
@@ -334,7 +405,9 @@ impl ManagedPeer {
     ///
     /// Errors: [`Error::PeerConnection`] with the address and the cause of the failed attempt
     /// (or [`ConnectFailure::WaitTimeout`] when `timeout` passes first). The peer stays
-    /// managed and is retried either way.
+    /// managed and is retried either way. When the peer is removed (or the client stops)
+    /// meanwhile, it returns at once with [`ConnectFailure::Removed`] (or
+    /// [`ConnectFailure::ClientStopped`]).
     pub async fn wait_connected(&self, timeout: Duration) -> Result<()> {
         let mut rx = self.shared.attempts.subscribe();
         let fail = |cause| {
@@ -352,12 +425,26 @@ impl ManagedPeer {
                     return Err(fail(ConnectFailure::WaitTimeout));
                 }
                 let st = lock(&self.shared.state);
-                if st.status == PeerStatus::Connected {
+                if st.lifecycle.status() == PeerStatus::Connected {
                     return Ok(());
                 }
                 if let Some(f) = st.last_failure.clone() {
                     return Err(fail(f));
                 }
+            }
+        };
+        let ended = async {
+            self.shared.cancel.cancelled().await;
+            Err(fail(match self.stop_reason() {
+                DisconnectReason::Stopped => ConnectFailure::ClientStopped,
+                _ => ConnectFailure::Removed,
+            }))
+        };
+        let wait = async {
+            tokio::select! {
+                biased;
+                r = wait => r,
+                r = ended => r,
             }
         };
         match tokio::time::timeout(timeout, wait).await {
@@ -366,30 +453,23 @@ impl ManagedPeer {
         }
     }
 
-    pub(crate) fn record_connected(&self, info: PeerInfo, sender: mpsc::Sender<Frame>) {
+    /// The handshake finished: the peer is connected, and sends go to `outbox`.
+    pub(crate) fn record_connected(&self, info: PeerInfo, outbox: Outbox) -> Vec<Action> {
+        let now = tokio::time::Instant::now();
         let mut st = lock(&self.shared.state);
-        st.status = PeerStatus::Connected;
-        st.failure_count = 0;
         st.info = Some(info);
         st.connected_since = Some(SystemTime::now());
-        st.sender = Some(sender);
+        st.outbox = Some(outbox);
         st.last_failure = None;
+        let actions = st.lifecycle.step(Input::HandshakeDone, now);
         drop(st);
         self.shared.attempts.send_modify(|n| *n += 1);
+        actions
     }
 
-    pub(crate) fn clear_sender(&self) {
-        lock(&self.shared.state).sender = None;
-    }
-
-    pub(crate) fn record_disconnected(&self, reason: &DisconnectReason) {
-        let mut st = lock(&self.shared.state);
-        st.sender = None;
-        st.connected_since = None;
-        st.last_error = Some(reason.to_string());
-        if st.status == PeerStatus::Connected {
-            st.status = PeerStatus::Disconnected;
-        }
+    /// No more sends from users on this connection.
+    pub(crate) fn clear_outbox(&self) {
+        lock(&self.shared.state).outbox = None;
     }
 
     pub(crate) fn record_ping_rtt(&self, rtt: Duration) {

@@ -77,6 +77,8 @@ pub(crate) enum Out {
     Raw(Bytes),
     /// Bytes written as they are, after which the writer sends nothing more.
     Stall(Bytes),
+    /// Bytes written as they are, after which the node closes the connection.
+    Last(Bytes),
     /// Close after this many messages in all (`DisconnectAfter`), or never.
     SetLimit(Option<usize>),
 }
@@ -297,6 +299,11 @@ async fn write_loop(
             Out::Stall(bytes) => {
                 stalled = true;
                 bytes
+            }
+            Out::Last(bytes) => {
+                let _ = wr.write_all(&bytes).await;
+                let _ = wr.shutdown().await;
+                return;
             }
         };
         if wr.write_all(&bytes).await.is_err() {
@@ -559,7 +566,7 @@ impl Conn {
         if self.common_version >= WTXID_RELAY_VERSION {
             self.send(NetworkMessage::WtxidRelay).await;
         }
-        if self.common_version >= 70016 {
+        if self.common_version >= PROTOCOL_VERSION {
             self.send(NetworkMessage::SendAddrV2).await;
         }
         self.send(NetworkMessage::Verack).await;
@@ -594,7 +601,12 @@ impl Conn {
         let fault = self.fault.clone();
         let breaks_stream = matches!(
             fault,
-            Some(Fault::StallMidMessage | Fault::SendGarbage | Fault::OversizedLength)
+            Some(
+                Fault::StallMidMessage
+                    | Fault::TruncateThenClose
+                    | Fault::SendGarbage
+                    | Fault::OversizedLength
+            )
         );
         if !breaks_stream {
             self.greeting().await;
@@ -903,12 +915,17 @@ impl Conn {
     /// A fault after the handshake (or on a live connection when the fault is set).
     async fn post_handshake_fault(&mut self, fault: &Fault) {
         match fault {
-            Fault::StallMidMessage => {
+            Fault::StallMidMessage | Fault::TruncateThenClose => {
                 let chain = &self.node.shared.chain;
                 let headers = chain.headers()[..chain.headers().len().min(11)].to_vec();
                 if let Some(frame) = frame_of(&NetworkMessage::Headers(headers)) {
-                    let bytes = encode(&self.wire(), &frame).freeze();
-                    self.out(Out::Stall(bytes.slice(..bytes.len() / 2))).await;
+                    let half = encode(&self.wire(), &frame).freeze();
+                    let half = half.slice(..half.len() / 2);
+                    self.out(match fault {
+                        Fault::StallMidMessage => Out::Stall(half),
+                        _ => Out::Last(half),
+                    })
+                    .await;
                     self.silent = true;
                 }
             }

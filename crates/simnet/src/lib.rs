@@ -76,7 +76,7 @@ use bitcoin::{Network, Transaction};
 use btcclient_wire::{Frame, WireConfig};
 use tokio::runtime::Handle;
 
-pub use chain::{Chain, MAX_HEADERS_RESULTS, REGTEST_BITS};
+pub use chain::{locator_heights, Chain, MAX_HEADERS_RESULTS, REGTEST_BITS};
 pub use conn::{node_services, PROTOCOL_VERSION};
 pub use node::RECEIVED_LOG_LEN;
 
@@ -106,6 +106,9 @@ pub enum Fault {
     /// After the handshake, send the first half of a `headers` frame and then nothing, keeping
     /// the socket open.
     StallMidMessage,
+    /// After the handshake, send the first half of a `headers` frame, then close the
+    /// connection: a peer that handshakes and drops at once, every time.
+    TruncateThenClose,
     /// After the handshake, send 64 to 255 random bytes that do not start with the network
     /// magic; then send nothing more.
     SendGarbage,

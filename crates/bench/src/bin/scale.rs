@@ -14,6 +14,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use btcclient_bench::{cpu_time, live_heap, median, raise_nofile, rss_kib, Counting};
+use clap::Parser;
 
 #[global_allocator]
 static ALLOCATOR: Counting = Counting;
@@ -28,10 +29,26 @@ struct Run {
     stop_ms: f64,
 }
 
-fn arg(args: &[String], name: &str) -> Option<String> {
-    args.iter()
-        .position(|a| a == name)
-        .and_then(|i| args.get(i + 1).cloned())
+/// Many peers against a separate simnet process: handshake rate, memory per peer, idle CPU
+/// and stop time (see BENCHMARKS.md). Each run goes in a fresh child process.
+#[derive(Debug, Parser)]
+#[command(name = "scale")]
+struct Args {
+    /// Peers per run.
+    #[arg(long, default_value_t = 100)]
+    peers: usize,
+    /// Runs (each in a fresh process).
+    #[arg(long, default_value_t = 5)]
+    runs: usize,
+    /// Seconds of idling measured after the handshakes.
+    #[arg(long, default_value_t = 5)]
+    idle_secs: u64,
+    /// The simnet binary (default: `simnet` next to this executable).
+    #[arg(long)]
+    simnet: Option<String>,
+    /// Internal: run once in this process and print the result line.
+    #[arg(long, hide = true)]
+    child: bool,
 }
 
 /// Nodes per simnet process: each node holds a listening socket and an accepted one, so a
@@ -161,19 +178,11 @@ fn run_client(addrs: &[String], n: usize, idle: Duration) -> Result<Run, String>
 }
 
 fn main() {
-    let args: Vec<String> = std::env::args().skip(1).collect();
-    let n: usize = arg(&args, "--peers")
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(100);
-    let runs: usize = arg(&args, "--runs")
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(5);
-    let idle = Duration::from_secs(
-        arg(&args, "--idle-secs")
-            .and_then(|v| v.parse().ok())
-            .unwrap_or(5),
-    );
-    let simnet = arg(&args, "--simnet").unwrap_or_else(|| {
+    let args = Args::parse();
+    let n = args.peers;
+    let runs = args.runs;
+    let idle = Duration::from_secs(args.idle_secs);
+    let simnet = args.simnet.clone().unwrap_or_else(|| {
         std::env::current_exe()
             .ok()
             .and_then(|p| p.parent().map(|d| d.join("simnet")))
@@ -181,7 +190,7 @@ fn main() {
             .unwrap_or_else(|| "simnet".into())
     });
     let nofile = raise_nofile();
-    if args.iter().any(|a| a == "--child") {
+    if args.child {
         // One run in this fresh process, so that its memory figure is not flattered by heap
         // that an earlier run freed; the parent parses the line.
         match one_run(&simnet, n, idle) {

@@ -15,6 +15,7 @@ use std::time::{Duration, Instant};
 use btcclient_bench::{live_heap, proc_status, Counting};
 use btcclient_manager::{Backoff, BtcClient, Config, Network, PeerStatus};
 use btcclient_simnet::{AddrAdvertise, Fault, SimNode, Simnet};
+use clap::Parser;
 
 #[global_allocator]
 static ALLOCATOR: Counting = Counting;
@@ -118,14 +119,22 @@ async fn fault_round(client: &BtcClient, node: &SimNode, i: usize) {
     }
 }
 
+/// Start/connect/stop cycles and fault rounds against simulated nodes; fails when memory,
+/// descriptors or threads did not come back flat.
+#[derive(Debug, Parser)]
+#[command(name = "soak")]
+struct Args {
+    /// Start/connect/stop cycles.
+    #[arg(default_value_t = 200)]
+    cycles: usize,
+    /// Fault rounds.
+    #[arg(default_value_t = 1000)]
+    rounds: usize,
+}
+
 #[tokio::main(flavor = "multi_thread", worker_threads = 2)]
 async fn main() {
-    let args: Vec<usize> = std::env::args()
-        .skip(1)
-        .filter_map(|a| a.parse().ok())
-        .collect();
-    let cycles = args.first().copied().unwrap_or(200);
-    let rounds = args.get(1).copied().unwrap_or(1000);
+    let Args { cycles, rounds } = Args::parse();
     let net = Simnet::builder()
         .nodes(10)
         .chain_length(200)

@@ -35,6 +35,7 @@ use bitcoin::{
 };
 use btcclient_bench::median;
 use btcclient_manager::{BtcClient, Config, Delivery, Listeners, Network, RawBlock};
+use clap::Parser;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
 
@@ -299,7 +300,9 @@ fn c_delivery(block_frame: Arc<Vec<u8>>, blocks: usize) -> Option<f64> {
     let meter = Meter::new();
     let mut config = std::mem::MaybeUninit::<btcclient_config>::uninit();
     // SAFETY: `config` is writable; the function fills every field.
-    let st = unsafe { btcclient_config_default(config.as_mut_ptr()) };
+    let st = unsafe {
+        btcclient_config_default(config.as_mut_ptr(), std::mem::size_of::<btcclient_config>())
+    };
     if st != btcclient::status::btcclient_status::Ok {
         return None;
     }
@@ -336,18 +339,24 @@ fn c_delivery(block_frame: Arc<Vec<u8>>, blocks: usize) -> Option<f64> {
     r
 }
 
-fn arg(args: &[String], name: &str, default: usize) -> usize {
-    args.iter()
-        .position(|a| a == name)
-        .and_then(|i| args.get(i + 1))
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(default)
+/// 1 MB blocks through the client, Rust and C delivery, against a floor (see BENCHMARKS.md).
+#[derive(Debug, Parser)]
+#[command(name = "throughput")]
+struct Args {
+    /// Runs of each path.
+    #[arg(long, default_value_t = 5)]
+    runs: usize,
+    /// Blocks per run.
+    #[arg(long, default_value_t = 200)]
+    blocks: usize,
+    /// Paths to run, comma-separated: floor, raw, block, c (for profiling one path).
+    #[arg(long, default_value = "floor,raw,block,c")]
+    only: String,
 }
 
 fn main() {
-    let args: Vec<String> = std::env::args().skip(1).collect();
-    let runs = arg(&args, "--runs", 5);
-    let blocks = arg(&args, "--blocks", 200);
+    let args = Args::parse();
+    let (runs, blocks) = (args.runs, args.blocks);
     let block = big_block();
     let block_frame = Arc::new(frame(NetworkMessage::Block(block.clone())));
     println!(
@@ -385,12 +394,7 @@ fn main() {
     );
     let (mut f, mut rr, mut r, mut c) = (Vec::new(), Vec::new(), Vec::new(), Vec::new());
     // `--only floor,raw,block,c` runs a subset (for profiling one path).
-    let only = args
-        .iter()
-        .position(|a| a == "--only")
-        .and_then(|i| args.get(i + 1))
-        .cloned()
-        .unwrap_or_else(|| "floor,raw,block,c".into());
+    let only = args.only;
     let on = |name: &str| only.split(',').any(|o| o == name);
     for i in 0..runs {
         let fl = on("floor")

@@ -253,37 +253,91 @@ async fn a_second_version_message_is_a_protocol_violation() {
     net.shutdown().await;
 }
 
-/// A node that completes the handshake and then never reads again.
-async fn deaf_node() -> (std::net::SocketAddr, tokio::task::JoinHandle<()>) {
+/// What a [`scripted_node`] does on one connection after the handshake.
+#[derive(Clone, Copy, Debug)]
+enum After {
+    /// Never read again; keep the socket open.
+    Deaf,
+    /// Never read again, but send a `ping` every 5 ms.
+    DeafPinging,
+    /// Read (and drop) everything until the client closes.
+    ReadAll,
+}
+
+/// A node that completes the handshake on every connection, then behaves as `script` says:
+/// connection `i` follows `script[i]` (the last entry for the rest).
+async fn scripted_node(script: Vec<After>) -> (std::net::SocketAddr, tokio::task::JoinHandle<()>) {
     use btcclient_manager::wire::{FrameReader, FrameWriter, WireConfig};
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
     let task = tokio::spawn(async move {
-        let (stream, _) = listener.accept().await.unwrap();
-        let config = WireConfig::new(btcclient_manager::bitcoin::Network::Regtest);
-        let (r, w) = stream.into_split();
-        let mut reader = FrameReader::new(r, &config);
-        let mut writer = FrameWriter::new(w, &config);
-        let theirs = reader.read_frame().await.unwrap().unwrap();
-        let NetworkMessage::Version(mut v) = theirs.decode().unwrap() else {
-            panic!("expected version")
-        };
-        v.nonce = v.nonce.wrapping_add(1);
-        writer
-            .write_message(&NetworkMessage::Version(v))
-            .await
-            .unwrap();
-        writer.write_message(&NetworkMessage::Verack).await.unwrap();
-        // Never read again; keep the socket open.
-        tokio::time::sleep(Duration::from_secs(30)).await;
-        drop((reader, writer));
+        let mut conns = tokio::task::JoinSet::new();
+        for i in 0.. {
+            let Ok((stream, _)) = listener.accept().await else {
+                break;
+            };
+            let after = script[i.min(script.len() - 1)];
+            conns.spawn(async move {
+                let config = WireConfig::new(btcclient_manager::bitcoin::Network::Regtest);
+                let (r, w) = stream.into_split();
+                let mut reader = FrameReader::new(r, &config);
+                let mut writer = FrameWriter::new(w, &config);
+                let Ok(Some(theirs)) = reader.read_frame().await else {
+                    return;
+                };
+                let NetworkMessage::Version(mut v) = theirs.decode().unwrap() else {
+                    panic!("expected version")
+                };
+                v.nonce = v.nonce.wrapping_add(1);
+                writer
+                    .write_message(&NetworkMessage::Version(v))
+                    .await
+                    .unwrap();
+                writer.write_message(&NetworkMessage::Verack).await.unwrap();
+                match after {
+                    After::Deaf => tokio::time::sleep(Duration::from_secs(30)).await,
+                    After::DeafPinging => {
+                        for n in 0..6_000u64 {
+                            if writer
+                                .write_message(&NetworkMessage::Ping(n))
+                                .await
+                                .is_err()
+                            {
+                                break;
+                            }
+                            tokio::time::sleep(Duration::from_millis(5)).await;
+                        }
+                    }
+                    After::ReadAll => while let Ok(Some(_)) = reader.read_frame().await {},
+                }
+                drop((reader, writer));
+            });
+        }
     });
     (addr, task)
 }
 
+/// Sends 1 MB frames to `peer` for `for_how_long`, every 10 ms; returns how many were refused
+/// with `QueueFull`.
+async fn flood(peer: &btcclient_manager::ManagedPeer, for_how_long: Duration) -> usize {
+    let big = btcclient_manager::Frame::raw("junk", vec![0u8; 1_000_000]).unwrap();
+    let start = std::time::Instant::now();
+    let mut queue_full = 0;
+    while start.elapsed() < for_how_long {
+        match peer.send_frame(big.clone()) {
+            Ok(()) => {}
+            Err(btcclient_manager::Error::QueueFull(_)) => queue_full += 1,
+            Err(btcclient_manager::Error::PeerNotConnected(_)) => break,
+            Err(e) => panic!("{e}"),
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    queue_full
+}
+
 #[tokio::test]
 async fn a_peer_that_stops_reading_hits_the_write_timeout() {
-    let (addr, node) = deaf_node().await;
+    let (addr, node) = scripted_node(vec![After::Deaf]).await;
     let rec = Recorder::default();
     let client = started(
         fast()
@@ -321,4 +375,91 @@ async fn a_peer_that_stops_reading_hits_the_write_timeout() {
     assert!(queue_full > 0, "the send queue never filled");
     client.stop(Duration::from_secs(5)).await.unwrap();
     node.abort();
+}
+
+#[tokio::test]
+async fn send_queue_capacity_comes_back_after_a_reconnect() {
+    // The first connection never reads: its queue fills and the write timeout ends it with
+    // frames still queued. The second connection reads everything.
+    let (addr, node) = scripted_node(vec![After::Deaf, After::ReadAll]).await;
+    let rec = Recorder::default();
+    let client = started(
+        fast()
+            .discovery(false)
+            .write_timeout(Duration::from_millis(300))
+            .send_queue_bytes(4_000_024)
+            .listeners(rec.listeners()),
+    );
+    let peer = client.add_peer(&addr.to_string()).unwrap();
+    peer.wait_connected(Duration::from_secs(5)).await.unwrap();
+    let a = peer.addr().to_owned();
+    let full = flood(&peer, Duration::from_secs(2)).await;
+    assert!(full > 0, "the send queue never filled");
+    assert!(eventually(Duration::from_secs(5), || rec.disconnected(&a) == 1).await);
+    assert!(eventually(Duration::from_secs(5), || rec.connected(&a) == 2).await);
+    // The new connection's queue is empty: a message of the largest size fits.
+    let big = btcclient_manager::Frame::raw("junk", vec![0u8; 1_000_000]).unwrap();
+    let mut sent = 0;
+    for _ in 0..8 {
+        match peer.send_frame(big.clone()) {
+            Ok(()) => sent += 1,
+            Err(e) => panic!(
+                "send {sent} after the reconnect: {e} ({:?})",
+                peer.snapshot()
+            ),
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    client.stop(Duration::from_secs(5)).await.unwrap();
+    node.abort();
+}
+
+#[tokio::test]
+async fn stop_and_remove_end_in_time_when_deaf_peers_ping() {
+    // Three peers stop reading and keep sending pings while our queues are full: answering
+    // them must not hold up `remove_peer` or `stop`.
+    let mut nodes = Vec::new();
+    for _ in 0..3 {
+        nodes.push(scripted_node(vec![After::DeafPinging]).await);
+    }
+    let rec = Recorder::default();
+    let client = started(
+        fast()
+            .discovery(false)
+            .send_queue_len(2)
+            .listeners(rec.listeners()),
+    );
+    let mut peers = Vec::new();
+    for (addr, _) in &nodes {
+        let peer = client.add_peer(&addr.to_string()).unwrap();
+        peer.wait_connected(Duration::from_secs(5)).await.unwrap();
+        peers.push(peer);
+    }
+    let floods: Vec<_> = peers
+        .iter()
+        .map(|p| {
+            let p = p.clone();
+            tokio::spawn(async move { flood(&p, Duration::from_millis(1500)).await })
+        })
+        .collect();
+    for f in floods {
+        assert!(f.await.unwrap() > 0, "a send queue never filled");
+    }
+    // Let the pings pile up behind the full queues.
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let removed = peers[0].addr().to_owned();
+    client.remove_peer(&removed).unwrap();
+    assert!(
+        eventually(Duration::from_secs(1), || rec.disconnected(&removed) == 1).await,
+        "remove_peer did not end the session"
+    );
+    let start = std::time::Instant::now();
+    client.stop(Duration::from_secs(1)).await.unwrap();
+    assert!(start.elapsed() < Duration::from_millis(1500));
+    for p in &peers {
+        assert_eq!(rec.connected(p.addr()), rec.disconnected(p.addr()));
+    }
+    for (_, node) in nodes {
+        node.abort();
+    }
 }

@@ -3,7 +3,7 @@
 
 use std::time::Duration;
 
-use btcclient_manager::{BtcClient, DisconnectReason, PeerStatus};
+use btcclient_manager::{BtcClient, DisconnectReason, FailureCause, PeerStatus};
 use btcclient_simnet::{Fault, Simnet};
 
 use crate::{eventually, fast, started, Recorder, Seen};
@@ -16,6 +16,7 @@ async fn connecting_until_the_handshake_finishes_then_connected() {
     let client = started(
         fast()
             .handshake_timeout(Duration::from_millis(400))
+            .stable_after(Duration::from_millis(300))
             .listeners(rec.listeners()),
     );
     let peer = client.add_peer(&net.addrs()[0].to_string()).unwrap();
@@ -39,7 +40,9 @@ async fn connecting_until_the_handshake_finishes_then_connected() {
             == PeerStatus::Connected)
         .await
     );
-    assert_eq!(peer.failure_count(), 0);
+    // While connected the count is the streak so far; once stable it is reset.
+    assert!(peer.failure_count() >= 1);
+    assert!(eventually(Duration::from_secs(3), || peer.failure_count() == 0).await);
     assert_eq!(rec.connected(peer.addr()), 1);
     client.stop(Duration::from_secs(5)).await.unwrap();
     net.shutdown().await;
@@ -49,10 +52,16 @@ async fn connecting_until_the_handshake_finishes_then_connected() {
 async fn remote_close_disconnects_then_reconnects_after_the_delay() {
     let net = Simnet::builder().nodes(1).build().await.unwrap();
     let rec = Recorder::default();
-    let client = started(fast().discovery(false).listeners(rec.listeners()));
+    let client = started(
+        fast()
+            .discovery(false)
+            .stable_after(Duration::from_millis(300))
+            .listeners(rec.listeners()),
+    );
     let addr = net.addrs()[0].to_string();
     let peer = client.add_peer(&addr).unwrap();
     peer.wait_connected(Duration::from_secs(5)).await.unwrap();
+    assert!(eventually(Duration::from_secs(3), || peer.failure_count() == 0).await);
 
     net.node(0).go_down();
     assert!(eventually(Duration::from_secs(3), || rec.disconnected(&addr) == 1).await);
@@ -66,7 +75,9 @@ async fn remote_close_disconnects_then_reconnects_after_the_delay() {
     net.node(0).come_up().await.unwrap();
     assert!(eventually(Duration::from_secs(5), || rec.connected(&addr) == 2).await);
     assert_eq!(peer.status(), PeerStatus::Connected);
-    assert_eq!(peer.failure_count(), 0);
+    // While connected the count is the streak so far; once stable it is reset.
+    assert!(peer.failure_count() >= 1);
+    assert!(eventually(Duration::from_secs(3), || peer.failure_count() == 0).await);
     client.stop(Duration::from_secs(5)).await.unwrap();
     // Every connected event has exactly one disconnected event.
     assert_eq!(rec.connected(&addr), 2);
@@ -81,6 +92,7 @@ async fn unhealthy_at_the_failure_threshold_and_retried() {
     let client = started(
         fast()
             .max_failure_count(3)
+            .stable_after(Duration::from_millis(300))
             .reconnect_delay(Duration::from_millis(20)),
     );
     let peer = client.add_peer(&net.addrs()[0].to_string()).unwrap();
@@ -106,7 +118,9 @@ async fn unhealthy_at_the_failure_threshold_and_retried() {
             == PeerStatus::Connected)
         .await
     );
-    assert_eq!(peer.failure_count(), 0);
+    // While connected the count is the streak so far; once stable it is reset.
+    assert!(peer.failure_count() >= 1);
+    assert!(eventually(Duration::from_secs(3), || peer.failure_count() == 0).await);
     client.stop(Duration::from_secs(5)).await.unwrap();
     net.shutdown().await;
 }
@@ -126,8 +140,11 @@ async fn remove_peer_fires_disconnected_with_removed() {
     client.remove_peer(&addr).unwrap();
     assert!(eventually(Duration::from_secs(3), || rec.disconnected(&addr) == 1).await);
     assert_eq!(
-        rec.all().last(),
-        Some(&Seen::Disconnected(addr.clone(), DisconnectReason::Removed))
+        rec.all()
+            .into_iter()
+            .rev()
+            .find(|s| matches!(s, Seen::Disconnected(..))),
+        Some(Seen::Disconnected(addr.clone(), DisconnectReason::Removed))
     );
     assert!(eventually(Duration::from_secs(3), || net.node(0).connections() == 0).await);
     client.stop(Duration::from_secs(5)).await.unwrap();
@@ -229,7 +246,7 @@ async fn stop_timeout_when_a_callback_hangs() {
         .unwrap();
     let r = client.stop(Duration::from_millis(200)).await;
     assert!(
-        matches!(r, Err(btcclient_manager::Error::StopTimeout(_))),
+        matches!(r, Err(btcclient_manager::Error::StopTimeout { .. })),
         "{r:?}"
     );
     assert!(!client.is_running());
@@ -273,6 +290,260 @@ async fn an_unhealthy_discovered_peer_is_dropped_to_make_room() {
     // It never connected, so no connected/disconnected events for it.
     assert_eq!(rec.connected(&discovered), 0);
     assert_eq!(rec.disconnected(&discovered), 0);
+    client.stop(Duration::from_secs(5)).await.unwrap();
+    net.shutdown().await;
+}
+
+/// Defaults but for the network: Bitcoin Core's timing, on loopback.
+fn defaults() -> btcclient_manager::ConfigBuilder {
+    btcclient_manager::Config::builder()
+        .network(btcclient_manager::Network::Regtest)
+        .allow_local_addresses(true)
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_peer_that_drops_right_after_every_handshake_backs_off() {
+    // Runs on tokio's paused clock: a minute of client time in milliseconds. Callbacks run on
+    // the blocking pool (concurrent delivery), which holds the clock while they run, so every
+    // event is counted by the time the sleep ends.
+    let net = crate::quiet_net(1).await;
+    net.node(0).set_fault(Some(Fault::TruncateThenClose));
+    let rec = Recorder::default();
+    let client = started(
+        defaults()
+            .delivery(btcclient_manager::Delivery::Concurrent)
+            .listeners(rec.listeners()),
+    );
+    let peer = client.add_peer(&net.addrs()[0].to_string()).unwrap();
+    let addr = peer.addr().to_owned();
+    tokio::time::sleep(Duration::from_secs(60)).await;
+    let handshakes = rec.connected(&addr);
+    let failures = rec.failed(&addr);
+    assert!(handshakes <= 8, "{handshakes} handshakes in 60 s");
+    assert!(
+        failures >= 3,
+        "{failures} failures in 60 s: {:?}",
+        rec.all()
+    );
+    // Each one failed with the reason the connection ended, and the count only grows.
+    let seen: Vec<(FailureCause, u32, Duration)> = rec
+        .all()
+        .into_iter()
+        .filter_map(|s| match s {
+            Seen::Failed(_, cause, n, delay) => Some((cause, n, delay)),
+            _ => None,
+        })
+        .collect();
+    for (i, (cause, n, delay)) in seen.iter().enumerate() {
+        assert_eq!(
+            *cause,
+            FailureCause::Unstable(DisconnectReason::RemoteClosed),
+            "{seen:?}"
+        );
+        assert_eq!(*n as usize, i + 1);
+        // 5 s doubled per failure, ±25 %.
+        let nominal = Duration::from_secs(5) * (1 << i);
+        assert!(*delay >= nominal.mul_f64(0.75) && *delay <= nominal.mul_f64(1.25));
+    }
+    assert!(peer.failure_count() >= 3);
+    client.stop(Duration::from_secs(5)).await.unwrap();
+    assert_eq!(rec.connected(&addr), rec.disconnected(&addr));
+    net.shutdown().await;
+}
+
+#[tokio::test]
+async fn wait_connected_returns_at_once_when_the_peer_is_removed() {
+    let net = crate::quiet_net(1).await;
+    net.node(0).set_fault(Some(Fault::NeverAnswerVersion));
+    let client = started(fast().handshake_timeout(Duration::from_secs(5)));
+    let peer = client.add_peer(&net.addrs()[0].to_string()).unwrap();
+    let waiting = {
+        let peer = peer.clone();
+        tokio::spawn(async move {
+            let start = std::time::Instant::now();
+            (
+                peer.wait_connected(Duration::from_secs(8)).await,
+                start.elapsed(),
+            )
+        })
+    };
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    client.remove_peer(peer.addr()).unwrap();
+    let (result, took) = waiting.await.unwrap();
+    let err = result.unwrap_err();
+    assert!(
+        matches!(
+            &err,
+            btcclient_manager::Error::PeerConnection(e)
+                if e.cause == btcclient_manager::ConnectFailure::Removed
+        ),
+        "{err}"
+    );
+    assert!(err.to_string().contains("removed"), "{err}");
+    assert!(took < Duration::from_secs(1), "waited {took:?}");
+    client.stop(Duration::from_secs(5)).await.unwrap();
+    net.shutdown().await;
+}
+
+#[tokio::test]
+async fn stop_timeout_counts_undelivered_disconnects_and_nothing_reaches_the_next_run() {
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    use std::sync::Arc;
+    let net = crate::quiet_net(3).await;
+    let started_disconnects = Arc::new(AtomicUsize::new(0));
+    let seen = started_disconnects.clone();
+    let listeners = btcclient_manager::Listeners::new().on_peer_disconnected(move |_, _| {
+        seen.fetch_add(1, Ordering::SeqCst);
+        std::thread::sleep(Duration::from_millis(800));
+    });
+    // Serialized delivery: the first disconnected callback holds up the other two.
+    let client = started(fast().discovery(false).listeners(listeners));
+    for node in net.nodes() {
+        crate::connect(&client, node).await;
+    }
+    let r = client.stop(Duration::from_millis(300)).await;
+    assert!(
+        matches!(
+            r,
+            Err(btcclient_manager::Error::StopTimeout {
+                undelivered_disconnects: 2,
+                ..
+            })
+        ),
+        "{r:?}"
+    );
+    let at_stop = started_disconnects.load(Ordering::SeqCst);
+    assert_eq!(at_stop, 1);
+    // A new run starts at once; the old run's two queued disconnected events never arrive.
+    client.start().unwrap();
+    tokio::time::sleep(Duration::from_millis(1200)).await;
+    assert_eq!(started_disconnects.load(Ordering::SeqCst), at_stop);
+    client.stop(Duration::from_secs(5)).await.unwrap();
+    net.shutdown().await;
+}
+
+#[tokio::test(start_paused = true)]
+async fn backoff_grows_to_its_ten_minute_cap() {
+    // Every dial is refused; on the paused clock, an hour of retries takes milliseconds.
+    let net = crate::quiet_net(1).await;
+    net.node(0).set_fault(Some(Fault::RefuseConnections));
+    let rec = Recorder::default();
+    let client = started(
+        defaults()
+            .max_failure_count(3)
+            .delivery(btcclient_manager::Delivery::Concurrent)
+            .listeners(rec.listeners()),
+    );
+    let peer = client.add_peer(&net.addrs()[0].to_string()).unwrap();
+    let addr = peer.addr().to_owned();
+    tokio::time::sleep(Duration::from_secs(3600)).await;
+    let delays: Vec<Duration> = rec
+        .all()
+        .into_iter()
+        .filter_map(|s| match s {
+            Seen::Failed(_, _, _, d) => Some(d),
+            _ => None,
+        })
+        .collect();
+    let cap = Duration::from_secs(600);
+    // 5, 10, 20, ... s (±25 %), then never over 10 minutes.
+    assert!(delays.len() >= 10, "{delays:?}");
+    for (i, d) in delays.iter().enumerate() {
+        let nominal = (Duration::from_secs(5) * (1u32 << i.min(20))).min(cap);
+        assert!(
+            *d >= nominal.mul_f64(0.75) && *d <= nominal.mul_f64(1.25).min(cap),
+            "{i}: {d:?}"
+        );
+    }
+    assert!(delays[delays.len() - 1] >= cap.mul_f64(0.75));
+    // Unhealthy from the third failure on, without passing through Connecting again.
+    assert_eq!(peer.status(), PeerStatus::Unhealthy);
+    let statuses = rec.statuses(&addr);
+    assert_eq!(
+        statuses[..5],
+        [
+            (PeerStatus::Disconnected, PeerStatus::Connecting),
+            (PeerStatus::Connecting, PeerStatus::Disconnected),
+            (PeerStatus::Disconnected, PeerStatus::Connecting),
+            (PeerStatus::Connecting, PeerStatus::Disconnected),
+            (PeerStatus::Disconnected, PeerStatus::Connecting),
+        ]
+    );
+    assert_eq!(statuses[5], (PeerStatus::Connecting, PeerStatus::Unhealthy));
+    assert_eq!(statuses.len(), 6, "{statuses:?}");
+    client.stop(Duration::from_secs(5)).await.unwrap();
+    net.shutdown().await;
+}
+
+#[tokio::test(start_paused = true)]
+async fn no_pong_for_twenty_minutes_disconnects() {
+    // The node answers nothing after the handshake (not even pings); on the paused clock the
+    // default 2-minute pings and 20-minute pong timeout pass in milliseconds.
+    let net = btcclient_simnet::Simnet::builder()
+        .nodes(1)
+        .advertise(btcclient_simnet::AddrAdvertise::None)
+        .core_greeting(false)
+        .build()
+        .await
+        .unwrap();
+    let rec = Recorder::default();
+    let client = started(
+        defaults()
+            .delivery(btcclient_manager::Delivery::Concurrent)
+            .listeners(rec.listeners()),
+    );
+    let peer = crate::connect(&client, net.node(0)).await;
+    let addr = peer.addr().to_owned();
+    net.node(0).set_fault(Some(Fault::StallMidMessage));
+    let start = tokio::time::Instant::now();
+    while rec.disconnected(&addr) == 0 && start.elapsed() < Duration::from_secs(3600) {
+        tokio::time::sleep(Duration::from_secs(1)).await;
+    }
+    let took = start.elapsed();
+    assert!(
+        rec.all().contains(&Seen::Disconnected(
+            addr.clone(),
+            DisconnectReason::PingTimeout
+        )),
+        "{:?}",
+        rec.all()
+    );
+    // The first ping goes out 2 minutes after the handshake, the timeout 20 minutes later.
+    assert!(
+        took >= Duration::from_secs(21 * 60) && took <= Duration::from_secs(22 * 60 + 2),
+        "{took:?}"
+    );
+    client.stop(Duration::from_secs(5)).await.unwrap();
+    net.shutdown().await;
+}
+
+#[tokio::test(start_paused = true)]
+async fn the_health_check_drops_an_unhealthy_discovered_peer_on_its_next_tick() {
+    // Defaults: 3 failures (5 s, 10 s backoff) make the discovered peer unhealthy within 20 s;
+    // the health check, every 30 s from start, drops it at 30 s, not before.
+    let net = Simnet::builder().nodes(2).build().await.unwrap();
+    net.node(1).set_fault(Some(Fault::RefuseConnections));
+    let rec = Recorder::default();
+    let client = started(
+        defaults()
+            .max_failure_count(3)
+            .delivery(btcclient_manager::Delivery::Concurrent)
+            .listeners(rec.listeners()),
+    );
+    let start = tokio::time::Instant::now();
+    client.add_peer(&net.addrs()[0].to_string()).unwrap();
+    let discovered = net.addrs()[1].to_string();
+    tokio::time::sleep_until(start + Duration::from_secs(29)).await;
+    let peer = client
+        .peer(&discovered)
+        .expect("discovered and still managed");
+    assert_eq!(peer.status(), PeerStatus::Unhealthy);
+    tokio::time::sleep_until(start + Duration::from_millis(30_100)).await;
+    assert!(client.peer(&discovered).is_none(), "not dropped at 30 s");
+    assert_eq!(
+        rec.statuses(&discovered).last(),
+        Some(&(PeerStatus::Unhealthy, PeerStatus::Disconnected))
+    );
     client.stop(Duration::from_secs(5)).await.unwrap();
     net.shutdown().await;
 }

@@ -11,7 +11,9 @@ mod lifecycle;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use btcclient_manager::{Backoff, Config, ConfigBuilder, DisconnectReason, Listeners, Network};
+use btcclient_manager::{
+    Backoff, Config, ConfigBuilder, DisconnectReason, FailureCause, Listeners, Network, PeerStatus,
+};
 
 /// A configuration with short timeouts, for loopback tests.
 pub fn fast() -> ConfigBuilder {
@@ -81,6 +83,10 @@ pub enum Seen {
     Tx(String),
     Addr(String, usize),
     Other(String, String),
+    /// An attempt failed: cause, consecutive failures, retry delay.
+    Failed(String, FailureCause, u32, Duration),
+    /// Status changed from, to.
+    Status(String, PeerStatus, PeerStatus),
 }
 
 /// Listeners that record every event.
@@ -90,7 +96,9 @@ pub struct Recorder(pub Arc<Mutex<Vec<Seen>>>);
 impl Recorder {
     pub fn listeners(&self) -> Listeners {
         let r = |s: &Recorder| s.0.clone();
-        let (a, b, c, d, e, f, g, h) = (
+        let (a, b, c, d, e, f, g, h, i, j) = (
+            r(self),
+            r(self),
             r(self),
             r(self),
             r(self),
@@ -129,6 +137,19 @@ impl Recorder {
                     .unwrap()
                     .push(Seen::Other(p.addr().into(), m.command.to_string()))
             })
+            .on_attempt_failed(move |p, f| {
+                i.lock().unwrap().push(Seen::Failed(
+                    p.addr().into(),
+                    f.cause.clone(),
+                    f.failures,
+                    f.retry_in,
+                ))
+            })
+            .on_status_changed(move |p, c| {
+                j.lock()
+                    .unwrap()
+                    .push(Seen::Status(p.addr().into(), c.old, c.new))
+            })
     }
 
     pub fn all(&self) -> Vec<Seen> {
@@ -145,5 +166,20 @@ impl Recorder {
 
     pub fn disconnected(&self, addr: &str) -> usize {
         self.count(|s| matches!(s, Seen::Disconnected(a, _) if a == addr))
+    }
+
+    pub fn failed(&self, addr: &str) -> usize {
+        self.count(|s| matches!(s, Seen::Failed(a, ..) if a == addr))
+    }
+
+    /// The status changes of `addr`, in order.
+    pub fn statuses(&self, addr: &str) -> Vec<(PeerStatus, PeerStatus)> {
+        self.all()
+            .into_iter()
+            .filter_map(|s| match s {
+                Seen::Status(a, old, new) if a == addr => Some((old, new)),
+                _ => None,
+            })
+            .collect()
     }
 }
