@@ -121,7 +121,7 @@ int main(void) {
     sleep_ms(2);
   }
 
-  CHECK_ERR(btcclient_client_stop(st.client, 5000, &err), BTCCLIENT_STATUS_OK, NULL);
+  CHECK_ERR(btcclient_client_stop(st.client, 30000, &err), BTCCLIENT_STATUS_OK, NULL);
   CHECK_STATUS(btcclient_client_free(st.client), BTCCLIENT_STATUS_OK);
   simnet_stop(&sim);
 
