@@ -37,6 +37,7 @@ import "C"
 import (
 	"encoding/hex"
 	"fmt"
+	"strings"
 	"unsafe"
 )
 
@@ -74,11 +75,21 @@ func ParseHash(s string) ([32]byte, error) {
 }
 
 // cstring returns s as a NUL-terminated byte slice in Go memory, which C may read during a
-// call (it holds no Go pointers); it saves the malloc and free of C.CString.
-func cstring(s string) []byte {
+// call (it holds no Go pointers); it saves the malloc and free of C.CString. A string that
+// contains a NUL byte is refused (ErrInvalidArgument naming what): C would read it only up
+// to the NUL.
+func cstring(what, s string) ([]byte, error) {
+	if strings.IndexByte(s, 0) >= 0 {
+		return nil, nulError(what, s)
+	}
 	b := make([]byte, len(s)+1)
 	copy(b, s)
-	return b
+	return b, nil
+}
+
+func nulError(what, s string) error {
+	return &Error{Status: statusInvalidArgument,
+		Message: fmt.Sprintf("%s %q contains a NUL byte", what, s)}
 }
 
 func cptr(b []byte) *C.char {

@@ -320,7 +320,10 @@ func (b *BtcClient) AddPeerID(ctx context.Context, addr string) (uint64, error) 
 		return 0, ErrClientClosed
 	}
 	defer c.release()
-	s := cstring(addr)
+	s, err := cstring("address", addr)
+	if err != nil {
+		return 0, err
+	}
 	var id C.uint64_t
 	var cerr *C.btcclient_error
 	st := C.btcclient_client_add_peer(c.ptr, cptr(s), &id, &cerr)
@@ -394,7 +397,10 @@ func (b *BtcClient) RemovePeer(addr string) error {
 		return ErrClientClosed
 	}
 	defer c.release()
-	s := cstring(addr)
+	s, err := cstring("address", addr)
+	if err != nil {
+		return err
+	}
 	var cerr *C.btcclient_error
 	return call(C.btcclient_client_remove_peer(c.ptr, cptr(s), &cerr), cerr)
 }
@@ -497,7 +503,14 @@ func (b *BtcClient) SendMessage(peerAddr, command string, payload []byte) error 
 		return ErrClientClosed
 	}
 	defer c.release()
-	a, cmd := cstring(peerAddr), cstring(command)
+	a, err := cstring("address", peerAddr)
+	if err != nil {
+		return err
+	}
+	cmd, err := cstring("command", command)
+	if err != nil {
+		return err
+	}
 	var cerr *C.btcclient_error
 	return call(C.btcclient_client_send(c.ptr, cptr(a), cptr(cmd), bytesPtr(payload), C.size_t(len(payload)), &cerr), cerr)
 }
@@ -541,7 +554,10 @@ func (c *client) sendTo(peerID uint64, command string, payload []byte) error {
 		return ErrClientClosed
 	}
 	defer c.release()
-	cmd := cstring(command)
+	cmd, err := cstring("command", command)
+	if err != nil {
+		return err
+	}
 	var cerr *C.btcclient_error
 	return call(C.btcclient_client_send_to(c.ptr, C.uint64_t(peerID), cptr(cmd), bytesPtr(payload), C.size_t(len(payload)), &cerr), cerr)
 }

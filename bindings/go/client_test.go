@@ -682,3 +682,36 @@ func TestFinalizerAndHandles(t *testing.T) {
 		return liveHandles.Load() == before
 	})
 }
+
+// A string with a NUL byte is refused with ErrInvalidArgument, never cut at the NUL and
+// passed on.
+func TestNulInStrings(t *testing.T) {
+	c := newTestClient(t, DeliveryPoll, &MessageListeners{})
+	if err := c.Start(); err != nil {
+		t.Fatal(err)
+	}
+	calls := []struct {
+		what string
+		err  error
+	}{
+		{"AddPeer", c.AddPeer(context.Background(), "127.0.0.1:1\x00junk")},
+		{"RemovePeer", c.RemovePeer("127.0.0.1:1\x00junk")},
+		{"SendMessage addr", c.SendMessage("127.0.0.1:1\x00junk", "ping", nil)},
+		{"SendMessage command", c.SendMessage("127.0.0.1:1", "ping\x00junk", nil)},
+		{"SendMessageTo command", c.SendMessageTo(1, "pi\x00ng", nil)},
+		{"Peer.SendMessage command", (&Peer{ID: 1, c: c.c}).SendMessage("pi\x00ng", nil)},
+	}
+	for _, tc := range calls {
+		if !errors.Is(tc.err, ErrInvalidArgument) {
+			t.Errorf("%s with a NUL: %v, want ErrInvalidArgument", tc.what, tc.err)
+		}
+	}
+	if n := c.PeerCount(); n != 0 {
+		t.Fatalf("PeerCount = %d after AddPeer with a NUL (the address was cut)", n)
+	}
+	_, err := NewBtcClient(WithUserAgent("/ua:1\x00junk/"))
+	if !errors.Is(err, ErrInvalidArgument) || !errors.Is(err, ErrInvalidConfig) {
+		t.Fatalf("WithUserAgent with a NUL: %v, want ErrInvalidArgument and ErrInvalidConfig", err)
+	}
+	t.Logf("user agent: %v", err)
+}

@@ -8,6 +8,7 @@ import "C"
 
 import (
 	"fmt"
+	"strings"
 	"time"
 	"unsafe"
 )
@@ -382,10 +383,10 @@ func (cfg *Config) toC() (C.btcclient_config, error) {
 		return c, bad("Delivery", "unknown delivery "+cfg.Delivery.String())
 	}
 	if cfg.UserAgent != "" {
-		for i := 0; i < len(cfg.UserAgent); i++ {
-			if cfg.UserAgent[i] == 0 {
-				return c, bad("UserAgent", "contains a NUL byte")
-			}
+		if strings.IndexByte(cfg.UserAgent, 0) >= 0 {
+			err := bad("UserAgent", "contains a NUL byte").(*Error)
+			err.also = ErrInvalidArgument
+			return c, err
 		}
 		c.user_agent = C.CString(cfg.UserAgent)
 	}
