@@ -423,13 +423,14 @@ func TestStopFromListener(t *testing.T) {
 	s := needSimnet(t)
 	eachDelivery(t, func(t *testing.T, d Delivery) {
 		var c *BtcClient
-		errs := make(chan [3]error, 1)
+		errs := make(chan [4]error, 1)
 		c = newTestClient(t, d, &MessageListeners{
 			OnPeerConnected: func(p *Peer) {
-				errs <- [3]error{
+				errs <- [4]error{
 					c.Stop(ctxTimeout(t, time.Second)),
 					c.Close(),
 					c.WaitConnected(context.Background(), p.ID),
+					c.Start(),
 				}
 			},
 		})
@@ -440,7 +441,10 @@ func TestStopFromListener(t *testing.T) {
 			t.Fatal(err)
 		}
 		got := recv(t, errs, 10*time.Second, "OnPeerConnected")
-		for i, err := range got {
+		if !errors.Is(got[3], ErrClientAlreadyStarted) {
+			t.Fatalf("Start from a listener: %v, want ErrClientAlreadyStarted", got[3])
+		}
+		for i, err := range got[:3] {
 			if !errors.Is(err, ErrCalledFromCallback) {
 				t.Fatalf("call %d from a listener: %v, want ErrCalledFromCallback", i, err)
 			}
@@ -714,4 +718,73 @@ func TestNulInStrings(t *testing.T) {
 		t.Fatalf("WithUserAgent with a NUL: %v, want ErrInvalidArgument and ErrInvalidConfig", err)
 	}
 	t.Logf("user agent: %v", err)
+}
+
+// Stop returns as soon as its context is cancelled, in every mode, even while a listener
+// blocks: the error matches both ctx.Err() and ErrStopTimeout. No listener starts after
+// that; the stop finishes in the background, and then the client starts again.
+func TestStopCancel(t *testing.T) {
+	s := needSimnet(t)
+	eachDelivery(t, func(t *testing.T, d Delivery) {
+		release := make(chan struct{})
+		var calls, afterStop atomic.Int32
+		var stopped atomic.Bool
+		c := newTestClient(t, d, &MessageListeners{
+			OnPeerDisconnected: func(p *Peer, r DisconnectReason) {
+				if stopped.Load() {
+					afterStop.Add(1)
+				}
+				if calls.Add(1) == 1 {
+					select {
+					case <-release:
+					case <-time.After(3 * time.Second):
+					}
+				}
+			},
+		})
+		defer close(release)
+		if err := c.Start(); err != nil {
+			t.Fatal(err)
+		}
+		connect(t, c, s.addrs[4])
+		connect(t, c, s.addrs[5])
+		ctx, cancel := context.WithCancel(context.Background())
+		defer cancel()
+		var cancelled atomic.Int64
+		time.AfterFunc(100*time.Millisecond, func() {
+			cancelled.Store(time.Now().UnixNano())
+			cancel()
+		})
+		err := c.Stop(ctx)
+		returned := time.Now()
+		stopped.Store(true)
+		at := cancelled.Load()
+		if at == 0 {
+			t.Fatalf("Stop returned %v before the cancellation", err)
+		}
+		late := returned.Sub(time.Unix(0, at))
+		if !errors.Is(err, context.Canceled) || !errors.Is(err, ErrStopTimeout) || !errors.Is(err, ctx.Err()) {
+			t.Fatalf("Stop = %v, want an error matching context.Canceled and ErrStopTimeout", err)
+		}
+		if late > 50*time.Millisecond {
+			t.Fatalf("Stop returned %v after the cancellation", late)
+		}
+		t.Logf("Stop returned %v after the cancellation: %v", late.Round(time.Millisecond), err)
+		if err := c.Start(); !errors.Is(err, ErrClientAlreadyStarted) {
+			t.Fatalf("Start while the stop finishes: %v, want ErrClientAlreadyStarted", err)
+		}
+		release <- struct{}{}
+		time.Sleep(200 * time.Millisecond)
+		if n := afterStop.Load(); n != 0 {
+			t.Fatalf("%d listeners started after Stop returned", n)
+		}
+		// Events of the stopped run that were not delivered are not delivered after a
+		// restart either.
+		waitFor(t, 5*time.Second, "Start after the background stop", func() bool { return c.Start() == nil })
+		time.Sleep(200 * time.Millisecond)
+		if n := afterStop.Load(); n != 0 {
+			t.Fatalf("%d listeners of the stopped run called after the restart", n)
+		}
+		connect(t, c, s.addrs[4])
+	})
 }
