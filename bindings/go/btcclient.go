@@ -20,15 +20,22 @@
 //
 // # Building
 //
-// The package needs include/btcclient.h and libbtcclient.a of the repository:
+// The package compiles against include/btcclient.h and links libbtcclient.a of the
+// repository it sits in, found through #cgo directives relative to this directory: build the
+// library first, then use the module as any other (from another module: a require of
+// github.com/btcclient/btcclient-go v0.0.0 and a replace directive pointing at this
+// directory).
 //
-//	cargo build --release -p btcclient-ffi
-//	CGO_CFLAGS="-I$REPO/include" \
-//	CGO_LDFLAGS="$REPO/target/release/libbtcclient.a -lpthread -ldl -lm" go build ./...
+//	cargo build --release -p btcclient-ffi    # target/release/libbtcclient.a
+//	go build ./...
+//
+// Build tags select another library: btcclient_debug links target/debug/libbtcclient.a
+// (cargo build without --release); btcclient_nolib links none, and CGO_LDFLAGS names it
+// (a library in another CARGO_TARGET_DIR).
 package btcclient
 
 /*
-#cgo LDFLAGS: -lpthread -ldl -lm
+#cgo CFLAGS: -I${SRCDIR}/../../include
 #include <stdlib.h>
 #include <btcclient.h>
 */
