@@ -10,6 +10,7 @@ import "C"
 import (
 	"context"
 	"errors"
+	"log"
 	"runtime"
 	"runtime/cgo"
 	"strings"
@@ -116,7 +117,7 @@ func NewBtcClient(opts ...Option) (*BtcClient, error) {
 		liveHandles.Add(1)
 		st = C.go_client_new(&ccfg, C.uintptr_t(c.handle), c.listenerMask(), &ptr, &cerr)
 	}
-	if err := call(st, cerr); err != nil {
+	if err := configError(call(st, cerr)); err != nil {
 		if c.handle != 0 {
 			c.handle.Delete() // the library did not take user_data
 			liveHandles.Add(-1)
@@ -367,10 +368,17 @@ func (c *client) insideListener() bool {
 }
 
 // AddPeer adds a peer by "host:port", "ipv4:port" or "[ipv6]:port" and returns at once: the
-// client connects in the background, and retries after failures (ReconnectDelay, with
-// backoff), as in the original package. ctx is only checked for being done already; use
-// WaitConnected to wait for the handshake. Errors: ErrInvalidAddress, ErrClientNotStarted,
-// ErrPeerAlreadyExists, ErrMaxPeersReached.
+// client resolves, dials and handshakes in the background, and retries after failures
+// (ReconnectDelay, with backoff), as in the original package.
+//
+// ctx governs only whether the peer is added: when ctx is already done, AddPeer adds nothing
+// and returns ctx.Err(). Adding itself does not block (nothing to cancel), and the
+// connection is not tied to ctx: cancelling ctx after AddPeer returned neither removes the
+// peer nor stops its connection (use RemovePeer). To wait for the handshake with a bound,
+// pass a ctx to WaitConnected. A nil ctx is allowed.
+//
+// Errors: ErrInvalidAddress, ErrInvalidArgument (a NUL byte), ErrClientNotStarted,
+// ErrPeerAlreadyExists, ErrMaxPeersReached, ErrClientClosed, ctx.Err().
 func (b *BtcClient) AddPeer(ctx context.Context, addr string) error {
 	_, err := b.AddPeerID(ctx, addr)
 	return err
@@ -490,24 +498,33 @@ func (c *client) removePeerByID(peerID uint64) error {
 	return call(C.btcclient_client_remove_peer_by_id(c.ptr, C.uint64_t(peerID), &cerr), cerr)
 }
 
-// PeerCount returns the number of managed peers, connected or not (0 when the client is
-// not running).
+// PeerCount returns the number of managed peers, connected or not. It returns 0 when the
+// client is not running and when it cannot count: after Close, or when the library fails
+// (a bug); PeerCountErr tells these apart.
 func (b *BtcClient) PeerCount() int {
+	n, _ := b.PeerCountErr()
+	return n
+}
+
+// PeerCountErr is PeerCount with its error: (0, nil) when the client is not running,
+// ErrClientClosed after Close, ErrInternal when the library fails.
+func (b *BtcClient) PeerCountErr() (int, error) {
 	defer runtime.KeepAlive(b)
 	c := b.c
 	if !c.acquire() {
-		return 0
+		return 0, ErrClientClosed
 	}
 	defer c.release()
 	var n C.size_t
-	if C.btcclient_client_peer_count(c.ptr, &n) != C.BTCCLIENT_STATUS_OK {
-		return 0
+	if st := C.btcclient_client_peer_count(c.ptr, &n); st != C.BTCCLIENT_STATUS_OK {
+		return 0, call(st, nil)
 	}
-	return int(n)
+	return int(n), nil
 }
 
 // Peers returns a snapshot of every managed peer, in id order (empty when the client is
-// not running).
+// not running). It returns nil after Close and when the library fails (a bug; the failure
+// is logged).
 func (b *BtcClient) Peers() []PeerInfo {
 	defer runtime.KeepAlive(b)
 	return b.c.peers()
@@ -519,7 +536,9 @@ func (c *client) peers() []PeerInfo {
 	}
 	defer c.release()
 	var list *C.btcclient_peer_list
-	if C.btcclient_client_peers(c.ptr, &list, nil) != C.BTCCLIENT_STATUS_OK {
+	var cerr *C.btcclient_error
+	if st := C.btcclient_client_peers(c.ptr, &list, &cerr); st != C.BTCCLIENT_STATUS_OK {
+		log.Printf("btcclient: Peers: %v", call(st, cerr))
 		return nil
 	}
 	defer C.btcclient_peer_list_free(list)

@@ -5,7 +5,9 @@ import (
 	"encoding/binary"
 	"errors"
 	"net"
+	"regexp"
 	"runtime"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -151,20 +153,30 @@ func TestDefaultConfig(t *testing.T) {
 	}
 }
 
+// An invalid config is named the Go way: the Config field (and its option), never the C
+// field, also when the library found it.
 func TestInvalidConfig(t *testing.T) {
 	cases := []struct {
 		name string
 		opt  Option
 	}{
-		{"MaxPeers", WithMaxPeers(0)},
-		{"MaxPeers", WithMaxPeers(-1)},
-		{"MaxFailureCount", WithMaxFailureCount(0)},
-		{"ReconnectDelay", WithReconnectDelay(-time.Second)},
-		{"MaxMessageSize", WithMaxMessageSize(10)},
-		{"UserAgent", WithUserAgent("bad\x01agent")},
-		{"Delivery", WithDelivery(Delivery(42))},
-		{"custom_magic", WithNetwork(CustomNetwork([4]byte{}))},
+		{"MaxPeers (WithMaxPeers)", WithMaxPeers(0)},
+		{"MaxPeers (WithMaxPeers)", WithMaxPeers(-1)},
+		{"MaxPeers (WithMaxPeers)", WithMaxPeers(100_001)},
+		{"MaxFailureCount (WithMaxFailureCount)", WithMaxFailureCount(0)},
+		{"ReconnectDelay (WithReconnectDelay)", WithReconnectDelay(-time.Second)},
+		{"HealthCheckInterval (WithHealthCheckInterval)", WithHealthCheckInterval(0)},
+		{"PongTimeout (WithPongTimeout)", WithPongTimeout(25 * time.Hour)},
+		{"BackoffMax (WithBackoffMax)", WithBackoffMax(time.Second)},
+		{"MaxMessageSize (WithMaxMessageSize)", WithMaxMessageSize(10)},
+		{"SendQueueBytes (WithSendQueue)", WithSendQueue(1000, 1)},
+		{"SendQueueLen (WithSendQueue)", WithSendQueue(16<<20, 0)},
+		{"EventQueueLen (WithEventQueueLen)", WithEventQueueLen(0)},
+		{"UserAgent (WithUserAgent)", WithUserAgent("bad\x01agent")},
+		{"Delivery (WithDelivery)", WithDelivery(Delivery(42))},
+		{"Network (WithNetwork)", WithNetwork(CustomNetwork([4]byte{}))},
 	}
+	cName := regexp.MustCompile(`[a-z]+_[a-z_]+|\bbackoff\b`)
 	for _, tc := range cases {
 		c, err := NewBtcClient(tc.opt)
 		if !errors.Is(err, ErrInvalidConfig) {
@@ -174,7 +186,12 @@ func TestInvalidConfig(t *testing.T) {
 			t.Errorf("%s: err = %v, want ErrInvalidConfig", tc.name, err)
 			continue
 		}
-		t.Logf("%s: %v", tc.name, err)
+		msg := err.Error()
+		if !strings.Contains(msg, "invalid config: "+tc.name+": ") || cName.MatchString(msg) {
+			t.Errorf("%s: %q should name %q and no C field", tc.name, msg, tc.name)
+			continue
+		}
+		t.Logf("%s", msg)
 	}
 }
 
@@ -563,6 +580,9 @@ func TestStopDeadline(t *testing.T) {
 		if elapsed > 2*time.Second {
 			t.Fatalf("Stop took %v with a 300ms deadline", elapsed)
 		}
+		if regexp.MustCompile(`\d\.\d+m?s`).MatchString(err.Error()) {
+			t.Fatalf("Stop error %q: durations are rounded to the millisecond", err)
+		}
 		t.Logf("Stop after %v: %v", elapsed, err)
 		close(release)
 		time.Sleep(200 * time.Millisecond)
@@ -787,4 +807,61 @@ func TestStopCancel(t *testing.T) {
 		}
 		connect(t, c, s.addrs[4])
 	})
+}
+
+// PeerCount returns 0 when the client does not run or is closed; PeerCountErr tells which.
+func TestPeerCountErr(t *testing.T) {
+	c := newTestClient(t, DeliveryPoll, &MessageListeners{})
+	if n, err := c.PeerCountErr(); n != 0 || err != nil {
+		t.Fatalf("PeerCountErr before Start = %d, %v; want 0, nil", n, err)
+	}
+	if err := c.Start(); err != nil {
+		t.Fatal(err)
+	}
+	if err := c.AddPeer(context.Background(), closedAddr(t)); err != nil {
+		t.Fatal(err)
+	}
+	if n, err := c.PeerCountErr(); n != 1 || err != nil || c.PeerCount() != 1 {
+		t.Fatalf("PeerCountErr = %d, %v; PeerCount = %d; want 1", n, err, c.PeerCount())
+	}
+	if err := c.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if n, err := c.PeerCountErr(); n != 0 || !errors.Is(err, ErrClientClosed) || c.PeerCount() != 0 {
+		t.Fatalf("PeerCountErr after Close = %d, %v; want 0, ErrClientClosed", n, err)
+	}
+}
+
+// AddPeer's context governs whether the peer is added, not its connection: a done context
+// adds nothing and returns ctx.Err(); cancelling it after AddPeer returned changes nothing.
+func TestAddPeerContext(t *testing.T) {
+	c := newTestClient(t, DeliveryPoll, &MessageListeners{})
+	if err := c.Start(); err != nil {
+		t.Fatal(err)
+	}
+	cancelled, cancel := context.WithCancel(context.Background())
+	cancel()
+	if err := c.AddPeer(cancelled, closedAddr(t)); !errors.Is(err, context.Canceled) {
+		t.Fatalf("AddPeer with a cancelled context: %v, want context.Canceled", err)
+	}
+	expired, cancel2 := context.WithDeadline(context.Background(), time.Now().Add(-time.Second))
+	defer cancel2()
+	if _, err := c.AddPeerID(expired, closedAddr(t)); !errors.Is(err, context.DeadlineExceeded) {
+		t.Fatalf("AddPeerID with an expired context: %v, want context.DeadlineExceeded", err)
+	}
+	if n := c.PeerCount(); n != 0 {
+		t.Fatalf("PeerCount = %d after AddPeer with done contexts", n)
+	}
+	ctx, cancel3 := context.WithCancel(context.Background())
+	if err := c.AddPeer(ctx, closedAddr(t)); err != nil {
+		t.Fatal(err)
+	}
+	cancel3()
+	time.Sleep(50 * time.Millisecond)
+	if n := c.PeerCount(); n != 1 {
+		t.Fatalf("PeerCount = %d after cancelling AddPeer's context, want 1 (the peer stays)", n)
+	}
+	if err := c.AddPeer(nil, closedAddr(t)); err != nil { // a nil ctx is allowed
+		t.Fatalf("AddPeer(nil ctx): %v", err)
+	}
 }
