@@ -1,5 +1,6 @@
 // Shims between libbtcclient's callbacks and the exported Go functions (callbacks.go). The
-// user_data of every callback is a runtime/cgo.Handle carried as an integer.
+// user_data of every callback is a runtime/cgo.Handle carried as an integer. Also the
+// thread-local token of a poll-mode dispatcher thread (bridge.h).
 #include "bridge.h"
 #include "_cgo_export.h"
 

@@ -16,7 +16,8 @@
 // message order. Listener code therefore needs no locks, may call any method of the client
 // (AddPeer, RemovePeer, PeerCount, Peers, the Send methods) and may not call Stop or Close
 // (they return ErrCalledFromCallback). A panicking listener is recovered and logged; the
-// dispatcher goes on. After Stop returns, no listener runs until the next Start.
+// dispatcher goes on. After Stop returns nil, no listener runs until the next Start; after
+// it returned early (ctx cancelled, deadline), none starts (see Stop).
 //
 // # Building
 //
