@@ -1,78 +1,60 @@
 // Shims between libbtcclient's callbacks and the exported Go functions (callbacks.go). The
-// user_data of every callback is a runtime/cgo.Handle carried as an integer.
+// user_data of every callback is a runtime/cgo.Handle carried as an integer. Also the
+// thread-local token of a poll-mode dispatcher thread (bridge.h).
 #include "bridge.h"
 #include "_cgo_export.h"
 
-static __thread uintptr_t current_listener;
+static __thread uintptr_t dispatcher_token;
 
-uintptr_t go_current_listener(void) { return current_listener; }
+void go_set_dispatcher(uintptr_t token) { dispatcher_token = token; }
 
-#define ENTER(ud)                              \
-  uintptr_t previous = current_listener;       \
-  current_listener = (uintptr_t)(ud)
-#define LEAVE() current_listener = previous
+uintptr_t go_current_dispatcher(void) { return dispatcher_token; }
 
 static void on_connected(void *ud, uint64_t id, const btcclient_peer_info *peer) {
   (void)id;
-  ENTER(ud);
   goOnPeerConnected((uintptr_t)ud, (btcclient_peer_info *)peer);
-  LEAVE();
 }
 
 static void on_disconnected(void *ud, uint64_t id, const btcclient_peer_info *peer,
                             uint32_t reason, const char *text) {
   (void)id;
-  ENTER(ud);
   goOnPeerDisconnected((uintptr_t)ud, (btcclient_peer_info *)peer, reason, (char *)text);
-  LEAVE();
 }
 
 static void on_headers(void *ud, uint64_t id, const btcclient_peer_info *peer,
                        const btcclient_header *items, size_t n) {
   (void)id;
-  ENTER(ud);
   goOnHeaders((uintptr_t)ud, (btcclient_peer_info *)peer, (btcclient_header *)items, n);
-  LEAVE();
 }
 
 static void on_inv(void *ud, uint64_t id, const btcclient_peer_info *peer,
                    const btcclient_inv *items, size_t n) {
   (void)id;
-  ENTER(ud);
   goOnInv((uintptr_t)ud, (btcclient_peer_info *)peer, (btcclient_inv *)items, n);
-  LEAVE();
 }
 
 static void on_addr(void *ud, uint64_t id, const btcclient_peer_info *peer,
                     const btcclient_addr *items, size_t n) {
   (void)id;
-  ENTER(ud);
   goOnAddr((uintptr_t)ud, (btcclient_peer_info *)peer, (btcclient_addr *)items, n);
-  LEAVE();
 }
 
 static void on_block(void *ud, uint64_t id, const btcclient_peer_info *peer, const uint8_t *data,
                      size_t n, const uint8_t *hash) {
   (void)id;
-  ENTER(ud);
   goOnBlock((uintptr_t)ud, (btcclient_peer_info *)peer, (uint8_t *)data, n, (uint8_t *)hash);
-  LEAVE();
 }
 
 static void on_tx(void *ud, uint64_t id, const btcclient_peer_info *peer, const uint8_t *data,
                   size_t n, const uint8_t *txid) {
   (void)id;
-  ENTER(ud);
   goOnTx((uintptr_t)ud, (btcclient_peer_info *)peer, (uint8_t *)data, n, (uint8_t *)txid);
-  LEAVE();
 }
 
 static void on_message(void *ud, uint64_t id, const btcclient_peer_info *peer,
                        const char *command, const uint8_t *payload, size_t n) {
   (void)id;
-  ENTER(ud);
   goOnMessage((uintptr_t)ud, (btcclient_peer_info *)peer, (char *)command, (uint8_t *)payload, n);
-  LEAVE();
 }
 
 static void user_data_free(void *ud) { goUserDataFree((uintptr_t)ud); }

@@ -19,8 +19,11 @@
 btcclient_status go_client_new(const btcclient_config *config, uintptr_t handle, uint32_t mask,
                                btcclient_client **out, btcclient_error **err);
 
-// The handle of the client whose listener runs on this thread, 0 when none.
-uintptr_t go_current_listener(void);
+// The token of the poll-mode client whose dispatcher goroutine is locked to this thread (0:
+// none). The dispatcher sets it after runtime.LockOSThread and clears it before unlocking, so
+// only that goroutine ever reads its own token here.
+void go_set_dispatcher(uintptr_t token);
+uintptr_t go_current_dispatcher(void);
 
 // btcclient_set_logger with the Go log bridge (`on` = 0: logging off).
 btcclient_status go_set_logger(uintptr_t handle, uint32_t level, int on);

@@ -16,19 +16,27 @@
 // message order. Listener code therefore needs no locks, may call any method of the client
 // (AddPeer, RemovePeer, PeerCount, Peers, the Send methods) and may not call Stop or Close
 // (they return ErrCalledFromCallback). A panicking listener is recovered and logged; the
-// dispatcher goes on. After Stop returns, no listener runs until the next Start.
+// dispatcher goes on. After Stop returns nil, no listener runs until the next Start; after
+// it returned early (ctx cancelled, deadline), none starts (see Stop).
 //
 // # Building
 //
-// The package needs include/btcclient.h and libbtcclient.a of the repository:
+// The package compiles against include/btcclient.h and links libbtcclient.a of the
+// repository it sits in, found through #cgo directives relative to this directory: build the
+// library first, then use the module as any other (from another module: a require of
+// github.com/btcclient/btcclient-go v0.0.0 and a replace directive pointing at this
+// directory).
 //
-//	cargo build --release -p btcclient-ffi
-//	CGO_CFLAGS="-I$REPO/include" \
-//	CGO_LDFLAGS="$REPO/target/release/libbtcclient.a -lpthread -ldl -lm" go build ./...
+//	cargo build --release -p btcclient-ffi    # target/release/libbtcclient.a
+//	go build ./...
+//
+// Build tags select another library: btcclient_debug links target/debug/libbtcclient.a
+// (cargo build without --release); btcclient_nolib links none, and CGO_LDFLAGS names it
+// (a library in another CARGO_TARGET_DIR).
 package btcclient
 
 /*
-#cgo LDFLAGS: -lpthread -ldl -lm
+#cgo CFLAGS: -I${SRCDIR}/../../include
 #include <stdlib.h>
 #include <btcclient.h>
 */
@@ -37,6 +45,7 @@ import "C"
 import (
 	"encoding/hex"
 	"fmt"
+	"strings"
 	"unsafe"
 )
 
@@ -74,11 +83,21 @@ func ParseHash(s string) ([32]byte, error) {
 }
 
 // cstring returns s as a NUL-terminated byte slice in Go memory, which C may read during a
-// call (it holds no Go pointers); it saves the malloc and free of C.CString.
-func cstring(s string) []byte {
+// call (it holds no Go pointers); it saves the malloc and free of C.CString. A string that
+// contains a NUL byte is refused (ErrInvalidArgument naming what): C would read it only up
+// to the NUL.
+func cstring(what, s string) ([]byte, error) {
+	if strings.IndexByte(s, 0) >= 0 {
+		return nil, nulError(what, s)
+	}
 	b := make([]byte, len(s)+1)
 	copy(b, s)
-	return b
+	return b, nil
+}
+
+func nulError(what, s string) error {
+	return &Error{Status: statusInvalidArgument,
+		Message: fmt.Sprintf("%s %q contains a NUL byte", what, s)}
 }
 
 func cptr(b []byte) *C.char {

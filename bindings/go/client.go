@@ -10,6 +10,7 @@ import "C"
 import (
 	"context"
 	"errors"
+	"log"
 	"runtime"
 	"runtime/cgo"
 	"strings"
@@ -58,16 +59,22 @@ type client struct {
 	inflight atomic.Int64
 	closed   atomic.Bool
 
-	mu    sync.Mutex // state, self, disp
-	state runState
-	self  *BtcClient // keeps the BtcClient alive (no finalizer) while running
-	disp  *dispatcher
+	mu       sync.Mutex // state, self, disp, stopDone
+	state    runState
+	self     *BtcClient // keeps the BtcClient alive (no finalizer) while running
+	disp     *dispatcher
+	stopDone chan struct{} // stateStopping: closed when the stop has finished
 
-	// listenerGoroutines holds the ids of the goroutines that run poll-mode listeners, to
-	// refuse Stop and Close from inside a listener.
-	listenerGoroutines sync.Map
-	peerCache          peerCache
+	// token identifies the client's poll dispatcher thread (go_current_dispatcher).
+	token uintptr
+	// muted is set when a Stop returns before its stop finished: no listener is called
+	// until the next Start.
+	muted     atomic.Bool
+	peerCache peerCache
 }
+
+// tokens numbers the clients for go_current_dispatcher (0 is none).
+var tokens atomic.Uintptr
 
 func (c *client) acquire() bool {
 	c.inflight.Add(1)
@@ -96,7 +103,7 @@ func NewBtcClient(opts ...Option) (*BtcClient, error) {
 	if ccfg.user_agent != nil {
 		defer C.free(unsafe.Pointer(ccfg.user_agent))
 	}
-	c := &client{delivery: cfg.Delivery}
+	c := &client{delivery: cfg.Delivery, token: tokens.Add(1)}
 	if cfg.Listeners != nil {
 		c.listeners = *cfg.Listeners
 	}
@@ -110,7 +117,7 @@ func NewBtcClient(opts ...Option) (*BtcClient, error) {
 		liveHandles.Add(1)
 		st = C.go_client_new(&ccfg, C.uintptr_t(c.handle), c.listenerMask(), &ptr, &cerr)
 	}
-	if err := call(st, cerr); err != nil {
+	if err := configError(call(st, cerr)); err != nil {
 		if c.handle != 0 {
 			c.handle.Delete() // the library did not take user_data
 			liveHandles.Add(-1)
@@ -130,7 +137,9 @@ func (b *BtcClient) finalize() {
 }
 
 // Start starts the client: its health check and the delivery of events. Peers are added
-// after it. A stopped client can be started again. ErrClientAlreadyStarted when it runs.
+// after it. A stopped client can be started again. ErrClientAlreadyStarted when it runs,
+// also while the stop of a Stop that returned early (cancelled ctx, deadline) finishes, and
+// from inside a listener.
 func (b *BtcClient) Start() error {
 	defer runtime.KeepAlive(b)
 	c := b.c
@@ -148,15 +157,20 @@ func (b *BtcClient) Start() error {
 	if !c.acquire() {
 		return ErrClientClosed
 	}
+	defer c.release()
+	if c.delivery == DeliveryPoll {
+		// Events a dispatcher that Stop gave up on left in the queue belong to the stopped
+		// run: they are dropped.
+		c.drainQueue()
+	}
 	var cerr *C.btcclient_error
-	st := C.btcclient_client_start(c.ptr, &cerr)
-	c.release()
-	if err := call(st, cerr); err != nil {
+	if err := call(C.btcclient_client_start(c.ptr, &cerr), cerr); err != nil {
 		return err
 	}
 	c.peerCache.mu.Lock()
 	c.peerCache.peers = nil // left over by a Stop that timed out
 	c.peerCache.mu.Unlock()
+	c.muted.Store(false)
 	if c.delivery == DeliveryPoll {
 		c.disp = c.startDispatcher()
 	}
@@ -167,13 +181,24 @@ func (b *BtcClient) Start() error {
 
 // Stop stops the client: every peer is disconnected (a connected one gets
 // OnPeerDisconnected with DisconnectStopped), every connection and task of the library
-// ends. When Stop returns, no listener is running and none runs again until the next Start.
+// ends. When Stop returns nil, no listener is running and none runs again until the next
+// Start.
 //
-// It waits until ctx's deadline (DefaultStopTimeout when ctx has none; a cancelled ctx ends
-// the wait too) and then returns ErrStopTimeout: the client is stopped anyway, and no
-// listener starts after Stop returned (one that is still running, because it did not
-// return in time, finishes on its own). ErrClientNotStarted when the client does not run,
-// ErrCalledFromCallback from inside a listener.
+// Stop waits until the stop is finished, until ctx's deadline (DefaultStopTimeout when ctx
+// has none) or until ctx is cancelled, whichever comes first. When it returns before the
+// stop finished, the error matches ErrStopTimeout and, when ctx is done, ctx.Err() (with
+// errors.Is: context.Canceled or context.DeadlineExceeded). Then:
+//
+//   - no listener starts after Stop returned (one that is running, because it did not
+//     return in time, finishes on its own); the OnPeerDisconnected calls of the stop that
+//     had not started are not made;
+//   - the stop goes on in the background until it is finished or the deadline (the
+//     context's, or DefaultStopTimeout from the call when it has none) has passed; until
+//     then Start returns ErrClientAlreadyStarted and Close waits for it. The client is
+//     stopped in any case: no peer is reconnected.
+//
+// ErrClientNotStarted when the client does not run, ErrCalledFromCallback from inside a
+// listener of this client.
 func (b *BtcClient) Stop(ctx context.Context) error {
 	defer runtime.KeepAlive(b)
 	return b.c.stop(ctx)
@@ -186,14 +211,14 @@ func (c *client) stop(ctx context.Context) error {
 	if c.insideListener() {
 		return &Error{Status: statusCalledFromCallback, Message: "Stop cannot be called from inside a listener of this client"}
 	}
-	timeout := DefaultStopTimeout
+	start := time.Now()
+	timeout, ctxDeadline := DefaultStopTimeout, false
 	if dl, ok := ctx.Deadline(); ok {
-		timeout = time.Until(dl)
+		timeout, ctxDeadline = time.Until(dl), true
 		if timeout < 0 {
 			timeout = 0
 		}
 	}
-	deadline := time.Now().Add(timeout)
 
 	c.mu.Lock()
 	if c.state != stateRunning {
@@ -202,22 +227,63 @@ func (c *client) stop(ctx context.Context) error {
 	}
 	c.state = stateStopping
 	d := c.disp
+	done := make(chan struct{})
+	c.stopDone = done
 	c.mu.Unlock()
 
+	// The library's stop blocks (up to timeout) and cannot be interrupted: it runs on its
+	// own goroutine, and Stop returns when it is finished or when ctx is done.
+	result := make(chan error, 1)
+	go func() {
+		err := c.finishStop(d, timeout)
+		if ctxDeadline && errors.Is(err, ErrStopTimeout) {
+			if e, ok := err.(*Error); ok && e.also == nil {
+				e.also = context.DeadlineExceeded
+			}
+		}
+		result <- err
+		close(done)
+	}()
+	select {
+	case err := <-result:
+		return err
+	case <-ctx.Done():
+		c.muted.Store(true)
+		if d != nil {
+			d.abandoned.Store(true)
+		}
+		select {
+		case err := <-result: // finished meanwhile
+			if err == nil {
+				return nil
+			}
+		default:
+		}
+		if errors.Is(ctx.Err(), context.DeadlineExceeded) {
+			return &Error{Status: statusStopTimeout, also: ctx.Err(), Message: "stop did not finish within " +
+				roundMs(timeout) + " (context deadline exceeded): a listener is still running"}
+		}
+		return &Error{Status: statusStopTimeout, also: ctx.Err(), Message: "stop cancelled after " +
+			roundMs(time.Since(start)) + " (" + ctx.Err().Error() + "): it finishes in the background"}
+	}
+}
+
+// finishStop stops the library's client and waits for the poll dispatcher d (if any) to
+// deliver what is left, both within timeout; then the client is stopped. It returns Stop's
+// result.
+func (c *client) finishStop(d *dispatcher, timeout time.Duration) error {
+	deadline := time.Now().Add(timeout)
 	var result error
 	if c.acquire() {
 		var cerr *C.btcclient_error
 		st := C.btcclient_client_stop(c.ptr, C.uint64_t(toMillis(timeout)), &cerr)
 		c.release()
 		result = call(st, cerr)
-		if errors.Is(result, ErrCalledFromCallback) {
-			c.mu.Lock()
-			c.state = stateRunning
-			c.mu.Unlock()
-			return result
-		}
 	} else {
 		result = ErrClientClosed
+	}
+	if e, ok := result.(*Error); ok && e.Status == statusStopTimeout {
+		e.Message = "stop did not finish within " + roundMs(timeout) + ": a listener is still running"
 	}
 	if d != nil {
 		// The library has stopped; the dispatcher delivers what is left in the queue (the
@@ -227,11 +293,9 @@ func (c *client) stop(ctx context.Context) error {
 		case <-d.done:
 		case <-timer.C:
 			d.abandoned.Store(true)
+			c.muted.Store(true)
 			result = &Error{Status: statusStopTimeout, Message: "stop did not finish within " +
-				timeout.String() + ": a listener is still running"}
-		case <-ctx.Done():
-			d.abandoned.Store(true)
-			result = &Error{Status: statusStopTimeout, Message: "stop interrupted: " + ctx.Err().Error()}
+				roundMs(timeout) + ": a listener is still running"}
 		}
 		timer.Stop()
 	}
@@ -239,13 +303,17 @@ func (c *client) stop(ctx context.Context) error {
 	c.state = stateStopped
 	c.disp = nil
 	c.self = nil
+	c.stopDone = nil
 	c.mu.Unlock()
 	return result
 }
 
+// roundMs formats a duration rounded to the millisecond ("100ms", "1.5s").
+func roundMs(d time.Duration) string { return d.Round(time.Millisecond).String() }
+
 // Close stops the client if it runs (DefaultStopTimeout) and releases it; later calls
-// return ErrClientClosed. Close is idempotent. ErrCalledFromCallback from inside a
-// listener.
+// return ErrClientClosed. When a Stop returned before its stop finished, Close waits for
+// that stop first. Close is idempotent. ErrCalledFromCallback from inside a listener.
 func (b *BtcClient) Close() error {
 	defer runtime.KeepAlive(b)
 	if b.c.insideListener() {
@@ -257,7 +325,7 @@ func (b *BtcClient) Close() error {
 
 func (c *client) close() error {
 	c.mu.Lock()
-	state, d := c.state, c.disp
+	state, done := c.state, c.stopDone
 	c.mu.Unlock()
 	var err error
 	switch state {
@@ -266,13 +334,9 @@ func (c *client) close() error {
 			err = e
 		}
 	case stateStopping:
-		// Another goroutine's Stop is under way: let its dispatcher finish the queue.
-		if d != nil {
-			select {
-			case <-d.done:
-			case <-time.After(DefaultStopTimeout):
-			}
-		}
+		// A Stop is under way, or returned early and goes on in the background: its
+		// duration is bounded by its deadline.
+		<-done
 	}
 	if !c.closed.CompareAndSwap(false, true) {
 		return nil
@@ -287,20 +351,34 @@ func (c *client) close() error {
 	return err
 }
 
-// insideListener reports whether the calling goroutine runs a listener of this client.
+// insideListener reports whether the calling goroutine runs a listener of this client. In
+// poll mode listeners run on the dispatcher goroutine, locked to a thread that carries the
+// client's token. With callback delivery the library knows: a blocking call on the client
+// (btcclient_client_wait_connected, here for peer id 0, which is never a peer's) returns
+// BTCCLIENT_STATUS_CALLED_FROM_CALLBACK inside its callbacks, before anything else.
 func (c *client) insideListener() bool {
 	if c.delivery == DeliveryPoll {
-		_, ok := c.listenerGoroutines.Load(goroutineID())
-		return ok
+		return C.go_current_dispatcher() == C.uintptr_t(c.token)
 	}
-	return C.go_current_listener() == C.uintptr_t(c.handle)
+	if !c.acquire() {
+		return false
+	}
+	defer c.release()
+	return C.btcclient_client_wait_connected(c.ptr, 0, 0, nil) == C.BTCCLIENT_STATUS_CALLED_FROM_CALLBACK
 }
 
 // AddPeer adds a peer by "host:port", "ipv4:port" or "[ipv6]:port" and returns at once: the
-// client connects in the background, and retries after failures (ReconnectDelay, with
-// backoff), as in the original package. ctx is only checked for being done already; use
-// WaitConnected to wait for the handshake. Errors: ErrInvalidAddress, ErrClientNotStarted,
-// ErrPeerAlreadyExists, ErrMaxPeersReached.
+// client resolves, dials and handshakes in the background, and retries after failures
+// (ReconnectDelay, with backoff), as in the original package.
+//
+// ctx governs only whether the peer is added: when ctx is already done, AddPeer adds nothing
+// and returns ctx.Err(). Adding itself does not block (nothing to cancel), and the
+// connection is not tied to ctx: cancelling ctx after AddPeer returned neither removes the
+// peer nor stops its connection (use RemovePeer). To wait for the handshake with a bound,
+// pass a ctx to WaitConnected. A nil ctx is allowed.
+//
+// Errors: ErrInvalidAddress, ErrInvalidArgument (a NUL byte), ErrClientNotStarted,
+// ErrPeerAlreadyExists, ErrMaxPeersReached, ErrClientClosed, ctx.Err().
 func (b *BtcClient) AddPeer(ctx context.Context, addr string) error {
 	_, err := b.AddPeerID(ctx, addr)
 	return err
@@ -320,7 +398,10 @@ func (b *BtcClient) AddPeerID(ctx context.Context, addr string) (uint64, error) 
 		return 0, ErrClientClosed
 	}
 	defer c.release()
-	s := cstring(addr)
+	s, err := cstring("address", addr)
+	if err != nil {
+		return 0, err
+	}
 	var id C.uint64_t
 	var cerr *C.btcclient_error
 	st := C.btcclient_client_add_peer(c.ptr, cptr(s), &id, &cerr)
@@ -394,7 +475,10 @@ func (b *BtcClient) RemovePeer(addr string) error {
 		return ErrClientClosed
 	}
 	defer c.release()
-	s := cstring(addr)
+	s, err := cstring("address", addr)
+	if err != nil {
+		return err
+	}
 	var cerr *C.btcclient_error
 	return call(C.btcclient_client_remove_peer(c.ptr, cptr(s), &cerr), cerr)
 }
@@ -414,24 +498,33 @@ func (c *client) removePeerByID(peerID uint64) error {
 	return call(C.btcclient_client_remove_peer_by_id(c.ptr, C.uint64_t(peerID), &cerr), cerr)
 }
 
-// PeerCount returns the number of managed peers, connected or not (0 when the client is
-// not running).
+// PeerCount returns the number of managed peers, connected or not. It returns 0 when the
+// client is not running and when it cannot count: after Close, or when the library fails
+// (a bug); PeerCountErr tells these apart.
 func (b *BtcClient) PeerCount() int {
+	n, _ := b.PeerCountErr()
+	return n
+}
+
+// PeerCountErr is PeerCount with its error: (0, nil) when the client is not running,
+// ErrClientClosed after Close, ErrInternal when the library fails.
+func (b *BtcClient) PeerCountErr() (int, error) {
 	defer runtime.KeepAlive(b)
 	c := b.c
 	if !c.acquire() {
-		return 0
+		return 0, ErrClientClosed
 	}
 	defer c.release()
 	var n C.size_t
-	if C.btcclient_client_peer_count(c.ptr, &n) != C.BTCCLIENT_STATUS_OK {
-		return 0
+	if st := C.btcclient_client_peer_count(c.ptr, &n); st != C.BTCCLIENT_STATUS_OK {
+		return 0, call(st, nil)
 	}
-	return int(n)
+	return int(n), nil
 }
 
 // Peers returns a snapshot of every managed peer, in id order (empty when the client is
-// not running).
+// not running). It returns nil after Close and when the library fails (a bug; the failure
+// is logged).
 func (b *BtcClient) Peers() []PeerInfo {
 	defer runtime.KeepAlive(b)
 	return b.c.peers()
@@ -443,7 +536,9 @@ func (c *client) peers() []PeerInfo {
 	}
 	defer c.release()
 	var list *C.btcclient_peer_list
-	if C.btcclient_client_peers(c.ptr, &list, nil) != C.BTCCLIENT_STATUS_OK {
+	var cerr *C.btcclient_error
+	if st := C.btcclient_client_peers(c.ptr, &list, &cerr); st != C.BTCCLIENT_STATUS_OK {
+		log.Printf("btcclient: Peers: %v", call(st, cerr))
 		return nil
 	}
 	defer C.btcclient_peer_list_free(list)
@@ -497,7 +592,14 @@ func (b *BtcClient) SendMessage(peerAddr, command string, payload []byte) error 
 		return ErrClientClosed
 	}
 	defer c.release()
-	a, cmd := cstring(peerAddr), cstring(command)
+	a, err := cstring("address", peerAddr)
+	if err != nil {
+		return err
+	}
+	cmd, err := cstring("command", command)
+	if err != nil {
+		return err
+	}
 	var cerr *C.btcclient_error
 	return call(C.btcclient_client_send(c.ptr, cptr(a), cptr(cmd), bytesPtr(payload), C.size_t(len(payload)), &cerr), cerr)
 }
@@ -541,7 +643,10 @@ func (c *client) sendTo(peerID uint64, command string, payload []byte) error {
 		return ErrClientClosed
 	}
 	defer c.release()
-	cmd := cstring(command)
+	cmd, err := cstring("command", command)
+	if err != nil {
+		return err
+	}
 	var cerr *C.btcclient_error
 	return call(C.btcclient_client_send_to(c.ptr, C.uint64_t(peerID), cptr(cmd), bytesPtr(payload), C.size_t(len(payload)), &cerr), cerr)
 }

@@ -5,7 +5,9 @@ import (
 	"encoding/binary"
 	"errors"
 	"net"
+	"regexp"
 	"runtime"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -151,20 +153,30 @@ func TestDefaultConfig(t *testing.T) {
 	}
 }
 
+// An invalid config is named the Go way: the Config field (and its option), never the C
+// field, also when the library found it.
 func TestInvalidConfig(t *testing.T) {
 	cases := []struct {
 		name string
 		opt  Option
 	}{
-		{"MaxPeers", WithMaxPeers(0)},
-		{"MaxPeers", WithMaxPeers(-1)},
-		{"MaxFailureCount", WithMaxFailureCount(0)},
-		{"ReconnectDelay", WithReconnectDelay(-time.Second)},
-		{"MaxMessageSize", WithMaxMessageSize(10)},
-		{"UserAgent", WithUserAgent("bad\x01agent")},
-		{"Delivery", WithDelivery(Delivery(42))},
-		{"custom_magic", WithNetwork(CustomNetwork([4]byte{}))},
+		{"MaxPeers (WithMaxPeers)", WithMaxPeers(0)},
+		{"MaxPeers (WithMaxPeers)", WithMaxPeers(-1)},
+		{"MaxPeers (WithMaxPeers)", WithMaxPeers(100_001)},
+		{"MaxFailureCount (WithMaxFailureCount)", WithMaxFailureCount(0)},
+		{"ReconnectDelay (WithReconnectDelay)", WithReconnectDelay(-time.Second)},
+		{"HealthCheckInterval (WithHealthCheckInterval)", WithHealthCheckInterval(0)},
+		{"PongTimeout (WithPongTimeout)", WithPongTimeout(25 * time.Hour)},
+		{"BackoffMax (WithBackoffMax)", WithBackoffMax(time.Second)},
+		{"MaxMessageSize (WithMaxMessageSize)", WithMaxMessageSize(10)},
+		{"SendQueueBytes (WithSendQueue)", WithSendQueue(1000, 1)},
+		{"SendQueueLen (WithSendQueue)", WithSendQueue(16<<20, 0)},
+		{"EventQueueLen (WithEventQueueLen)", WithEventQueueLen(0)},
+		{"UserAgent (WithUserAgent)", WithUserAgent("bad\x01agent")},
+		{"Delivery (WithDelivery)", WithDelivery(Delivery(42))},
+		{"Network (WithNetwork)", WithNetwork(CustomNetwork([4]byte{}))},
 	}
+	cName := regexp.MustCompile(`[a-z]+_[a-z_]+|\bbackoff\b`)
 	for _, tc := range cases {
 		c, err := NewBtcClient(tc.opt)
 		if !errors.Is(err, ErrInvalidConfig) {
@@ -174,7 +186,12 @@ func TestInvalidConfig(t *testing.T) {
 			t.Errorf("%s: err = %v, want ErrInvalidConfig", tc.name, err)
 			continue
 		}
-		t.Logf("%s: %v", tc.name, err)
+		msg := err.Error()
+		if !strings.Contains(msg, "invalid config: "+tc.name+": ") || cName.MatchString(msg) {
+			t.Errorf("%s: %q should name %q and no C field", tc.name, msg, tc.name)
+			continue
+		}
+		t.Logf("%s", msg)
 	}
 }
 
@@ -423,13 +440,14 @@ func TestStopFromListener(t *testing.T) {
 	s := needSimnet(t)
 	eachDelivery(t, func(t *testing.T, d Delivery) {
 		var c *BtcClient
-		errs := make(chan [3]error, 1)
+		errs := make(chan [4]error, 1)
 		c = newTestClient(t, d, &MessageListeners{
 			OnPeerConnected: func(p *Peer) {
-				errs <- [3]error{
+				errs <- [4]error{
 					c.Stop(ctxTimeout(t, time.Second)),
 					c.Close(),
 					c.WaitConnected(context.Background(), p.ID),
+					c.Start(),
 				}
 			},
 		})
@@ -440,7 +458,10 @@ func TestStopFromListener(t *testing.T) {
 			t.Fatal(err)
 		}
 		got := recv(t, errs, 10*time.Second, "OnPeerConnected")
-		for i, err := range got {
+		if !errors.Is(got[3], ErrClientAlreadyStarted) {
+			t.Fatalf("Start from a listener: %v, want ErrClientAlreadyStarted", got[3])
+		}
+		for i, err := range got[:3] {
 			if !errors.Is(err, ErrCalledFromCallback) {
 				t.Fatalf("call %d from a listener: %v, want ErrCalledFromCallback", i, err)
 			}
@@ -558,6 +579,9 @@ func TestStopDeadline(t *testing.T) {
 		}
 		if elapsed > 2*time.Second {
 			t.Fatalf("Stop took %v with a 300ms deadline", elapsed)
+		}
+		if regexp.MustCompile(`\d\.\d+m?s`).MatchString(err.Error()) {
+			t.Fatalf("Stop error %q: durations are rounded to the millisecond", err)
 		}
 		t.Logf("Stop after %v: %v", elapsed, err)
 		close(release)
@@ -681,4 +705,163 @@ func TestFinalizerAndHandles(t *testing.T) {
 		runtime.GC()
 		return liveHandles.Load() == before
 	})
+}
+
+// A string with a NUL byte is refused with ErrInvalidArgument, never cut at the NUL and
+// passed on.
+func TestNulInStrings(t *testing.T) {
+	c := newTestClient(t, DeliveryPoll, &MessageListeners{})
+	if err := c.Start(); err != nil {
+		t.Fatal(err)
+	}
+	calls := []struct {
+		what string
+		err  error
+	}{
+		{"AddPeer", c.AddPeer(context.Background(), "127.0.0.1:1\x00junk")},
+		{"RemovePeer", c.RemovePeer("127.0.0.1:1\x00junk")},
+		{"SendMessage addr", c.SendMessage("127.0.0.1:1\x00junk", "ping", nil)},
+		{"SendMessage command", c.SendMessage("127.0.0.1:1", "ping\x00junk", nil)},
+		{"SendMessageTo command", c.SendMessageTo(1, "pi\x00ng", nil)},
+		{"Peer.SendMessage command", (&Peer{ID: 1, c: c.c}).SendMessage("pi\x00ng", nil)},
+	}
+	for _, tc := range calls {
+		if !errors.Is(tc.err, ErrInvalidArgument) {
+			t.Errorf("%s with a NUL: %v, want ErrInvalidArgument", tc.what, tc.err)
+		}
+	}
+	if n := c.PeerCount(); n != 0 {
+		t.Fatalf("PeerCount = %d after AddPeer with a NUL (the address was cut)", n)
+	}
+	_, err := NewBtcClient(WithUserAgent("/ua:1\x00junk/"))
+	if !errors.Is(err, ErrInvalidArgument) || !errors.Is(err, ErrInvalidConfig) {
+		t.Fatalf("WithUserAgent with a NUL: %v, want ErrInvalidArgument and ErrInvalidConfig", err)
+	}
+	t.Logf("user agent: %v", err)
+}
+
+// Stop returns as soon as its context is cancelled, in every mode, even while a listener
+// blocks: the error matches both ctx.Err() and ErrStopTimeout. No listener starts after
+// that; the stop finishes in the background, and then the client starts again.
+func TestStopCancel(t *testing.T) {
+	s := needSimnet(t)
+	eachDelivery(t, func(t *testing.T, d Delivery) {
+		release := make(chan struct{})
+		var calls, afterStop atomic.Int32
+		var stopped atomic.Bool
+		c := newTestClient(t, d, &MessageListeners{
+			OnPeerDisconnected: func(p *Peer, r DisconnectReason) {
+				if stopped.Load() {
+					afterStop.Add(1)
+				}
+				if calls.Add(1) == 1 {
+					select {
+					case <-release:
+					case <-time.After(3 * time.Second):
+					}
+				}
+			},
+		})
+		defer close(release)
+		if err := c.Start(); err != nil {
+			t.Fatal(err)
+		}
+		connect(t, c, s.addrs[4])
+		connect(t, c, s.addrs[5])
+		ctx, cancel := context.WithCancel(context.Background())
+		defer cancel()
+		var cancelled atomic.Int64
+		time.AfterFunc(100*time.Millisecond, func() {
+			cancelled.Store(time.Now().UnixNano())
+			cancel()
+		})
+		err := c.Stop(ctx)
+		returned := time.Now()
+		stopped.Store(true)
+		at := cancelled.Load()
+		if at == 0 {
+			t.Fatalf("Stop returned %v before the cancellation", err)
+		}
+		late := returned.Sub(time.Unix(0, at))
+		if !errors.Is(err, context.Canceled) || !errors.Is(err, ErrStopTimeout) || !errors.Is(err, ctx.Err()) {
+			t.Fatalf("Stop = %v, want an error matching context.Canceled and ErrStopTimeout", err)
+		}
+		if late > 50*time.Millisecond {
+			t.Fatalf("Stop returned %v after the cancellation", late)
+		}
+		t.Logf("Stop returned %v after the cancellation: %v", late.Round(time.Millisecond), err)
+		if err := c.Start(); !errors.Is(err, ErrClientAlreadyStarted) {
+			t.Fatalf("Start while the stop finishes: %v, want ErrClientAlreadyStarted", err)
+		}
+		release <- struct{}{}
+		time.Sleep(200 * time.Millisecond)
+		if n := afterStop.Load(); n != 0 {
+			t.Fatalf("%d listeners started after Stop returned", n)
+		}
+		// Events of the stopped run that were not delivered are not delivered after a
+		// restart either.
+		waitFor(t, 5*time.Second, "Start after the background stop", func() bool { return c.Start() == nil })
+		time.Sleep(200 * time.Millisecond)
+		if n := afterStop.Load(); n != 0 {
+			t.Fatalf("%d listeners of the stopped run called after the restart", n)
+		}
+		connect(t, c, s.addrs[4])
+	})
+}
+
+// PeerCount returns 0 when the client does not run or is closed; PeerCountErr tells which.
+func TestPeerCountErr(t *testing.T) {
+	c := newTestClient(t, DeliveryPoll, &MessageListeners{})
+	if n, err := c.PeerCountErr(); n != 0 || err != nil {
+		t.Fatalf("PeerCountErr before Start = %d, %v; want 0, nil", n, err)
+	}
+	if err := c.Start(); err != nil {
+		t.Fatal(err)
+	}
+	if err := c.AddPeer(context.Background(), closedAddr(t)); err != nil {
+		t.Fatal(err)
+	}
+	if n, err := c.PeerCountErr(); n != 1 || err != nil || c.PeerCount() != 1 {
+		t.Fatalf("PeerCountErr = %d, %v; PeerCount = %d; want 1", n, err, c.PeerCount())
+	}
+	if err := c.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if n, err := c.PeerCountErr(); n != 0 || !errors.Is(err, ErrClientClosed) || c.PeerCount() != 0 {
+		t.Fatalf("PeerCountErr after Close = %d, %v; want 0, ErrClientClosed", n, err)
+	}
+}
+
+// AddPeer's context governs whether the peer is added, not its connection: a done context
+// adds nothing and returns ctx.Err(); cancelling it after AddPeer returned changes nothing.
+func TestAddPeerContext(t *testing.T) {
+	c := newTestClient(t, DeliveryPoll, &MessageListeners{})
+	if err := c.Start(); err != nil {
+		t.Fatal(err)
+	}
+	cancelled, cancel := context.WithCancel(context.Background())
+	cancel()
+	if err := c.AddPeer(cancelled, closedAddr(t)); !errors.Is(err, context.Canceled) {
+		t.Fatalf("AddPeer with a cancelled context: %v, want context.Canceled", err)
+	}
+	expired, cancel2 := context.WithDeadline(context.Background(), time.Now().Add(-time.Second))
+	defer cancel2()
+	if _, err := c.AddPeerID(expired, closedAddr(t)); !errors.Is(err, context.DeadlineExceeded) {
+		t.Fatalf("AddPeerID with an expired context: %v, want context.DeadlineExceeded", err)
+	}
+	if n := c.PeerCount(); n != 0 {
+		t.Fatalf("PeerCount = %d after AddPeer with done contexts", n)
+	}
+	ctx, cancel3 := context.WithCancel(context.Background())
+	if err := c.AddPeer(ctx, closedAddr(t)); err != nil {
+		t.Fatal(err)
+	}
+	cancel3()
+	time.Sleep(50 * time.Millisecond)
+	if n := c.PeerCount(); n != 1 {
+		t.Fatalf("PeerCount = %d after cancelling AddPeer's context, want 1 (the peer stays)", n)
+	}
+	if err := c.AddPeer(nil, closedAddr(t)); err != nil { // a nil ctx is allowed
+		t.Fatalf("AddPeer(nil ctx): %v", err)
+	}
 }

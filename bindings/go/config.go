@@ -8,6 +8,7 @@ import "C"
 
 import (
 	"fmt"
+	"strings"
 	"time"
 	"unsafe"
 )
@@ -317,7 +318,7 @@ func (cfg *Config) toC() (C.btcclient_config, error) {
 	var c C.btcclient_config
 	C.btcclient_config_default(&c, C.size_t(unsafe.Sizeof(c)))
 	bad := func(field, why string) error {
-		return &Error{Status: statusInvalidConfig, Message: "invalid config: " + field + ": " + why}
+		return &Error{Status: statusInvalidConfig, Message: "invalid config: " + goFieldName(field) + ": " + why}
 	}
 	if cfg.Network.id > C.BTCCLIENT_NETWORK_CUSTOM {
 		return c, bad("Network", "unknown network")
@@ -379,13 +380,13 @@ func (cfg *Config) toC() (C.btcclient_config, error) {
 	case DeliveryConcurrent:
 		c.delivery = C.BTCCLIENT_DELIVERY_CONCURRENT
 	default:
-		return c, bad("Delivery", "unknown delivery "+cfg.Delivery.String())
+		return c, bad("Delivery", fmt.Sprintf("unknown value %d", int(cfg.Delivery)))
 	}
 	if cfg.UserAgent != "" {
-		for i := 0; i < len(cfg.UserAgent); i++ {
-			if cfg.UserAgent[i] == 0 {
-				return c, bad("UserAgent", "contains a NUL byte")
-			}
+		if strings.IndexByte(cfg.UserAgent, 0) >= 0 {
+			err := bad("UserAgent", "contains a NUL byte").(*Error)
+			err.also = ErrInvalidArgument
+			return c, err
 		}
 		c.user_agent = C.CString(cfg.UserAgent)
 	}
@@ -395,4 +396,65 @@ func (cfg *Config) toC() (C.btcclient_config, error) {
 // toMillis rounds a duration up to whole milliseconds (a positive duration never becomes 0).
 func toMillis(d time.Duration) int64 {
 	return int64((d + time.Millisecond - 1) / time.Millisecond)
+}
+
+// options names the option that sets each Config field.
+var options = map[string]string{
+	"Network": "WithNetwork", "MaxPeers": "WithMaxPeers", "MaxFailureCount": "WithMaxFailureCount",
+	"HealthCheckInterval": "WithHealthCheckInterval", "ReconnectDelay": "WithReconnectDelay",
+	"BackoffMax": "WithBackoffMax", "ConnectionTimeout": "WithConnectionTimeout",
+	"HandshakeTimeout": "WithHandshakeTimeout", "PingInterval": "WithPingInterval",
+	"PongTimeout": "WithPongTimeout", "WriteTimeout": "WithWriteTimeout",
+	"UserAgent": "WithUserAgent", "Services": "WithServices", "Relay": "WithRelay",
+	"AllowLocalAddresses": "WithAllowLocalAddresses", "Discovery": "WithDiscovery",
+	"MaxMessageSize": "WithMaxMessageSize", "SendQueueBytes": "WithSendQueue",
+	"SendQueueLen": "WithSendQueue", "EventQueueLen": "WithEventQueueLen",
+	"Delivery": "WithDelivery", "Listeners": "WithListeners",
+}
+
+// goFieldName is how an error names a Config field: "MaxPeers (WithMaxPeers)".
+func goFieldName(field string) string {
+	if o, ok := options[field]; ok {
+		return field + " (" + o + ")"
+	}
+	return field
+}
+
+// cFields maps the names the library's config errors use (the C struct's fields, without
+// _ms) to the Config fields.
+var cFields = strings.NewReplacer(
+	"health_check_interval", "HealthCheckInterval", "reconnect_delay", "ReconnectDelay",
+	"connection_timeout", "ConnectionTimeout", "handshake_timeout", "HandshakeTimeout",
+	"ping_interval", "PingInterval", "pong_timeout", "PongTimeout", "write_timeout", "WriteTimeout",
+	"max_peers", "MaxPeers", "max_failure_count", "MaxFailureCount", "user_agent", "UserAgent",
+	"max_message_size", "MaxMessageSize", "send_queue_bytes", "SendQueueBytes",
+	"send_queue_len", "SendQueueLen", "event_queue_len", "EventQueueLen",
+	"allow_local_addresses", "AllowLocalAddresses", "custom_magic", "Network",
+)
+
+// configError renames the fields in the library's INVALID_CONFIG message ("invalid config:
+// max_peers: must be at least 1") the Go way ("invalid config: MaxPeers (WithMaxPeers): must
+// be at least 1"); other errors pass unchanged.
+func configError(err error) error {
+	e, ok := err.(*Error)
+	if !ok || e.Status != statusInvalidConfig {
+		return err
+	}
+	const prefix = "invalid config: "
+	rest := strings.TrimPrefix(e.Message, prefix)
+	field, why, found := strings.Cut(rest, ": ")
+	if rest == e.Message || !found {
+		e.Message = cFields.Replace(e.Message)
+		return e
+	}
+	switch field {
+	case "backoff": // the exponential backoff's maximum
+		field = "BackoffMax"
+	case "network", "delivery":
+		field = strings.ToUpper(field[:1]) + field[1:]
+	default:
+		field = cFields.Replace(field)
+	}
+	e.Message = prefix + goFieldName(field) + ": " + cFields.Replace(why)
+	return e
 }

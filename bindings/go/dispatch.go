@@ -52,7 +52,11 @@ func (c *client) peer(info *C.btcclient_peer_info) *Peer {
 }
 
 // protect runs a listener, recovering and logging a panic so that the dispatcher goes on.
-func protect(name string, p *Peer, f func()) {
+// It calls nothing after a Stop returned before its stop finished (until the next Start).
+func (c *client) protect(name string, p *Peer, f func()) {
+	if c.muted.Load() {
+		return
+	}
 	defer func() {
 		if r := recover(); r != nil {
 			log.Printf("btcclient: listener %s panicked (%v): %v\n%s", name, p, r, debug.Stack())
@@ -70,7 +74,7 @@ func (c *client) onConnected(info *C.btcclient_peer_info) {
 	c.peerCache.peers[p.ID] = p
 	c.peerCache.mu.Unlock()
 	if f := c.listeners.OnPeerConnected; f != nil {
-		protect("OnPeerConnected", p, func() { f(p) })
+		c.protect("OnPeerConnected", p, func() { f(p) })
 	}
 }
 
@@ -85,7 +89,7 @@ func (c *client) onDisconnected(info *C.btcclient_peer_info, code C.uint32_t, te
 	}
 	if f := c.listeners.OnPeerDisconnected; f != nil {
 		r := DisconnectReason{Code: DisconnectCode(code), Text: C.GoString(text)}
-		protect("OnPeerDisconnected", p, func() { f(p, r) })
+		c.protect("OnPeerDisconnected", p, func() { f(p, r) })
 	}
 }
 
@@ -116,7 +120,7 @@ func (c *client) onHeaders(info *C.btcclient_peer_info, items *C.btcclient_heade
 		}
 	}
 	p := c.peer(info)
-	protect("OnHeaders", p, func() { f(p, headers) })
+	c.protect("OnHeaders", p, func() { f(p, headers) })
 }
 
 func (c *client) onInv(info *C.btcclient_peer_info, items *C.btcclient_inv, n C.size_t) {
@@ -131,7 +135,7 @@ func (c *client) onInv(info *C.btcclient_peer_info, items *C.btcclient_inv, n C.
 		}
 	}
 	p := c.peer(info)
-	protect("OnInv", p, func() { f(p, inv) })
+	c.protect("OnInv", p, func() { f(p, inv) })
 }
 
 func (c *client) onAddr(info *C.btcclient_peer_info, items *C.btcclient_addr, n C.size_t) {
@@ -154,7 +158,7 @@ func (c *client) onAddr(info *C.btcclient_peer_info, items *C.btcclient_addr, n 
 		}
 	}
 	p := c.peer(info)
-	protect("OnAddr", p, func() { f(p, addrs) })
+	c.protect("OnAddr", p, func() { f(p, addrs) })
 }
 
 func goBytes(data *C.uint8_t, n C.size_t) []byte {
@@ -171,7 +175,7 @@ func (c *client) onBlock(info *C.btcclient_peer_info, data *C.uint8_t, n C.size_
 	}
 	block, h := goBytes(data, n), hash32(hash)
 	p := c.peer(info)
-	protect("OnBlock", p, func() { f(p, block, h) })
+	c.protect("OnBlock", p, func() { f(p, block, h) })
 }
 
 func (c *client) onTx(info *C.btcclient_peer_info, data *C.uint8_t, n C.size_t, txid *C.uint8_t) {
@@ -181,7 +185,7 @@ func (c *client) onTx(info *C.btcclient_peer_info, data *C.uint8_t, n C.size_t, 
 	}
 	tx, h := goBytes(data, n), hash32(txid)
 	p := c.peer(info)
-	protect("OnTx", p, func() { f(p, tx, h) })
+	c.protect("OnTx", p, func() { f(p, tx, h) })
 }
 
 func (c *client) onMessage(info *C.btcclient_peer_info, command *C.char, data *C.uint8_t, n C.size_t) {
@@ -191,5 +195,5 @@ func (c *client) onMessage(info *C.btcclient_peer_info, command *C.char, data *C
 	}
 	cmd, payload := C.GoString(command), goBytes(data, n)
 	p := c.peer(info)
-	protect("OnMessage", p, func() { f(p, cmd, payload) })
+	c.protect("OnMessage", p, func() { f(p, cmd, payload) })
 }

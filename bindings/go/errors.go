@@ -34,7 +34,9 @@ var (
 	// *PeerConnectionError by WaitConnected.
 	ErrPeerConnection = errors.New("btcclient: peer connection failed")
 	// ErrInvalidArgument: an argument out of range (a locator over 101 hashes, an empty
-	// getdata, a string with a NUL byte).
+	// getdata), or a string with a NUL byte (an address, a command, Config.UserAgent, which
+	// also matches ErrInvalidConfig): C strings end at a NUL, so such a string is refused
+	// rather than cut short.
 	ErrInvalidArgument = errors.New("btcclient: invalid argument")
 	// ErrInvalidAddress: a peer address that is not host:port, ipv4:port or [ipv6]:port.
 	ErrInvalidAddress = errors.New("btcclient: invalid peer address")
@@ -69,12 +71,23 @@ func (s Status) String() string {
 type Error struct {
 	Status  Status
 	Message string
+
+	// also is a second error e matches with errors.Is besides its status's sentinel: the
+	// context's error of a Stop that was cancelled, ErrInvalidArgument for a config string
+	// with a NUL byte.
+	also error
 }
 
 func (e *Error) Error() string { return "btcclient: " + e.Message }
 
 // Unwrap returns the sentinel error of e's status.
 func (e *Error) Unwrap() error { return sentinel(e.Status) }
+
+// Is reports whether target is the second error e carries (see Stop), if any; errors.Is
+// then goes on with Unwrap.
+func (e *Error) Is(target error) bool {
+	return e.also != nil && errors.Is(e.also, target)
+}
 
 // PeerConnectionError is a failed connection to a peer: the dial or the version/verack
 // handshake failed (refused, timed out, wrong network…). The peer stays managed and is

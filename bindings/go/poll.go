@@ -3,6 +3,7 @@ package btcclient
 /*
 #include <string.h>
 #include <btcclient.h>
+#include "bridge.h"
 
 // One event, read through the accessors in C so that Go needs a single cgo call per batch.
 // Every pointer is owned by `event` and valid until it is freed.
@@ -56,6 +57,14 @@ static void go_free_events(go_event *evs, size_t n) {
 	}
 }
 
+// Frees the events left in the queue of a stopped client (before it starts again).
+static void go_drain(const btcclient_client *client) {
+	btcclient_event *ev = NULL;
+	while (btcclient_poll_next(client, 0, &ev, NULL) == BTCCLIENT_STATUS_OK) {
+		btcclient_event_free(ev);
+	}
+}
+
 // Frees the `*n` events of the previous batch, then waits up to `timeout_ms` for an event
 // and takes up to GO_BATCH of those that are waiting. `*n` receives their number.
 static btcclient_status go_poll(const btcclient_client *client, int timeout_ms, go_event *evs,
@@ -78,6 +87,7 @@ import "C"
 
 import (
 	"log"
+	"runtime"
 	"sync/atomic"
 	"time"
 )
@@ -92,6 +102,9 @@ type dispatcher struct {
 	abandoned atomic.Bool
 }
 
+// drainQueue frees the events left in a stopped poll-mode client's queue.
+func (c *client) drainQueue() { C.go_drain(c.ptr) }
+
 func (c *client) startDispatcher() *dispatcher {
 	d := &dispatcher{c: c, done: make(chan struct{})}
 	started := make(chan struct{})
@@ -102,11 +115,15 @@ func (c *client) startDispatcher() *dispatcher {
 
 func (d *dispatcher) run(started chan<- struct{}) {
 	c := d.c
-	id := goroutineID()
-	c.listenerGoroutines.Store(id, d)
+	// The goroutine keeps its thread, which carries the client's token in a C thread-local
+	// while it runs: a listener that calls Stop, Close, Start or WaitConnected runs on this
+	// goroutine and so on this thread, and no other goroutine runs on a locked thread.
+	runtime.LockOSThread()
+	C.go_set_dispatcher(C.uintptr_t(c.token))
 	close(started)
 	defer close(d.done)
-	defer c.listenerGoroutines.Delete(id)
+	defer runtime.UnlockOSThread()
+	defer C.go_set_dispatcher(0)
 
 	// The batch lives in Go memory: it holds only C pointers, so C may write it.
 	var batch [C.GO_BATCH]C.go_event

@@ -28,12 +28,15 @@ type simnet struct {
 	addrs []string
 }
 
-func startSimnet(nodes, chainLength int) (*simnet, error) {
+// startSimnet starts `simnet --nodes N --chain-length L` plus args (a fault such as
+// --reset-after-ms 150); nil when BTCCLIENT_SIMNET is unset.
+func startSimnet(nodes, chainLength int, args ...string) (*simnet, error) {
 	path := os.Getenv("BTCCLIENT_SIMNET")
 	if path == "" {
 		return nil, nil
 	}
-	cmd := exec.Command(path, "--nodes", fmt.Sprint(nodes), "--chain-length", fmt.Sprint(chainLength))
+	cmd := exec.Command(path, append([]string{"--nodes", fmt.Sprint(nodes),
+		"--chain-length", fmt.Sprint(chainLength)}, args...)...)
 	cmd.Stderr = os.Stderr
 	stdin, err := cmd.StdinPipe()
 	if err != nil {
