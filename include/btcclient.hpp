@@ -47,13 +47,18 @@ class Error : public std::runtime_error {
 
 namespace detail {
 
-/// Throws Error for a failed status, taking (and freeing) the error object.
+struct ErrorFree {
+  void operator()(btcclient_error* e) const noexcept { btcclient_error_free(e); }
+};
+
+/// Throws Error for a failed status, taking (and freeing) the error object. Call it with the
+/// status already in a variable: `check(f(&err), err)` may read `err` before f writes it (C++
+/// leaves the order of argument evaluation unspecified).
 inline void check(btcclient_status status, btcclient_error* err) {
+  std::unique_ptr<btcclient_error, ErrorFree> owned(err);
   if (status == BTCCLIENT_STATUS_OK) return;
-  std::string message = err != nullptr ? btcclient_error_message(err)
-                                       : btcclient_status_str(status);
+  std::string message = owned ? btcclient_error_message(owned.get()) : "";
   if (message.empty()) message = btcclient_status_str(status);
-  btcclient_error_free(err);
   throw Error(status, message);
 }
 
@@ -335,7 +340,8 @@ class Client {
     if (owned->on_message) l.on_message = detail::tramp_message;
     btcclient_error* err = nullptr;
     btcclient_client* raw = nullptr;
-    detail::check(btcclient_client_new(&c, &l, &raw, &err), err);
+    const btcclient_status status = btcclient_client_new(&c, &l, &raw, &err);
+    detail::check(status, err);
     owned.release();  // the client owns it now and deletes it through user_data_free
     raw_ = raw;
   }
@@ -392,7 +398,8 @@ class Client {
   std::vector<PeerSnapshot> peers() const {
     btcclient_peer_list* list = nullptr;
     btcclient_error* err = nullptr;
-    detail::check(btcclient_client_peers(raw_, &list, &err), err);
+    const btcclient_status status = btcclient_client_peers(raw_, &list, &err);
+    detail::check(status, err);
     std::vector<PeerSnapshot> out;
     const size_t n = btcclient_peer_list_len(list);
     out.reserve(n);
@@ -487,7 +494,8 @@ class Client {
   template <typename F>
   void call(F&& f) const {
     btcclient_error* err = nullptr;
-    detail::check(f(&err), err);
+    const btcclient_status status = f(&err);
+    detail::check(status, err);
   }
 
   btcclient_client* raw_ = nullptr;
