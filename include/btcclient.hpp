@@ -681,15 +681,19 @@ class Client {
 };
 
 /// Sends the library's log records at `level` (a btcclient_log_level) and above to `fn`
-/// (from any thread; it must be thread-safe and must not call into the library). An empty
-/// `fn` turns logging off.
+/// (from any thread; it must be thread-safe and must not call into the library). An exception
+/// escaping `fn` is dropped (it cannot cross the C ABI). An empty `fn` turns logging off.
 inline void set_logger(std::function<void(uint32_t level, std::string_view target,
                                           std::string_view message)> fn,
                        uint32_t level) {
   using Fn = std::function<void(uint32_t, std::string_view, std::string_view)>;
   struct Holder {
     static void call(void* ud, uint32_t lvl, const char* target, const char* message) noexcept {
-      (*static_cast<Fn*>(ud))(lvl, target != nullptr ? target : "", message != nullptr ? message : "");
+      try {
+        (*static_cast<Fn*>(ud))(lvl, target != nullptr ? target : "",
+                                message != nullptr ? message : "");
+      } catch (...) {
+      }
     }
   };
   static std::mutex lock;

@@ -9,7 +9,8 @@
 //    address through the Status overload (PEER_ALREADY_EXISTS and its message) and stop
 //    (CALLED_FROM_CALLBACK); an Error from a throwing method and a listener's own exception
 //    reach Listeners::on_exception with the listener's name and the client keeps delivering;
-//    without on_exception such an exception is dropped and the process goes on.
+//    without on_exception such an exception is dropped and the process goes on;
+// 4. set_logger: a logger function that throws does not end the process.
 //
 // Needs BTCCLIENT_SIMNET (path of the simnet binary).
 #include "harness.h"
@@ -287,6 +288,32 @@ void test_listeners(const simnet& sim) {
   }
 }
 
+void test_logger() {
+  std::mutex lock;
+  int calls = 0;
+  btcclient::set_logger(
+      [&](uint32_t, std::string_view, std::string_view) {
+        {
+          std::lock_guard<std::mutex> g(lock);
+          calls++;
+        }
+        throw std::runtime_error("thrown by the logger");
+      },
+      BTCCLIENT_LOG_LEVEL_DEBUG);
+  {
+    btcclient::Config config;
+    config.network(BTCCLIENT_NETWORK_REGTEST).discovery(false).allow_local_addresses(true);
+    btcclient::Client client(config);
+    client.start();
+    client.add_peer("127.0.0.1:1");
+    sleep_ms(300);
+    client.stop();
+  }
+  btcclient::set_logger({}, BTCCLIENT_LOG_LEVEL_OFF);
+  std::lock_guard<std::mutex> g(lock);
+  CHECK(calls > 0);
+}
+
 }  // namespace
 
 int main() {
@@ -299,5 +326,6 @@ int main() {
     test_listeners(sim);
   }
   simnet_stop(&sim);
+  test_logger();
   return harness_finish("test_cpp");
 }
