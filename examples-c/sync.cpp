@@ -2,7 +2,9 @@
 //
 //   sync HOST:PORT [mainnet|testnet3|testnet4|signet|regtest] [--poll] [-t SECONDS]
 //
-// Default: listeners as lambdas (called on the library's dispatcher thread).
+// Default: listeners as lambdas (called on the library's dispatcher thread). They call the
+//          client through the methods taking a btcclient::Status&, which report a failure
+//          instead of throwing (an exception cannot leave a listener).
 // --poll:  poll mode; the program's own loop waits on the client's descriptor with poll(2)
 //          and takes events with Client::poll.
 // Prints progress, then a snapshot of the peers.
@@ -13,6 +15,7 @@
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
+#include <exception>
 #include <iostream>
 #include <mutex>
 #include <string>
@@ -70,19 +73,38 @@ void print_peers(const btcclient::Client& client) {
 int run_callbacks(btcclient::Config config, const std::string& addr, Progress& progress,
                   std::chrono::seconds limit) {
   btcclient::Client* self = nullptr;  // set before start; used by the listeners
+  // Asks the peer for the headers after our tip. Inside a listener: the Status& form.
+  auto ask = [&](const btcclient::PeerInfo& peer) {
+    btcclient::Status status;
+    self->send_getheaders(peer.id, {tip_of(progress)}, status);
+    if (!status.ok()) {
+      std::cerr << "getheaders to " << peer.addr << " failed ("
+                << btcclient::status_str(status.code()) << "): " << status.message() << "\n";
+    }
+  };
   btcclient::Listeners listeners;
   listeners.on_peer_connected = [&](const btcclient::PeerInfo& peer) {
     std::cout << "connected to " << peer.addr << " (" << peer.user_agent << ", height "
               << peer.start_height << ")\n";
-    self->send_getheaders(peer.id, {tip_of(progress)});
+    ask(peer);
   };
   listeners.on_headers = [&](const btcclient::PeerInfo& peer,
                              btcclient::Span<btcclient_header> headers) {
-    if (apply(progress, headers)) self->send_getheaders(peer.id, {tip_of(progress)});
+    if (apply(progress, headers)) ask(peer);
   };
   listeners.on_peer_disconnected = [](const btcclient::PeerInfo& peer, uint32_t,
                                       std::string_view why) {
     std::cout << "disconnected from " << peer.addr << ": " << why << "\n";
+  };
+  // Anything else a listener throws (std::bad_alloc, a bug) is reported here, not lost.
+  listeners.on_exception = [](std::string_view listener, std::exception_ptr error) {
+    try {
+      std::rethrow_exception(error);
+    } catch (const std::exception& e) {
+      std::cerr << listener << " threw: " << e.what() << "\n";
+    } catch (...) {
+      std::cerr << listener << " threw\n";
+    }
   };
 
   btcclient::Client client(config, std::move(listeners));

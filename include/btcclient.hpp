@@ -2,9 +2,16 @@
 //
 // - Objects own their handles (Client, Event): released by their destructors, movable, not
 //   copyable.
-// - Failures throw btcclient::Error (the status and the library's message).
-// - Listeners are std::function members; a listener must not throw (exceptions cannot cross
-//   the C ABI: the trampolines are noexcept, so an escaping exception calls std::terminate).
+// - Failures throw btcclient::Error (the status and the library's message). Every Client
+//   method also has a noexcept form taking a btcclient::Status& last, which reports the
+//   failure there instead (Client::peers(Status&) throws only std::bad_alloc).
+// - Listeners are std::function members. Inside a listener call the client through the
+//   Status& forms: a failure there (e.g. BTCCLIENT_STATUS_PEER_ALREADY_EXISTS, or
+//   BTCCLIENT_STATUS_CALLED_FROM_CALLBACK from stop and wait_connected) is a value to act on.
+//   An exception that escapes a listener (its own, or an Error from a throwing method) cannot
+//   cross the C ABI: the wrapper catches it, the rest of that listener call is skipped, and it
+//   goes to Listeners::on_exception if set, else it is dropped; the client keeps running and
+//   delivering either way.
 // - Everything a listener receives by pointer, Span or string_view is borrowed: valid only
 //   during the call. PeerInfo is a copy.
 //
@@ -16,6 +23,7 @@
 #include <chrono>
 #include <cstddef>
 #include <cstdint>
+#include <exception>
 #include <functional>
 #include <memory>
 #include <mutex>
@@ -47,14 +55,50 @@ class Error : public std::runtime_error {
 
 namespace detail {
 
-/// Throws Error for a failed status, taking (and freeing) the error object.
+struct ErrorFree {
+  void operator()(btcclient_error* e) const noexcept { btcclient_error_free(e); }
+};
+
+}  // namespace detail
+
+/// The outcome of a call through a non-throwing overload (the methods taking a `Status&`):
+/// OK, or a btcclient_status and the library's message. Owns the btcclient_error it carries;
+/// movable, not copyable. Each call through an overload overwrites it (a success resets it
+/// to OK).
+class Status {
+ public:
+  /// OK.
+  Status() noexcept = default;
+  /// Takes ownership of `err` (may be NULL; freed by this object).
+  Status(uint32_t code, btcclient_error* err) noexcept : code_(code), err_(err) {}
+
+  bool ok() const noexcept { return code_ == BTCCLIENT_STATUS_OK; }
+  /// The btcclient_status value.
+  uint32_t code() const noexcept { return code_; }
+  /// "" when OK; otherwise the library's message (the status text when the call gave none).
+  /// Valid while this object lives and is not assigned.
+  const char* message() const noexcept {
+    if (ok()) return "";
+    const char* m = err_ ? btcclient_error_message(err_.get()) : nullptr;
+    return m != nullptr && m[0] != '\0' ? m : btcclient_status_str(code_);
+  }
+  /// Throws Error (this status and message) unless OK.
+  void throw_if_error() const {
+    if (!ok()) throw Error(code_, message());
+  }
+
+ private:
+  uint32_t code_ = BTCCLIENT_STATUS_OK;
+  std::unique_ptr<btcclient_error, detail::ErrorFree> err_;
+};
+
+namespace detail {
+
+/// Throws Error for a failed status, taking (and freeing) the error object. Call it with the
+/// status already in a variable: `check(f(&err), err)` may read `err` before f writes it (C++
+/// leaves the order of argument evaluation unspecified).
 inline void check(btcclient_status status, btcclient_error* err) {
-  if (status == BTCCLIENT_STATUS_OK) return;
-  std::string message = err != nullptr ? btcclient_error_message(err)
-                                       : btcclient_status_str(status);
-  if (message.empty()) message = btcclient_status_str(status);
-  btcclient_error_free(err);
-  throw Error(status, message);
+  Status(status, err).throw_if_error();
 }
 
 inline std::string str(const char* s) { return s != nullptr ? std::string(s) : std::string(); }
@@ -195,7 +239,9 @@ class Config {
 
 /// Listener callbacks. Unset members are not called (and their messages not decoded). By
 /// default they run one at a time on one dispatcher thread. Borrowed arguments are valid only
-/// during the call; they must not throw.
+/// during the call. Call the client from them through the Client methods that take a
+/// Status& (noexcept). An exception escaping a listener is caught by the wrapper and passed
+/// to on_exception (or dropped when it is unset); it never reaches the C library.
 struct Listeners {
   std::function<void(const PeerInfo& peer)> on_peer_connected;
   /// `reason` is a btcclient_disconnect_reason value.
@@ -208,6 +254,10 @@ struct Listeners {
   std::function<void(const PeerInfo& peer, Span<uint8_t> tx, const Hash& txid)> on_tx;
   std::function<void(const PeerInfo& peer, std::string_view command, Span<uint8_t> payload)>
       on_message;
+  /// Receives an exception that escaped one of the listeners above, with that listener's name
+  /// ("on_peer_connected", …), on the thread that ran it, right after it. Unset: such an
+  /// exception is dropped. An exception escaping on_exception itself is dropped.
+  std::function<void(std::string_view listener, std::exception_ptr error)> on_exception;
 };
 
 namespace detail {
@@ -220,39 +270,70 @@ inline Hash hash_of(const uint8_t* p) {
   return h;
 }
 
+/// Runs `f` (a listener call); an exception escaping it goes to on_exception or is dropped,
+/// since none may unwind into the C library.
+template <typename F>
+inline void guarded(void* ud, const char* listener, F&& f) noexcept {
+  Listeners& l = self(ud);
+  try {
+    f(l);
+  } catch (...) {
+    if (l.on_exception) {
+      try {
+        l.on_exception(listener, std::current_exception());
+      } catch (...) {
+      }
+    }
+  }
+}
+
 // The trampolines the C library calls (C and C++ function pointer types are the same with
-// GCC, Clang and MSVC). noexcept: an exception escaping a listener calls std::terminate.
+// GCC, Clang and MSVC). noexcept, and no exception leaves them (guarded).
 inline void tramp_connected(void* ud, uint64_t, const btcclient_peer_info* peer) noexcept {
-  self(ud).on_peer_connected(PeerInfo::from(peer));
+  guarded(ud, "on_peer_connected", [&](Listeners& l) { l.on_peer_connected(PeerInfo::from(peer)); });
 }
 inline void tramp_disconnected(void* ud, uint64_t, const btcclient_peer_info* peer, uint32_t reason,
                                const char* text) noexcept {
-  self(ud).on_peer_disconnected(PeerInfo::from(peer), reason, text != nullptr ? text : "");
+  guarded(ud, "on_peer_disconnected", [&](Listeners& l) {
+    l.on_peer_disconnected(PeerInfo::from(peer), reason, text != nullptr ? text : "");
+  });
 }
 inline void tramp_headers(void* ud, uint64_t, const btcclient_peer_info* peer,
                           const btcclient_header* headers, size_t count) noexcept {
-  self(ud).on_headers(PeerInfo::from(peer), Span<btcclient_header>{headers, count});
+  guarded(ud, "on_headers", [&](Listeners& l) {
+    l.on_headers(PeerInfo::from(peer), Span<btcclient_header>{headers, count});
+  });
 }
 inline void tramp_inv(void* ud, uint64_t, const btcclient_peer_info* peer, const btcclient_inv* items,
                       size_t count) noexcept {
-  self(ud).on_inv(PeerInfo::from(peer), Span<btcclient_inv>{items, count});
+  guarded(ud, "on_inv", [&](Listeners& l) {
+    l.on_inv(PeerInfo::from(peer), Span<btcclient_inv>{items, count});
+  });
 }
 inline void tramp_addr(void* ud, uint64_t, const btcclient_peer_info* peer, const btcclient_addr* addrs,
                        size_t count) noexcept {
-  self(ud).on_addr(PeerInfo::from(peer), Span<btcclient_addr>{addrs, count});
+  guarded(ud, "on_addr", [&](Listeners& l) {
+    l.on_addr(PeerInfo::from(peer), Span<btcclient_addr>{addrs, count});
+  });
 }
 inline void tramp_block(void* ud, uint64_t, const btcclient_peer_info* peer, const uint8_t* block,
                         size_t len, const uint8_t* hash) noexcept {
-  self(ud).on_block(PeerInfo::from(peer), Span<uint8_t>{block, len}, hash_of(hash));
+  guarded(ud, "on_block", [&](Listeners& l) {
+    l.on_block(PeerInfo::from(peer), Span<uint8_t>{block, len}, hash_of(hash));
+  });
 }
 inline void tramp_tx(void* ud, uint64_t, const btcclient_peer_info* peer, const uint8_t* tx, size_t len,
                      const uint8_t* txid) noexcept {
-  self(ud).on_tx(PeerInfo::from(peer), Span<uint8_t>{tx, len}, hash_of(txid));
+  guarded(ud, "on_tx", [&](Listeners& l) {
+    l.on_tx(PeerInfo::from(peer), Span<uint8_t>{tx, len}, hash_of(txid));
+  });
 }
 inline void tramp_message(void* ud, uint64_t, const btcclient_peer_info* peer, const char* command,
                           const uint8_t* payload, size_t len) noexcept {
-  self(ud).on_message(PeerInfo::from(peer), command != nullptr ? command : "",
-                      Span<uint8_t>{payload, len});
+  guarded(ud, "on_message", [&](Listeners& l) {
+    l.on_message(PeerInfo::from(peer), command != nullptr ? command : "",
+                 Span<uint8_t>{payload, len});
+  });
 }
 inline void tramp_free(void* ud) noexcept { delete static_cast<Listeners*>(ud); }
 
@@ -335,7 +416,8 @@ class Client {
     if (owned->on_message) l.on_message = detail::tramp_message;
     btcclient_error* err = nullptr;
     btcclient_client* raw = nullptr;
-    detail::check(btcclient_client_new(&c, &l, &raw, &err), err);
+    const btcclient_status status = btcclient_client_new(&c, &l, &raw, &err);
+    detail::check(status, err);
     owned.release();  // the client owns it now and deletes it through user_data_free
     raw_ = raw;
   }
@@ -354,50 +436,112 @@ class Client {
     return *this;
   }
 
-  void start() { call([&](btcclient_error** e) { return btcclient_client_start(raw_, e); }); }
+  // Each method has two forms. The first throws Error. The second takes a Status& last, is
+  // noexcept (peers: throws only std::bad_alloc) and reports a failure in that Status, leaving
+  // a result at its zero value (0, -1, empty, std::nullopt). Use the Status& forms inside
+  // listeners (see Listeners).
 
-  /// Stops the client; no listener runs after it returns.
+  void start() {
+    Status status;
+    start(status);
+    status.throw_if_error();
+  }
+  void start(Status& status) noexcept {
+    status = call([&](btcclient_error** e) { return btcclient_client_start(raw_, e); });
+  }
+
+  /// Stops the client; no listener runs after it returns. Inside a listener:
+  /// BTCCLIENT_STATUS_CALLED_FROM_CALLBACK.
   void stop(std::chrono::milliseconds timeout = std::chrono::seconds(10)) {
+    Status status;
+    stop(timeout, status);
+    status.throw_if_error();
+  }
+  void stop(Status& status) noexcept { stop(std::chrono::seconds(10), status); }
+  void stop(std::chrono::milliseconds timeout, Status& status) noexcept {
     const uint64_t t = detail::ms(timeout);
-    call([&](btcclient_error** e) { return btcclient_client_stop(raw_, t, e); });
+    status = call([&](btcclient_error** e) { return btcclient_client_stop(raw_, t, e); });
   }
 
   /// Adds a peer ("host:port", "1.2.3.4:8333", "[::1]:8333"); returns its id.
   uint64_t add_peer(const std::string& addr) {
+    Status status;
+    const uint64_t id = add_peer(addr, status);
+    status.throw_if_error();
+    return id;
+  }
+  uint64_t add_peer(const std::string& addr, Status& status) noexcept {
     uint64_t id = 0;
-    call([&](btcclient_error** e) { return btcclient_client_add_peer(raw_, addr.c_str(), &id, e); });
+    status = call([&](btcclient_error** e) {
+      return btcclient_client_add_peer(raw_, addr.c_str(), &id, e);
+    });
     return id;
   }
 
   void remove_peer(const std::string& addr) {
-    call([&](btcclient_error** e) { return btcclient_client_remove_peer(raw_, addr.c_str(), e); });
+    Status status;
+    remove_peer(addr, status);
+    status.throw_if_error();
+  }
+  void remove_peer(const std::string& addr, Status& status) noexcept {
+    status = call([&](btcclient_error** e) {
+      return btcclient_client_remove_peer(raw_, addr.c_str(), e);
+    });
   }
 
   void remove_peer(uint64_t id) {
-    call([&](btcclient_error** e) { return btcclient_client_remove_peer_by_id(raw_, id, e); });
+    Status status;
+    remove_peer(id, status);
+    status.throw_if_error();
+  }
+  void remove_peer(uint64_t id, Status& status) noexcept {
+    status = call([&](btcclient_error** e) { return btcclient_client_remove_peer_by_id(raw_, id, e); });
   }
 
   size_t peer_count() const {
+    Status status;
+    const size_t n = peer_count(status);
+    status.throw_if_error();
+    return n;
+  }
+  size_t peer_count(Status& status) const noexcept {
     size_t n = 0;
-    detail::check(btcclient_client_peer_count(raw_, &n), nullptr);
+    status = Status(btcclient_client_peer_count(raw_, &n), nullptr);
     return n;
   }
 
-  /// Waits until the peer is connected; throws Error (BTCCLIENT_STATUS_PEER_CONNECTION, …).
+  /// Waits until the peer is connected; fails with BTCCLIENT_STATUS_PEER_CONNECTION, … (inside
+  /// a listener: BTCCLIENT_STATUS_CALLED_FROM_CALLBACK).
   void wait_connected(uint64_t id, std::chrono::milliseconds timeout) {
+    Status status;
+    wait_connected(id, timeout, status);
+    status.throw_if_error();
+  }
+  void wait_connected(uint64_t id, std::chrono::milliseconds timeout, Status& status) noexcept {
     const uint64_t t = detail::ms(timeout);
-    call([&](btcclient_error** e) { return btcclient_client_wait_connected(raw_, id, t, e); });
+    status = call([&](btcclient_error** e) { return btcclient_client_wait_connected(raw_, id, t, e); });
   }
 
   std::vector<PeerSnapshot> peers() const {
-    btcclient_peer_list* list = nullptr;
-    btcclient_error* err = nullptr;
-    detail::check(btcclient_client_peers(raw_, &list, &err), err);
+    Status status;
+    std::vector<PeerSnapshot> out = peers(status);
+    status.throw_if_error();
+    return out;
+  }
+  /// Throws only std::bad_alloc.
+  std::vector<PeerSnapshot> peers(Status& status) const {
+    btcclient_peer_list* raw_list = nullptr;
+    status = call([&](btcclient_error** e) { return btcclient_client_peers(raw_, &raw_list, e); });
     std::vector<PeerSnapshot> out;
-    const size_t n = btcclient_peer_list_len(list);
+    if (!status.ok()) return out;
+    struct ListFree {
+      void operator()(btcclient_peer_list* l) const noexcept { btcclient_peer_list_free(l); }
+    };
+    std::unique_ptr<btcclient_peer_list, ListFree> list(raw_list);
+    const size_t n = btcclient_peer_list_len(list.get());
     out.reserve(n);
     for (size_t i = 0; i < n; i++) {
-      const btcclient_peer_snapshot* p = btcclient_peer_list_get(list, i);
+      const btcclient_peer_snapshot* p = btcclient_peer_list_get(list.get(), i);
       PeerSnapshot s;
       s.id = p->id;
       s.addr = detail::str(p->addr);
@@ -419,13 +563,18 @@ class Client {
       if (p->last_error != nullptr) s.last_error = std::string(p->last_error);
       out.push_back(std::move(s));
     }
-    btcclient_peer_list_free(list);
     return out;
   }
 
   /// Sends command + payload to the peer at `addr`.
   void send(const std::string& addr, const std::string& command, const std::vector<uint8_t>& payload) {
-    call([&](btcclient_error** e) {
+    Status status;
+    send(addr, command, payload, status);
+    status.throw_if_error();
+  }
+  void send(const std::string& addr, const std::string& command,
+            const std::vector<uint8_t>& payload, Status& status) noexcept {
+    status = call([&](btcclient_error** e) {
       return btcclient_client_send(raw_, addr.c_str(), command.c_str(), payload.data(),
                                    payload.size(), e);
     });
@@ -433,76 +582,118 @@ class Client {
 
   /// Sends command + payload to the peer with id `id`.
   void send(uint64_t id, const std::string& command, const std::vector<uint8_t>& payload) {
-    call([&](btcclient_error** e) {
+    Status status;
+    send(id, command, payload, status);
+    status.throw_if_error();
+  }
+  void send(uint64_t id, const std::string& command, const std::vector<uint8_t>& payload,
+            Status& status) noexcept {
+    status = call([&](btcclient_error** e) {
       return btcclient_client_send_to(raw_, id, command.c_str(), payload.data(), payload.size(), e);
     });
   }
 
   void send_getheaders(uint64_t id, const std::vector<Hash>& locator,
                        const Hash* stop = nullptr) {
+    Status status;
+    send_getheaders(id, locator, stop, status);
+    status.throw_if_error();
+  }
+  void send_getheaders(uint64_t id, const std::vector<Hash>& locator, Status& status) noexcept {
+    send_getheaders(id, locator, nullptr, status);
+  }
+  void send_getheaders(uint64_t id, const std::vector<Hash>& locator, const Hash* stop,
+                       Status& status) noexcept {
     static_assert(sizeof(Hash) == 32, "Hash is 32 plain bytes");
     const auto* loc = reinterpret_cast<const uint8_t(*)[32]>(locator.data());
-    call([&](btcclient_error** e) {
+    status = call([&](btcclient_error** e) {
       return btcclient_send_getheaders(raw_, id, locator.empty() ? nullptr : loc, locator.size(),
                                        stop != nullptr ? stop->data() : nullptr, e);
     });
   }
 
   void send_getdata(uint64_t id, const std::vector<btcclient_inv>& items) {
-    call([&](btcclient_error** e) {
+    Status status;
+    send_getdata(id, items, status);
+    status.throw_if_error();
+  }
+  void send_getdata(uint64_t id, const std::vector<btcclient_inv>& items, Status& status) noexcept {
+    status = call([&](btcclient_error** e) {
       return btcclient_send_getdata(raw_, id, items.data(), items.size(), e);
     });
   }
 
   void send_getaddr(uint64_t id) {
-    call([&](btcclient_error** e) { return btcclient_send_getaddr(raw_, id, e); });
+    Status status;
+    send_getaddr(id, status);
+    status.throw_if_error();
+  }
+  void send_getaddr(uint64_t id, Status& status) noexcept {
+    status = call([&](btcclient_error** e) { return btcclient_send_getaddr(raw_, id, e); });
   }
 
   /// Poll mode: the next event within `timeout` (negative: no limit). std::nullopt when none
-  /// came in time, or when the client is stopped and its queue is empty.
+  /// came in time, or when the client is stopped and its queue is empty (neither is a failure).
   std::optional<Event> poll(std::chrono::milliseconds timeout) {
+    Status status;
+    std::optional<Event> event = poll(timeout, status);
+    status.throw_if_error();
+    return event;
+  }
+  std::optional<Event> poll(std::chrono::milliseconds timeout, Status& status) noexcept {
     btcclient_event* ev = nullptr;
-    btcclient_error* err = nullptr;
     const long long t = timeout.count();
     const int ms = t < 0 ? -1 : (t > 2147483647LL ? 2147483647 : static_cast<int>(t));
-    const btcclient_status s = btcclient_poll_next(raw_, ms, &ev, &err);
-    if (s == BTCCLIENT_STATUS_NO_EVENT || s == BTCCLIENT_STATUS_CLIENT_NOT_STARTED) {
-      btcclient_error_free(err);
+    status = call([&](btcclient_error** e) { return btcclient_poll_next(raw_, ms, &ev, e); });
+    if (status.code() == BTCCLIENT_STATUS_NO_EVENT ||
+        status.code() == BTCCLIENT_STATUS_CLIENT_NOT_STARTED) {
+      status = Status();
       return std::nullopt;
     }
-    detail::check(s, err);
+    if (!status.ok()) return std::nullopt;
     return Event(ev);
   }
 
   /// Poll mode: the descriptor that is readable while events wait (owned by the client).
   int poll_fd() const {
-    int fd = -1;
-    detail::check(btcclient_poll_fd(raw_, &fd), nullptr);
+    Status status;
+    const int fd = poll_fd(status);
+    status.throw_if_error();
     return fd;
+  }
+  int poll_fd(Status& status) const noexcept {
+    int fd = -1;
+    status = Status(btcclient_poll_fd(raw_, &fd), nullptr);
+    return status.ok() ? fd : -1;
   }
 
   btcclient_client* get() const noexcept { return raw_; }
 
  private:
   template <typename F>
-  void call(F&& f) const {
+  static Status call(F&& f) noexcept {
     btcclient_error* err = nullptr;
-    detail::check(f(&err), err);
+    const btcclient_status status = f(&err);  // before err is read
+    return Status(status, err);
   }
 
   btcclient_client* raw_ = nullptr;
 };
 
 /// Sends the library's log records at `level` (a btcclient_log_level) and above to `fn`
-/// (from any thread; it must be thread-safe and must not call into the library). An empty
-/// `fn` turns logging off.
+/// (from any thread; it must be thread-safe and must not call into the library). An exception
+/// escaping `fn` is dropped (it cannot cross the C ABI). An empty `fn` turns logging off.
 inline void set_logger(std::function<void(uint32_t level, std::string_view target,
                                           std::string_view message)> fn,
                        uint32_t level) {
   using Fn = std::function<void(uint32_t, std::string_view, std::string_view)>;
   struct Holder {
     static void call(void* ud, uint32_t lvl, const char* target, const char* message) noexcept {
-      (*static_cast<Fn*>(ud))(lvl, target != nullptr ? target : "", message != nullptr ? message : "");
+      try {
+        (*static_cast<Fn*>(ud))(lvl, target != nullptr ? target : "",
+                                message != nullptr ? message : "");
+      } catch (...) {
+      }
     }
   };
   static std::mutex lock;

@@ -1,0 +1,331 @@
+// The C++ wrapper (include/btcclient.hpp), built with g++ and with clang++:
+//
+// 1. errors: each way a wrapper call turns a failed C call into btcclient::Error (the
+//    constructor, Client::peers, the other methods) carries the library's full message and
+//    status, and frees the error object (LeakSanitizer and valgrind see every leak);
+// 2. Status: the non-throwing overloads (noexcept) report a failure as a btcclient::Status
+//    with the same status and message, and reset it on success;
+// 3. listeners against a simnet node: on_peer_connected calls add_peer with the peer's own
+//    address through the Status overload (PEER_ALREADY_EXISTS and its message) and stop
+//    (CALLED_FROM_CALLBACK); an Error from a throwing method and a listener's own exception
+//    reach Listeners::on_exception with the listener's name and the client keeps delivering;
+//    without on_exception such an exception is dropped and the process goes on;
+// 4. set_logger: a logger function that throws does not end the process.
+//
+// Needs BTCCLIENT_SIMNET (path of the simnet binary).
+#include "harness.h"
+
+#include <chrono>
+#include <condition_variable>
+#include <exception>
+#include <mutex>
+#include <stdexcept>
+#include <string>
+#include <utility>
+
+#include "btcclient.hpp"
+
+using namespace std::chrono_literals;
+
+namespace {
+
+bool contains(const std::string& haystack, const char* needle) {
+  return harness_contains(haystack.c_str(), needle) != 0;
+}
+
+// Runs `f`, which must throw btcclient::Error with `status` and a what() containing `needle`.
+template <typename F>
+void check_throws(const char* file, int line, const char* expr, F&& f, uint32_t status,
+                  const char* needle) {
+  try {
+    f();
+    g_failed++;
+    fprintf(stderr, "FAIL %s:%d: %s\n  did not throw\n", file, line, expr);
+  } catch (const btcclient::Error& e) {
+    if (e.status() == status && contains(e.what(), needle)) {
+      g_passed++;
+    } else {
+      g_failed++;
+      fprintf(stderr, "FAIL %s:%d: %s\n  threw %u (%s) \"%s\", expected %u (%s) containing \"%s\"\n",
+              file, line, expr, e.status(), btcclient_status_str(e.status()), e.what(), status,
+              btcclient_status_str(status), needle);
+    }
+  }
+}
+
+#define CHECK_THROWS(expr, status, needle) \
+  check_throws(__FILE__, __LINE__, #expr, [&] { expr; }, (status), (needle))
+
+void test_errors() {
+  // The constructor (btcclient_client_new).
+  CHECK_THROWS(btcclient::Client(btcclient::Config().max_peers(0)),
+               BTCCLIENT_STATUS_INVALID_CONFIG, "invalid config: max_peers: must be at least 1");
+
+  btcclient::Config config;
+  config.network(BTCCLIENT_NETWORK_REGTEST).discovery(false).allow_local_addresses(true);
+  btcclient::Client client(config);
+
+  // The methods that go through one helper (here add_peer, remove_peer, stop).
+  CHECK_THROWS(client.add_peer("127.0.0.1:1"), BTCCLIENT_STATUS_CLIENT_NOT_STARTED,
+               "client not started");
+  client.start();
+  CHECK_THROWS(client.add_peer("999.1.1.1:8333"), BTCCLIENT_STATUS_INVALID_ADDRESS,
+               "invalid peer address \"999.1.1.1:8333\"");
+  CHECK_THROWS(client.remove_peer("127.0.0.1:9"), BTCCLIENT_STATUS_PEER_NOT_FOUND,
+               "peer 127.0.0.1:9 not found");
+  const uint64_t id = client.add_peer("127.0.0.1:1");
+  CHECK(id != 0);
+  CHECK_THROWS(client.add_peer("127.0.0.1:1"), BTCCLIENT_STATUS_PEER_ALREADY_EXISTS,
+               "peer 127.0.0.1:1 already exists");
+  CHECK(client.peers().size() == 1);
+  client.stop();
+
+  // Client::peers (btcclient_client_peers): a moved-from client has no handle.
+  btcclient::Client other(std::move(client));
+  CHECK_THROWS(client.peers(), BTCCLIENT_STATUS_INVALID_ARGUMENT, "client is NULL");
+  CHECK(other.get() != nullptr);
+}
+
+void test_status() {
+  btcclient::Status st;
+  CHECK(st.ok());
+  CHECK(st.code() == BTCCLIENT_STATUS_OK);
+  CHECK(std::string(st.message()).empty());
+  st.throw_if_error();  // OK: no exception
+
+  btcclient::Config config;
+  config.network(BTCCLIENT_NETWORK_REGTEST).discovery(false).allow_local_addresses(true);
+  btcclient::Client client(config);
+  static_assert(noexcept(client.add_peer(std::string(), st)), "add_peer(addr, Status&) is noexcept");
+  static_assert(noexcept(client.stop(st)), "stop(Status&) is noexcept");
+  static_assert(noexcept(client.send_getaddr(1, st)), "send_getaddr(id, Status&) is noexcept");
+
+  CHECK(client.add_peer("127.0.0.1:1", st) == 0);
+  CHECK(st.code() == BTCCLIENT_STATUS_CLIENT_NOT_STARTED);
+  CHECK(!st.ok());
+  CHECK_THROWS(st.throw_if_error(), BTCCLIENT_STATUS_CLIENT_NOT_STARTED, "client not started");
+
+  client.start(st);
+  CHECK(st.ok());  // a success resets it
+  CHECK(client.add_peer("999.1.1.1:8333", st) == 0);
+  CHECK(st.code() == BTCCLIENT_STATUS_INVALID_ADDRESS);
+  CHECK(contains(st.message(), "invalid peer address \"999.1.1.1:8333\""));
+  const uint64_t id = client.add_peer("127.0.0.1:1", st);
+  CHECK(st.ok() && id != 0);
+  CHECK(client.add_peer("127.0.0.1:1", st) == 0);
+  CHECK(st.code() == BTCCLIENT_STATUS_PEER_ALREADY_EXISTS);
+  CHECK(contains(st.message(), "peer 127.0.0.1:1 already exists"));
+  btcclient::Status moved(std::move(st));  // the message moves with it
+  CHECK(moved.code() == BTCCLIENT_STATUS_PEER_ALREADY_EXISTS);
+  CHECK(contains(moved.message(), "peer 127.0.0.1:1 already exists"));
+
+  CHECK(client.peer_count(st) == 1 && st.ok());
+  CHECK(client.peers(st).size() == 1 && st.ok());
+  client.remove_peer("127.0.0.1:9", st);
+  CHECK(st.code() == BTCCLIENT_STATUS_PEER_NOT_FOUND && contains(st.message(), "127.0.0.1:9"));
+  client.remove_peer(id + 100, st);
+  CHECK(st.code() == BTCCLIENT_STATUS_PEER_NOT_FOUND);
+  client.send(id + 100, "ping", std::vector<uint8_t>(8, 0), st);
+  CHECK(st.code() == BTCCLIENT_STATUS_PEER_NOT_FOUND);
+  client.send_getheaders(id + 100, {btcclient::genesis_hash(BTCCLIENT_NETWORK_REGTEST)}, st);
+  CHECK(st.code() == BTCCLIENT_STATUS_PEER_NOT_FOUND);
+  client.wait_connected(id, 50ms, st);
+  CHECK(!st.ok());
+  CHECK(!client.poll(0ms, st).has_value());
+  CHECK(st.code() == BTCCLIENT_STATUS_INVALID_ARGUMENT);  // not a poll-mode client
+  CHECK(client.poll_fd(st) == -1 && st.code() == BTCCLIENT_STATUS_INVALID_ARGUMENT);
+  client.remove_peer(id, st);
+  CHECK(st.ok());
+  client.stop(st);
+  CHECK(st.ok());
+  client.stop(st);
+  CHECK(st.code() == BTCCLIENT_STATUS_CLIENT_NOT_STARTED);
+
+  btcclient::Client other(std::move(client));
+  CHECK(client.peers(st).empty() && st.code() == BTCCLIENT_STATUS_INVALID_ARGUMENT);
+  CHECK(contains(st.message(), "client is NULL"));
+}
+
+// What the listeners of test_listeners saw (under `lock`).
+struct Seen {
+  std::mutex lock;
+  std::condition_variable changed;
+  int connected = 0;
+  int disconnected = 0;
+  int headers = 0;
+  uint64_t again_id = 1;
+  uint32_t again_code = BTCCLIENT_STATUS_OK;
+  std::string again_message;
+  uint32_t stop_code = BTCCLIENT_STATUS_OK;
+  uint32_t wait_code = BTCCLIENT_STATUS_OK;
+  uint32_t count_code = 99;
+  size_t count = 0;
+  std::vector<std::string> exception_listeners;
+  std::vector<std::string> exception_texts;
+  std::vector<uint32_t> exception_statuses;  // of btcclient::Error, else 0
+
+  template <typename Pred>
+  bool wait(Pred pred, std::chrono::seconds limit = 20s) {
+    std::unique_lock<std::mutex> g(lock);
+    return changed.wait_for(g, limit, [&] { return pred(*this); });
+  }
+};
+
+void test_listeners(const simnet& sim) {
+  const std::string addr = sim.addrs[0];
+  const btcclient::Hash genesis = btcclient::genesis_hash(BTCCLIENT_NETWORK_REGTEST);
+  btcclient::Config config;
+  config.network(BTCCLIENT_NETWORK_REGTEST).discovery(false).allow_local_addresses(true);
+
+  // With on_exception.
+  {
+    Seen seen;
+    btcclient::Client* self = nullptr;
+    btcclient::Listeners l;
+    l.on_peer_connected = [&](const btcclient::PeerInfo& peer) {
+      btcclient::Status st;
+      const uint64_t again = self->add_peer(addr, st);
+      std::lock_guard<std::mutex> g(seen.lock);
+      seen.again_id = again;
+      seen.again_code = st.code();
+      seen.again_message = st.message();
+      self->stop(st);
+      seen.stop_code = st.code();
+      self->wait_connected(peer.id, 10ms, st);
+      seen.wait_code = st.code();
+      seen.count = self->peer_count(st);
+      seen.count_code = st.code();
+      seen.connected++;
+      seen.changed.notify_all();
+      self->add_peer(addr);  // the throwing method: its Error goes to on_exception
+      seen.connected += 100;  // not reached
+    };
+    l.on_headers = [&](const btcclient::PeerInfo&, btcclient::Span<btcclient_header>) {
+      {
+        std::lock_guard<std::mutex> g(seen.lock);
+        seen.headers++;
+        seen.changed.notify_all();
+      }
+      throw std::runtime_error("thrown by on_headers");
+    };
+    l.on_peer_disconnected = [&](const btcclient::PeerInfo&, uint32_t, std::string_view) {
+      std::lock_guard<std::mutex> g(seen.lock);
+      seen.disconnected++;
+      seen.changed.notify_all();
+    };
+    l.on_exception = [&](std::string_view listener, std::exception_ptr e) {
+      std::lock_guard<std::mutex> g(seen.lock);
+      seen.exception_listeners.emplace_back(listener);
+      try {
+        std::rethrow_exception(e);
+      } catch (const btcclient::Error& err) {
+        seen.exception_texts.emplace_back(err.what());
+        seen.exception_statuses.push_back(err.status());
+      } catch (const std::exception& err) {
+        seen.exception_texts.emplace_back(err.what());
+        seen.exception_statuses.push_back(0);
+      }
+      seen.changed.notify_all();
+      throw std::logic_error("thrown by on_exception");  // dropped by the wrapper
+    };
+    btcclient::Client client(config, std::move(l));
+    self = &client;
+    client.start();
+    const uint64_t id = client.add_peer(addr);
+    CHECK(seen.wait([](Seen& s) { return s.connected > 0 && s.exception_texts.size() >= 1; }));
+    client.send_getheaders(id, {genesis});
+    CHECK(seen.wait([](Seen& s) { return s.headers >= 1 && s.exception_texts.size() >= 2; }));
+    client.send_getheaders(id, {genesis});  // delivery goes on after a listener threw
+    CHECK(seen.wait([](Seen& s) { return s.headers >= 2 && s.exception_texts.size() >= 3; }));
+    client.stop();
+    std::lock_guard<std::mutex> g(seen.lock);
+    CHECK(seen.connected == 1);
+    CHECK(seen.disconnected == 1);
+    CHECK(seen.again_id == 0);
+    CHECK(seen.again_code == BTCCLIENT_STATUS_PEER_ALREADY_EXISTS);
+    CHECK(contains(seen.again_message, ("peer " + addr + " already exists").c_str()));
+    CHECK(seen.stop_code == BTCCLIENT_STATUS_CALLED_FROM_CALLBACK);
+    CHECK(seen.wait_code == BTCCLIENT_STATUS_CALLED_FROM_CALLBACK);
+    CHECK(seen.count_code == BTCCLIENT_STATUS_OK && seen.count == 1);
+    CHECK(seen.exception_texts.size() == 3);
+    if (seen.exception_texts.size() == 3) {
+      CHECK(seen.exception_listeners[0] == "on_peer_connected");
+      CHECK(seen.exception_statuses[0] == BTCCLIENT_STATUS_PEER_ALREADY_EXISTS);
+      CHECK(contains(seen.exception_texts[0], ("peer " + addr + " already exists").c_str()));
+      for (size_t i = 1; i < 3; i++) {
+        CHECK(seen.exception_listeners[i] == "on_headers");
+        CHECK(seen.exception_statuses[i] == 0);
+        CHECK(seen.exception_texts[i] == "thrown by on_headers");
+      }
+    }
+  }
+
+  // Without on_exception: the exception is dropped, the client goes on.
+  {
+    Seen seen;
+    btcclient::Listeners l;
+    l.on_peer_connected = [&](const btcclient::PeerInfo&) {
+      {
+        std::lock_guard<std::mutex> g(seen.lock);
+        seen.connected++;
+        seen.changed.notify_all();
+      }
+      throw std::runtime_error("thrown by on_peer_connected");
+    };
+    l.on_peer_disconnected = [&](const btcclient::PeerInfo&, uint32_t, std::string_view) {
+      std::lock_guard<std::mutex> g(seen.lock);
+      seen.disconnected++;
+      seen.changed.notify_all();
+      throw 42;  // not even a std::exception
+    };
+    btcclient::Client client(config, std::move(l));
+    client.start();
+    client.add_peer(addr);
+    CHECK(seen.wait([](Seen& s) { return s.connected == 1; }));
+    client.stop();
+    std::lock_guard<std::mutex> g(seen.lock);
+    CHECK(seen.disconnected == 1);
+  }
+}
+
+void test_logger() {
+  std::mutex lock;
+  int calls = 0;
+  btcclient::set_logger(
+      [&](uint32_t, std::string_view, std::string_view) {
+        {
+          std::lock_guard<std::mutex> g(lock);
+          calls++;
+        }
+        throw std::runtime_error("thrown by the logger");
+      },
+      BTCCLIENT_LOG_LEVEL_DEBUG);
+  {
+    btcclient::Config config;
+    config.network(BTCCLIENT_NETWORK_REGTEST).discovery(false).allow_local_addresses(true);
+    btcclient::Client client(config);
+    client.start();
+    client.add_peer("127.0.0.1:1");
+    sleep_ms(300);
+    client.stop();
+  }
+  btcclient::set_logger({}, BTCCLIENT_LOG_LEVEL_OFF);
+  std::lock_guard<std::mutex> g(lock);
+  CHECK(calls > 0);
+}
+
+}  // namespace
+
+int main() {
+  test_errors();
+  test_status();
+  simnet sim;
+  if (simnet_start(&sim, 1, 10) != 0) {
+    CHECK(!"simnet started");
+  } else {
+    test_listeners(sim);
+  }
+  simnet_stop(&sim);
+  test_logger();
+  return harness_finish("test_cpp");
+}
