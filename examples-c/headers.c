@@ -66,6 +66,16 @@ static void on_disconnected(void *user_data, uint64_t peer_id, const btcclient_p
 }
 
 /* `headers` is borrowed: copy what you keep (here only the last hash). */
+/* Says why the peer cannot be reached (wrong network, refused, handshake timeout...) and
+ * when the next attempt comes, instead of retrying silently. */
+static void on_attempt_failed(void *user_data, uint64_t peer_id, const btcclient_peer_info *peer,
+                              const char *cause, uint32_t failures, uint64_t retry_in_ms) {
+  (void)user_data;
+  (void)peer_id;
+  fprintf(stderr, "%s: attempt failed (%u in a row): %s; retrying in %.1f s\n", peer->addr,
+          failures, cause, (double)retry_in_ms / 1000.0);
+}
+
 static void on_headers(void *user_data, uint64_t peer_id, const btcclient_peer_info *peer,
                        const btcclient_header *headers, size_t count) {
   sync_state *st = (sync_state *)user_data;
@@ -164,6 +174,7 @@ int main(int argc, char **argv) {
   listeners.on_peer_connected = on_connected;
   listeners.on_peer_disconnected = on_disconnected;
   listeners.on_headers = on_headers;
+  listeners.on_attempt_failed = on_attempt_failed;
 
   if (btcclient_client_new(&config, &listeners, &st.client, &err) != BTCCLIENT_STATUS_OK ||
       btcclient_client_start(st.client, &err) != BTCCLIENT_STATUS_OK ||

@@ -417,6 +417,15 @@ enum btcclient_event_kind
    * Any other message (command + raw payload).
    */
   BTCCLIENT_EVENT_KIND_MESSAGE = 8,
+  /**
+   * A connection attempt failed, or a connection ended before it was stable (cause, the
+   * failures in a row, the delay before the next attempt).
+   */
+  BTCCLIENT_EVENT_KIND_ATTEMPT_FAILED = 9,
+  /**
+   * A peer's status changed (old and new `btcclient_peer_status`).
+   */
+  BTCCLIENT_EVENT_KIND_STATUS_CHANGED = 10,
 };
 #ifndef __cplusplus
 #if __STDC_VERSION__ >= 202311L
@@ -618,6 +627,13 @@ typedef struct btcclient_config {
    * Default false.
    */
   bool poll_mode;
+  /**
+   * How long a connection must stay up (from the handshake) before it counts as stable:
+   * only then do the failure streak and the backoff reset; a connection that ends sooner
+   * counts as a failed attempt (at most 86400000; 0 makes every connection stable at once).
+   * Default 60000.
+   */
+  uint64_t stable_after_ms;
 } btcclient_config;
 
 /**
@@ -812,6 +828,24 @@ typedef void (*btcclient_tx_cb)(void *user_data, uint64_t peer_id, const struct 
 typedef void (*btcclient_message_cb)(void *user_data, uint64_t peer_id, const struct btcclient_peer_info *peer, const char *command, const uint8_t *payload, size_t len);
 
 /**
+ * A connection attempt failed: dialling or the handshake failed, or a connection ended
+ * before it was stable (`btcclient_config.stable_after_ms`). `cause` describes it,
+ * `failures` is the number of failures in a row (this one included), `retry_in_ms` the delay
+ * before the next attempt. The peer becomes unhealthy when `failures` reaches
+ * `max_failure_count`.
+ *
+ * `peer`, its strings and `cause` are borrowed: valid only until this callback returns.
+ */
+typedef void (*btcclient_attempt_failed_cb)(void *user_data, uint64_t peer_id, const struct btcclient_peer_info *peer, const char *cause, uint32_t failures, uint64_t retry_in_ms);
+
+/**
+ * A peer's status changed: `old_status` and `new_status` are `btcclient_peer_status` values.
+ *
+ * `peer` and its strings are borrowed: valid only until this callback returns.
+ */
+typedef void (*btcclient_status_changed_cb)(void *user_data, uint64_t peer_id, const struct btcclient_peer_info *peer, uint32_t old_status, uint32_t new_status);
+
+/**
  * The listeners of a client: nullable function pointers plus `user_data`, passed as the
  * first argument of every callback.
  *
@@ -877,6 +911,14 @@ typedef struct btcclient_listeners {
    * Any other message. Borrowed arguments: valid only during the callback.
    */
   btcclient_message_cb on_message;
+  /**
+   * A connection attempt failed. Borrowed arguments: valid only during the callback.
+   */
+  btcclient_attempt_failed_cb on_attempt_failed;
+  /**
+   * A peer's status changed. Borrowed arguments: valid only during the callback.
+   */
+  btcclient_status_changed_cb on_status_changed;
 } btcclient_listeners;
 
 /**
@@ -1138,6 +1180,25 @@ const struct btcclient_peer_info *btcclient_event_peer_info(const struct btcclie
  * `BTCCLIENT_STATUS_INVALID_ARGUMENT` for another kind of event or a NULL `event`/`reason`.
  */
 btcclient_status btcclient_event_disconnect_reason(const struct btcclient_event *event, uint32_t *reason, const char **text);
+
+/**
+ * The detail of a `BTCCLIENT_EVENT_KIND_ATTEMPT_FAILED` event: `*failures` the consecutive
+ * failures (this one included), `*retry_in_ms` the delay before the next attempt, and
+ * `*cause` (if `cause` is not NULL) a description owned by `event`, valid until
+ * `btcclient_event_free(event)`.
+ *
+ * `BTCCLIENT_STATUS_INVALID_ARGUMENT` for another kind of event or a NULL `event`,
+ * `failures` or `retry_in_ms`.
+ */
+btcclient_status btcclient_event_attempt_failed(const struct btcclient_event *event, const char **cause, uint32_t *failures, uint64_t *retry_in_ms);
+
+/**
+ * The old and new status (`btcclient_peer_status` values) of a
+ * `BTCCLIENT_EVENT_KIND_STATUS_CHANGED` event.
+ *
+ * `BTCCLIENT_STATUS_INVALID_ARGUMENT` for another kind of event or a NULL argument.
+ */
+btcclient_status btcclient_event_status_change(const struct btcclient_event *event, uint32_t *old_status, uint32_t *new_status);
 
 /**
  * The headers of a `BTCCLIENT_EVENT_KIND_HEADERS` event: `*items` receives an array of

@@ -22,6 +22,13 @@ fi
 echo "== examples: minimal $addr"
 "$dir"/minimal "$addr" | tail -n 1 | grep -q "headers from $addr" || { echo "FAIL: minimal"; exit 1; }
 run headers "$addr" regtest -t 30
+# Pointed at a node of another network, headers says why it cannot connect (such a node,
+# like Bitcoin Core, closes the connection when our first bytes carry another magic).
+echo "== examples: headers $addr mainnet -t 2 (wrong network)"
+if err=$("$dir"/headers "$addr" mainnet -t 2 2>&1 >/dev/null); then
+  echo "FAIL: headers against a node of another network succeeded"; exit 1
+fi
+grep -q "attempt failed (1 in a row): closed during handshake; retrying in" <<<"$err" || { echo "FAIL: headers did not say why: $err"; exit 1; }
 run sync "$addr" regtest -t 30
 run sync "$addr" regtest --poll -t 30
 # Linked through pkg-config: shared (found through its SONAME in the staged lib directory),
@@ -34,4 +41,4 @@ if "$dir"/headers-pkgconfig --help >/dev/null 2>&1; then
   echo "FAIL: the shared build still runs without its library (the test proves nothing)"; exit 1
 fi
 run headers-pkgconfig-static "$addr" regtest -t 30
-echo "examples: 7 passed, 0 failed"
+echo "examples: 8 passed, 0 failed"

@@ -150,6 +150,7 @@ static void test_config_validation(void) {
   CHECK(c.user_agent == NULL && c.services == 0 && c.relay && !c.allow_local_addresses);
   CHECK(c.discovery && c.max_message_size == 4000000 && c.event_queue_len == 256);
   CHECK(c.delivery == BTCCLIENT_DELIVERY_SERIALIZED && !c.poll_mode);
+  CHECK(c.stable_after_ms == 60000);
 
   /* NULL arguments. */
   CHECK_ERR(btcclient_client_new(NULL, NULL, &client, &err), BTCCLIENT_STATUS_INVALID_ARGUMENT,
@@ -183,6 +184,7 @@ static void test_config_validation(void) {
   BAD_CONFIG(b_.pong_timeout_ms = 0, "pong_timeout_ms:");
   BAD_CONFIG(b_.write_timeout_ms = 25ull * 3600 * 1000, "write_timeout_ms: must be at most 24 hours");
   BAD_CONFIG(b_.backoff_max_ms = 100, "backoff_max_ms: maximum delay is below reconnect_delay_ms");
+  BAD_CONFIG(b_.stable_after_ms = 25ull * 3600 * 1000, "stable_after_ms: must be at most 24 hours");
   BAD_CONFIG(b_.max_message_size = 999, "max_message_size");
   BAD_CONFIG(b_.send_queue_len = 0, "send_queue_len");
   BAD_CONFIG(b_.send_queue_bytes = 1000, "send_queue_bytes");
@@ -252,6 +254,29 @@ static void test_struct_sizes(void) {
   CHECK_STATUS(btcclient_config_default((btcclient_config *)block, short_size),
                BTCCLIENT_STATUS_INVALID_ARGUMENT);
   free(block);
+
+  /* A program built against the first layouts (before stable_after_ms and the attempt-failed
+   * and status-changed callbacks were appended): accepted, read only as far as they go, and
+   * the appended fields take their defaults. */
+  {
+    const size_t config_v1 = offsetof(btcclient_config, stable_after_ms);
+    const size_t listeners_v1 = offsetof(btcclient_listeners, on_attempt_failed);
+    btcclient_config *old_config = malloc(config_v1);
+    btcclient_listeners *old_listeners = malloc(listeners_v1);
+    btcclient_client *ok = NULL;
+    if (old_config == NULL || old_listeners == NULL) return;
+    CHECK_STATUS(btcclient_config_default(old_config, config_v1), BTCCLIENT_STATUS_OK);
+    CHECK(old_config->struct_size == config_v1 && old_config->max_peers == 30);
+    old_config->network = BTCCLIENT_NETWORK_REGTEST;
+    CHECK_STATUS(btcclient_listeners_init(old_listeners, listeners_v1), BTCCLIENT_STATUS_OK);
+    CHECK(old_listeners->struct_size == listeners_v1 && old_listeners->on_message == NULL);
+    CHECK_ERR(btcclient_client_new(old_config, old_listeners, &ok, &err), BTCCLIENT_STATUS_OK,
+              NULL);
+    CHECK(ok != NULL);
+    CHECK_STATUS(btcclient_client_free(ok), BTCCLIENT_STATUS_OK);
+    free(old_config);
+    free(old_listeners);
+  }
 
   /* A config from a newer header (larger struct): refused as such. */
   block = calloc(1, sizeof c + 16);

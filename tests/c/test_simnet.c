@@ -60,6 +60,11 @@ typedef struct state {
   int after_stop;
   int stopped;
   int user_data_frees;
+  int attempt_failures;   /* attempt-failed callbacks for the refused peer */
+  uint32_t last_failures; /* its `failures` argument, the latest */
+  int bad_attempt;        /* an attempt-failed callback with a missing cause or no retry delay */
+  int to_connected;       /* CONNECTING -> CONNECTED status changes */
+  int bad_status;         /* a status change with an out-of-range or unchanged value */
   btcclient_event *kept_headers; /* a copy of the first headers message, kept past its callback */
 } state;
 
@@ -276,6 +281,37 @@ typedef struct log_count {
   int records;
 } log_count;
 
+static void on_attempt_failed(void *ud, uint64_t peer_id, const btcclient_peer_info *peer,
+                              const char *cause, uint32_t failures, uint64_t retry_in_ms) {
+  state *st = (state *)ud;
+  (void)peer_id;
+  st_lock(st);
+  if (cause == NULL || cause[0] == '\0' || retry_in_ms == 0 || failures == 0) st->bad_attempt++;
+  if (peer != NULL && strcmp(peer->addr, "127.0.0.1:1") == 0) {
+    st->attempt_failures++;
+    st->last_failures = failures;
+  }
+  st_unlock(st);
+}
+
+static void on_status_changed(void *ud, uint64_t peer_id, const btcclient_peer_info *peer,
+                              uint32_t old_status, uint32_t new_status) {
+  state *st = (state *)ud;
+  (void)peer_id;
+  (void)peer;
+  st_lock(st);
+  if (old_status > BTCCLIENT_PEER_STATUS_UNHEALTHY || new_status > BTCCLIENT_PEER_STATUS_UNHEALTHY ||
+      old_status == new_status) {
+    st->bad_status++;
+  }
+  if (old_status == BTCCLIENT_PEER_STATUS_CONNECTING && new_status == BTCCLIENT_PEER_STATUS_CONNECTED) {
+    st->to_connected++;
+  }
+  st_unlock(st);
+}
+
+static int attempt_failed_twice(state *st) { return st->attempt_failures >= 2; }
+
 static void on_log(void *ud, uint32_t level, const char *target, const char *message) {
   log_count *lc = (log_count *)ud;
   pthread_mutex_lock(&lc->lock);
@@ -349,6 +385,8 @@ static void scenario_callbacks(const simnet *sim, uint32_t delivery) {
   l.on_block = on_block;
   l.on_tx = on_tx;
   l.on_message = on_message;
+  l.on_attempt_failed = on_attempt_failed;
+  l.on_status_changed = on_status_changed;
 
   CHECK_ERR(btcclient_client_new(&c, &l, &client, &err), BTCCLIENT_STATUS_OK, NULL);
   if (client == NULL) return;
@@ -454,6 +492,11 @@ static void scenario_callbacks(const simnet *sim, uint32_t delivery) {
             NULL);
   CHECK_ERR(btcclient_client_wait_connected(client, bad_id, 5000, &err),
             BTCCLIENT_STATUS_PEER_CONNECTION, "127.0.0.1:1");
+  /* Each failed attempt is an event: the count goes up, a retry delay is announced. */
+  st_lock(&st);
+  CHECK(wait_for(&st, attempt_failed_twice, 10));
+  CHECK(st.last_failures >= 2);
+  st_unlock(&st);
   CHECK_ERR(btcclient_client_remove_peer_by_id(client, bad_id, &err), BTCCLIENT_STATUS_OK, NULL);
 
   /* Remove by address and by id: each gets its disconnect with REMOVED. */
@@ -503,6 +546,9 @@ static void scenario_callbacks(const simnet *sim, uint32_t delivery) {
   CHECK_STATUS(st.cb_count, BTCCLIENT_STATUS_OK);
   CHECK(st.cb_peers >= 1);
   CHECK(st.messages > 0); /* sendcmpct, feefilter, ... */
+  CHECK(st.bad_attempt == 0);
+  CHECK(st.bad_status == 0);
+  CHECK(st.to_connected >= st.connected); /* every handshake was a CONNECTING -> CONNECTED */
   st_unlock(&st);
   CHECK_STATUS(btcclient_client_peer_count(client, &count), BTCCLIENT_STATUS_OK);
   CHECK(count == 0);
@@ -571,10 +617,26 @@ static void scenario_poll(const simnet *sim) {
   CHECK(!fd_readable(fd, 0));
   CHECK_ERR(btcclient_client_add_peer(client, sim->addrs[1], &id, &err), BTCCLIENT_STATUS_OK, NULL);
 
-  /* The descriptor becomes readable with the connected event. */
+  /* The descriptor becomes readable with the first event: the peer is being dialled. */
   CHECK(fd_readable(fd, 15000));
   ev = NULL;
   CHECK_ERR(btcclient_poll_next(client, 0, &ev, &err), BTCCLIENT_STATUS_OK, NULL);
+  CHECK(ev != NULL);
+  if (ev != NULL) {
+    uint32_t old_status = 99, new_status = 99, failures = 99;
+    uint64_t retry = 99;
+    CHECK(btcclient_event_get_kind(ev) == BTCCLIENT_EVENT_KIND_STATUS_CHANGED);
+    CHECK_STATUS(btcclient_event_status_change(ev, &old_status, &new_status), BTCCLIENT_STATUS_OK);
+    CHECK(old_status == BTCCLIENT_PEER_STATUS_DISCONNECTED);
+    CHECK(new_status == BTCCLIENT_PEER_STATUS_CONNECTING);
+    CHECK_STATUS(btcclient_event_status_change(ev, NULL, &new_status),
+                 BTCCLIENT_STATUS_INVALID_ARGUMENT);
+    CHECK_STATUS(btcclient_event_attempt_failed(ev, NULL, &failures, &retry),
+                 BTCCLIENT_STATUS_INVALID_ARGUMENT);
+    CHECK(failures == 99 && retry == 99);
+    btcclient_event_free(ev);
+  }
+  ev = next_of_kind(client, BTCCLIENT_EVENT_KIND_PEER_CONNECTED, &others);
   CHECK(ev != NULL);
   if (ev != NULL) {
     const btcclient_peer_info *info = btcclient_event_peer_info(ev);
@@ -671,6 +733,30 @@ static void scenario_poll(const simnet *sim) {
       btcclient_event_free(ev);
     }
     CHECK(headers_events == 8);
+  }
+
+  /* A refused peer: its failed attempt is an event with a cause and a retry delay. */
+  {
+    uint64_t bad_id = 0;
+    CHECK_ERR(btcclient_client_add_peer(client, "127.0.0.1:1", &bad_id, &err), BTCCLIENT_STATUS_OK,
+              NULL);
+    ev = next_of_kind(client, BTCCLIENT_EVENT_KIND_ATTEMPT_FAILED, &others);
+    CHECK(ev != NULL);
+    if (ev != NULL) {
+      const char *cause = NULL;
+      uint32_t failures = 0, old_status, new_status;
+      uint64_t retry = 0;
+      CHECK(btcclient_event_peer_id(ev) == bad_id);
+      CHECK_STATUS(btcclient_event_attempt_failed(ev, &cause, &failures, &retry),
+                   BTCCLIENT_STATUS_OK);
+      CHECK(cause != NULL && strstr(cause, "refused") != NULL);
+      CHECK(failures == 1 && retry > 0);
+      CHECK_STATUS(btcclient_event_attempt_failed(ev, NULL, &failures, &retry), BTCCLIENT_STATUS_OK);
+      CHECK_STATUS(btcclient_event_status_change(ev, &old_status, &new_status),
+                   BTCCLIENT_STATUS_INVALID_ARGUMENT);
+      btcclient_event_free(ev);
+    }
+    CHECK_ERR(btcclient_client_remove_peer_by_id(client, bad_id, &err), BTCCLIENT_STATUS_OK, NULL);
   }
 
   /* Stop while the peer is connected, then drain: the disconnect comes last. */
@@ -793,7 +879,10 @@ static void scenario_stop_timeout(const simnet *sim) {
     sleep_ms(10);
   }
   CHECK(entered);
-  CHECK_ERR(btcclient_client_stop(client, 100, &err), BTCCLIENT_STATUS_STOP_TIMEOUT, "100ms");
+  /* The peer's connected callback is still running: its disconnected event can never be
+   * delivered once stop has returned, and the error says so. */
+  CHECK_ERR(btcclient_client_stop(client, 100, &err), BTCCLIENT_STATUS_STOP_TIMEOUT,
+            "(1 disconnected events not delivered)");
   /* free waits for the running callback, then releases user_data once. */
   CHECK_STATUS(btcclient_client_free(client), BTCCLIENT_STATUS_OK);
   pthread_mutex_lock(&s.lock);

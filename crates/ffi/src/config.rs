@@ -83,7 +83,21 @@ pub struct btcclient_config {
     /// `btcclient_poll_fd`) instead of to callbacks; the listeners must then set no callback.
     /// Default false.
     pub poll_mode: bool,
+    // ---- ABI 1, layout 2: appended fields; a program built with layout 1 gets the defaults.
+    /// How long a connection must stay up (from the handshake) before it counts as stable:
+    /// only then do the failure streak and the backoff reset; a connection that ends sooner
+    /// counts as a failed attempt (at most 86400000; 0 makes every connection stable at once).
+    /// Default 60000.
+    pub stable_after_ms: u64,
 }
+
+/// The size of the first layout of `btcclient_config` (up to `poll_mode`, with its padding):
+/// the first appended field starts there, not inside it.
+const CONFIG_LAYOUT_1: usize = std::mem::offset_of!(btcclient_config, stable_after_ms);
+const _: () = assert!(
+    CONFIG_LAYOUT_1 % std::mem::align_of::<btcclient_config>() == 0
+        && CONFIG_LAYOUT_1 > std::mem::offset_of!(btcclient_config, poll_mode)
+);
 
 impl Default for btcclient_config {
     fn default() -> Self {
@@ -120,6 +134,7 @@ impl Default for btcclient_config {
                 Delivery::Concurrent => btcclient_delivery::Concurrent as u32,
             },
             poll_mode: false,
+            stable_after_ms: ms(d.stable_after),
         }
     }
 }
@@ -128,10 +143,10 @@ impl Default for btcclient_config {
 // `bool`s (C's `bool`, 0 or 1) and a nullable pointer.
 unsafe impl SizedStruct for btcclient_config {
     const NAME: &'static str = "btcclient_config";
-    /// One layout so far. When a field is appended: add the new `size_of` here and a
-    /// `const _: () = assert!(offset_of!(btcclient_config, new_field) >= OLD_SIZE)` so the new
-    /// field does not sit in the old layout's tail padding.
-    const LAYOUTS: &'static [usize] = &[std::mem::size_of::<btcclient_config>()];
+    /// Layout 1 ended with `poll_mode`; layout 2 appended `stable_after_ms`. When a field is
+    /// appended: add the new `size_of` here, and assert that the new field starts at or after
+    /// the previous layout's size (not in its tail padding), as `CONFIG_LAYOUT_1` does.
+    const LAYOUTS: &'static [usize] = &[CONFIG_LAYOUT_1, std::mem::size_of::<btcclient_config>()];
     fn defaults() -> btcclient_config {
         btcclient_config::default()
     }
@@ -170,6 +185,7 @@ impl btcclient_config {
             ping_interval: ms(self.ping_interval_ms),
             pong_timeout: ms(self.pong_timeout_ms),
             write_timeout: ms(self.write_timeout_ms),
+            stable_after: ms(self.stable_after_ms),
             services: ServiceFlags::from(self.services),
             relay: self.relay,
             allow_local_addresses: self.allow_local_addresses,
@@ -199,7 +215,7 @@ impl btcclient_config {
 }
 
 /// The manager's field names that differ in `btcclient_config`: durations carry their unit.
-const C_FIELD_NAMES: [(&str, &str); 8] = [
+const C_FIELD_NAMES: [(&str, &str); 9] = [
     ("health_check_interval", "health_check_interval_ms"),
     ("reconnect_delay", "reconnect_delay_ms"),
     ("backoff", "backoff_max_ms"),
@@ -208,6 +224,7 @@ const C_FIELD_NAMES: [(&str, &str); 8] = [
     ("ping_interval", "ping_interval_ms"),
     ("pong_timeout", "pong_timeout_ms"),
     ("write_timeout", "write_timeout_ms"),
+    ("stable_after", "stable_after_ms"),
 ];
 
 /// The name a C program knows a config field by.
@@ -256,6 +273,7 @@ mod tests {
         assert_eq!(config.ping_interval, d.ping_interval);
         assert_eq!(config.pong_timeout, d.pong_timeout);
         assert_eq!(config.write_timeout, d.write_timeout);
+        assert_eq!(config.stable_after, d.stable_after);
         assert_eq!(config.user_agent, d.user_agent);
         assert_eq!(config.services, d.services);
         assert_eq!(config.relay, d.relay);
@@ -273,6 +291,7 @@ mod tests {
     fn every_field_is_carried() {
         let c = btcclient_config {
             struct_size: std::mem::size_of::<btcclient_config>(),
+            stable_after_ms: 800,
             network: btcclient_network::Custom as u32,
             custom_magic: [1, 2, 3, 4],
             max_peers: 7,
@@ -309,6 +328,7 @@ mod tests {
         assert_eq!(config.ping_interval, Duration::from_millis(500));
         assert_eq!(config.pong_timeout, Duration::from_millis(600));
         assert_eq!(config.write_timeout, Duration::from_millis(700));
+        assert_eq!(config.stable_after, Duration::from_millis(800));
         assert_eq!(config.user_agent, "/t:1/");
         assert_eq!(config.services, ServiceFlags::from(9));
         assert!(!config.relay);
@@ -394,7 +414,7 @@ mod tests {
         let status = unsafe { btcclient_config_default(std::ptr::null_mut(), size) };
         assert_eq!(status, btcclient_status::InvalidArgument);
         let mut c = std::mem::MaybeUninit::<btcclient_config>::uninit();
-        for bad in [0, 8, size - 8, size + 8] {
+        for bad in [0, 8, CONFIG_LAYOUT_1 - 8, size - 4, size + 8] {
             // SAFETY: `c` is writable; a refused size writes nothing.
             let status = unsafe { btcclient_config_default(c.as_mut_ptr(), bad) };
             assert_eq!(status, btcclient_status::InvalidArgument, "size {bad}");
@@ -406,5 +426,17 @@ mod tests {
         let c = unsafe { c.assume_init() };
         assert_eq!(c.max_peers, 30);
         assert_eq!(c.struct_size, size);
+        // A program built with the first layout gets its fields, and the appended ones
+        // default when the library reads its struct.
+        let mut old = [0u8; CONFIG_LAYOUT_1];
+        // SAFETY: `old` has room for CONFIG_LAYOUT_1 bytes.
+        let status = unsafe { btcclient_config_default(old.as_mut_ptr().cast(), CONFIG_LAYOUT_1) };
+        assert_eq!(status, btcclient_status::Ok);
+        // SAFETY: `old` holds CONFIG_LAYOUT_1 readable bytes, the size it declares.
+        let read = unsafe { crate::ffi::read_sized::<btcclient_config>(old.as_ptr().cast(), "c") }
+            .expect("layout 1");
+        assert_eq!(read.struct_size, CONFIG_LAYOUT_1);
+        assert_eq!(read.stable_after_ms, 60_000);
+        assert_eq!(read.max_peers, 30);
     }
 }

@@ -10,7 +10,9 @@ use btcclient_manager::bitcoin::hashes::Hash;
 use btcclient_manager::bitcoin::p2p::address::AddrV2Message;
 use btcclient_manager::bitcoin::p2p::message_blockdata::Inventory;
 use btcclient_manager::bitcoin::Transaction;
-use btcclient_manager::{DisconnectReason, Frame, ManagedPeer, RawBlock};
+use btcclient_manager::{
+    AttemptFailure, DisconnectReason, Frame, ManagedPeer, RawBlock, StatusChange,
+};
 
 use crate::error::{btcclient_error, FfiError};
 use crate::ffi::{
@@ -19,7 +21,7 @@ use crate::ffi::{
 use crate::status::btcclient_status;
 use crate::types::{
     btcclient_addr, btcclient_disconnect_reason, btcclient_header, btcclient_inv,
-    btcclient_peer_info, c_string, PeerInfoOwned,
+    btcclient_peer_info, btcclient_peer_status, c_string, PeerInfoOwned,
 };
 
 /// The kind of an event (`btcclient_event_kind`).
@@ -43,6 +45,11 @@ pub enum btcclient_event_kind {
     Tx = 7,
     /// Any other message (command + raw payload).
     Message = 8,
+    /// A connection attempt failed, or a connection ended before it was stable (cause, the
+    /// failures in a row, the delay before the next attempt).
+    AttemptFailed = 9,
+    /// A peer's status changed (old and new `btcclient_peer_status`).
+    StatusChanged = 10,
 }
 
 /// An owned event taken from the poll queue with `btcclient_poll_next`; read it with the
@@ -75,6 +82,15 @@ pub(crate) enum EventData {
     Message {
         command: CString,
         frame: Frame,
+    },
+    AttemptFailed {
+        cause: CString,
+        failures: u32,
+        retry_in_ms: u64,
+    },
+    StatusChanged {
+        old: btcclient_peer_status,
+        new: btcclient_peer_status,
     },
 }
 
@@ -175,6 +191,27 @@ impl Event {
         )
     }
 
+    pub(crate) fn attempt_failed(peer: &ManagedPeer, failure: &AttemptFailure) -> Event {
+        Event::new(
+            peer,
+            EventData::AttemptFailed {
+                cause: c_string(&failure.cause.to_string()),
+                failures: failure.failures,
+                retry_in_ms: u64::try_from(failure.retry_in.as_millis()).unwrap_or(u64::MAX),
+            },
+        )
+    }
+
+    pub(crate) fn status_changed(peer: &ManagedPeer, change: &StatusChange) -> Event {
+        Event::new(
+            peer,
+            EventData::StatusChanged {
+                old: change.old.into(),
+                new: change.new.into(),
+            },
+        )
+    }
+
     pub(crate) fn kind(&self) -> btcclient_event_kind {
         match self.data {
             EventData::Connected => btcclient_event_kind::PeerConnected,
@@ -185,6 +222,8 @@ impl Event {
             EventData::Block { .. } => btcclient_event_kind::Block,
             EventData::Tx { .. } => btcclient_event_kind::Tx,
             EventData::Message { .. } => btcclient_event_kind::Message,
+            EventData::AttemptFailed { .. } => btcclient_event_kind::AttemptFailed,
+            EventData::StatusChanged { .. } => btcclient_event_kind::StatusChanged,
         }
     }
 
@@ -259,6 +298,75 @@ pub unsafe extern "C" fn btcclient_event_disconnect_reason(
             // SAFETY: `text` is not NULL and writable (the header's rules).
             unsafe { text.write(t.as_ptr()) };
         }
+        Ok(())
+    })
+}
+
+/// The detail of a `BTCCLIENT_EVENT_KIND_ATTEMPT_FAILED` event: `*failures` the consecutive
+/// failures (this one included), `*retry_in_ms` the delay before the next attempt, and
+/// `*cause` (if `cause` is not NULL) a description owned by `event`, valid until
+/// `btcclient_event_free(event)`.
+///
+/// `BTCCLIENT_STATUS_INVALID_ARGUMENT` for another kind of event or a NULL `event`,
+/// `failures` or `retry_in_ms`.
+#[no_mangle]
+pub unsafe extern "C" fn btcclient_event_attempt_failed(
+    event: *const btcclient_event,
+    cause: *mut *const c_char,
+    failures: *mut u32,
+    retry_in_ms: *mut u64,
+) -> btcclient_status {
+    boundary(std::ptr::null_mut(), || {
+        let e = try_handle!(event, "event");
+        // SAFETY: `failures` and `retry_in_ms` are NULL or writable (the header's rules).
+        let (failures, retry_in_ms) = unsafe {
+            (
+                try_out(failures, "failures")?,
+                try_out(retry_in_ms, "retry_in_ms")?,
+            )
+        };
+        let EventData::AttemptFailed {
+            cause: c,
+            failures: f,
+            retry_in_ms: r,
+        } = &e.data
+        else {
+            return Err(wrong_kind(e, "ATTEMPT_FAILED"));
+        };
+        failures.write(*f);
+        retry_in_ms.write(*r);
+        if !cause.is_null() {
+            // SAFETY: `cause` is not NULL and writable (the header's rules).
+            unsafe { cause.write(c.as_ptr()) };
+        }
+        Ok(())
+    })
+}
+
+/// The old and new status (`btcclient_peer_status` values) of a
+/// `BTCCLIENT_EVENT_KIND_STATUS_CHANGED` event.
+///
+/// `BTCCLIENT_STATUS_INVALID_ARGUMENT` for another kind of event or a NULL argument.
+#[no_mangle]
+pub unsafe extern "C" fn btcclient_event_status_change(
+    event: *const btcclient_event,
+    old_status: *mut u32,
+    new_status: *mut u32,
+) -> btcclient_status {
+    boundary(std::ptr::null_mut(), || {
+        let e = try_handle!(event, "event");
+        // SAFETY: both are NULL or writable (the header's rules).
+        let (old_status, new_status) = unsafe {
+            (
+                try_out(old_status, "old_status")?,
+                try_out(new_status, "new_status")?,
+            )
+        };
+        let EventData::StatusChanged { old, new } = &e.data else {
+            return Err(wrong_kind(e, "STATUS_CHANGED"));
+        };
+        old_status.write(*old as u32);
+        new_status.write(*new as u32);
         Ok(())
     })
 }

@@ -131,6 +131,37 @@ pub type btcclient_message_cb = Option<
     ),
 >;
 
+/// A connection attempt failed: dialling or the handshake failed, or a connection ended
+/// before it was stable (`btcclient_config.stable_after_ms`). `cause` describes it,
+/// `failures` is the number of failures in a row (this one included), `retry_in_ms` the delay
+/// before the next attempt. The peer becomes unhealthy when `failures` reaches
+/// `max_failure_count`.
+///
+/// `peer`, its strings and `cause` are borrowed: valid only until this callback returns.
+pub type btcclient_attempt_failed_cb = Option<
+    unsafe extern "C" fn(
+        user_data: *mut c_void,
+        peer_id: u64,
+        peer: *const btcclient_peer_info,
+        cause: *const c_char,
+        failures: u32,
+        retry_in_ms: u64,
+    ),
+>;
+
+/// A peer's status changed: `old_status` and `new_status` are `btcclient_peer_status` values.
+///
+/// `peer` and its strings are borrowed: valid only until this callback returns.
+pub type btcclient_status_changed_cb = Option<
+    unsafe extern "C" fn(
+        user_data: *mut c_void,
+        peer_id: u64,
+        peer: *const btcclient_peer_info,
+        old_status: u32,
+        new_status: u32,
+    ),
+>;
+
 /// Releases `user_data`; called exactly once, after the last callback, by
 /// `btcclient_client_free`.
 pub type btcclient_user_data_free_cb = Option<unsafe extern "C" fn(user_data: *mut c_void)>;
@@ -180,14 +211,28 @@ pub struct btcclient_listeners {
     pub on_tx: btcclient_tx_cb,
     /// Any other message. Borrowed arguments: valid only during the callback.
     pub on_message: btcclient_message_cb,
+    // ---- ABI 1, layout 2: appended fields; a program built with layout 1 gets NULL. ----
+    /// A connection attempt failed. Borrowed arguments: valid only during the callback.
+    pub on_attempt_failed: btcclient_attempt_failed_cb,
+    /// A peer's status changed. Borrowed arguments: valid only during the callback.
+    pub on_status_changed: btcclient_status_changed_cb,
 }
+
+/// The size of the first layout of `btcclient_listeners` (up to `on_message`): `struct_size`
+/// and ten pointers, no padding.
+const LISTENERS_LAYOUT_1: usize = std::mem::offset_of!(btcclient_listeners, on_attempt_failed);
+const _: () = assert!(LISTENERS_LAYOUT_1 == 11 * std::mem::size_of::<usize>());
 
 // SAFETY: repr(C), `struct_size: usize` first; the other fields are a pointer and nullable
 // function pointers (`Option<fn>`, for which NULL is `None`).
 unsafe impl SizedStruct for btcclient_listeners {
     const NAME: &'static str = "btcclient_listeners";
-    /// One layout so far; see `btcclient_config`'s for how to add one.
-    const LAYOUTS: &'static [usize] = &[std::mem::size_of::<btcclient_listeners>()];
+    /// Layout 1 ended with `on_message`; layout 2 appended the attempt-failed and
+    /// status-changed callbacks.
+    const LAYOUTS: &'static [usize] = &[
+        LISTENERS_LAYOUT_1,
+        std::mem::size_of::<btcclient_listeners>(),
+    ];
     fn defaults() -> btcclient_listeners {
         btcclient_listeners::EMPTY
     }
@@ -207,6 +252,8 @@ impl btcclient_listeners {
         on_block: None,
         on_tx: None,
         on_message: None,
+        on_attempt_failed: None,
+        on_status_changed: None,
     };
 
     /// Whether any event callback is set.
@@ -219,6 +266,8 @@ impl btcclient_listeners {
             || self.on_block.is_some()
             || self.on_tx.is_some()
             || self.on_message.is_some()
+            || self.on_attempt_failed.is_some()
+            || self.on_status_changed.is_some()
     }
 }
 
@@ -341,6 +390,8 @@ impl Hooks {
             btcclient_event_kind::Block => c.on_block.is_some(),
             btcclient_event_kind::Tx => c.on_tx.is_some(),
             btcclient_event_kind::Message => c.on_message.is_some(),
+            btcclient_event_kind::AttemptFailed => c.on_attempt_failed.is_some(),
+            btcclient_event_kind::StatusChanged => c.on_status_changed.is_some(),
         };
         let hooks = Arc::clone(self);
         event_listeners(wants, move |ev| hooks.call(&ev))
@@ -405,6 +456,20 @@ impl Hooks {
                             )
                         }
                     }
+                    EventData::AttemptFailed {
+                        cause,
+                        failures,
+                        retry_in_ms,
+                    } => {
+                        if let Some(cb) = c.on_attempt_failed {
+                            cb(ud, id, peer, cause.as_ptr(), *failures, *retry_in_ms)
+                        }
+                    }
+                    EventData::StatusChanged { old, new } => {
+                        if let Some(cb) = c.on_status_changed {
+                            cb(ud, id, peer, *old as u32, *new as u32)
+                        }
+                    }
                 }
             }
         });
@@ -459,6 +524,14 @@ fn event_listeners(
     if wants(K::Tx) {
         let s = Arc::clone(&sink);
         l = l.on_tx(move |p, t| s(Event::tx(p, t)));
+    }
+    if wants(K::AttemptFailed) {
+        let s = Arc::clone(&sink);
+        l = l.on_attempt_failed(move |p, f| s(Event::attempt_failed(p, f)));
+    }
+    if wants(K::StatusChanged) {
+        let s = Arc::clone(&sink);
+        l = l.on_status_changed(move |p, c| s(Event::status_changed(p, c)));
     }
     if wants(K::Message) {
         l = l.on_message(move |p, m| sink(Event::message(p, m)));
