@@ -894,6 +894,83 @@ static void scenario_stop_timeout(const simnet *sim) {
   pthread_mutex_destroy(&s.lock);
 }
 
+/* ---- log levels ---- */
+
+/* What one run logged: records per level, and whether the documented ones appeared. */
+typedef struct level_log {
+  pthread_mutex_t lock;
+  int per_level[6];
+  int dialling;  /* DEBUG: "dialling" */
+  int handshake; /* DEBUG: "handshake complete" */
+  int received;  /* TRACE: a "received" record naming the headers message */
+  int sent;      /* TRACE: a "sending" record naming getheaders */
+} level_log;
+
+static void on_level_log(void *ud, uint32_t level, const char *target, const char *message) {
+  level_log *ll = (level_log *)ud;
+  (void)target;
+  pthread_mutex_lock(&ll->lock);
+  if (level < 6) ll->per_level[level]++;
+  if (level == BTCCLIENT_LOG_LEVEL_DEBUG && strstr(message, "dialling")) ll->dialling++;
+  if (level == BTCCLIENT_LOG_LEVEL_DEBUG && strstr(message, "handshake complete")) ll->handshake++;
+  if (level == BTCCLIENT_LOG_LEVEL_TRACE && strstr(message, "received") &&
+      strstr(message, "command=headers")) {
+    ll->received++;
+  }
+  if (level == BTCCLIENT_LOG_LEVEL_TRACE && strstr(message, "sending") &&
+      strstr(message, "command=getheaders")) {
+    ll->sent++;
+  }
+  pthread_mutex_unlock(&ll->lock);
+}
+
+/* Connects, asks for headers, stops, with the logger at `level`. */
+static void log_run(const simnet *sim, uint32_t level, level_log *ll) {
+  btcclient_config c = sim_config();
+  btcclient_client *client = NULL;
+  uint64_t id = 0;
+  uint8_t genesis[32];
+  c.discovery = false;
+  memset(ll, 0, sizeof *ll);
+  pthread_mutex_init(&ll->lock, NULL);
+  btcclient_genesis_hash(BTCCLIENT_NETWORK_REGTEST, genesis);
+  CHECK_STATUS(btcclient_set_logger(on_level_log, level, ll), BTCCLIENT_STATUS_OK);
+  CHECK_ERR(btcclient_client_new(&c, NULL, &client, &err), BTCCLIENT_STATUS_OK, NULL);
+  if (client != NULL) {
+    CHECK_ERR(btcclient_client_start(client, &err), BTCCLIENT_STATUS_OK, NULL);
+    CHECK_ERR(btcclient_client_add_peer(client, sim->addrs[0], &id, &err), BTCCLIENT_STATUS_OK,
+              NULL);
+    CHECK_ERR(btcclient_client_wait_connected(client, id, 15000, &err), BTCCLIENT_STATUS_OK, NULL);
+    CHECK_ERR(btcclient_send_getheaders(client, id, (const uint8_t(*)[32])genesis, 1, NULL, &err),
+              BTCCLIENT_STATUS_OK, NULL);
+    sleep_ms(500);
+    CHECK_ERR(btcclient_client_stop(client, 5000, &err), BTCCLIENT_STATUS_OK, NULL);
+    CHECK_STATUS(btcclient_client_free(client), BTCCLIENT_STATUS_OK);
+  }
+  CHECK_STATUS(btcclient_set_logger(NULL, 0, NULL), BTCCLIENT_STATUS_OK);
+  pthread_mutex_destroy(&ll->lock);
+}
+
+/* Each level carries what the header says: INFO the lifecycle, DEBUG also dials and
+ * handshakes, TRACE also every message in and out; nothing above the chosen level. */
+static void scenario_log_levels(const simnet *sim) {
+  level_log ll;
+  printf("-- log levels\n");
+  log_run(sim, BTCCLIENT_LOG_LEVEL_INFO, &ll);
+  CHECK(ll.per_level[BTCCLIENT_LOG_LEVEL_INFO] > 0);
+  CHECK(ll.per_level[BTCCLIENT_LOG_LEVEL_DEBUG] == 0 && ll.per_level[BTCCLIENT_LOG_LEVEL_TRACE] == 0);
+  log_run(sim, BTCCLIENT_LOG_LEVEL_DEBUG, &ll);
+  CHECK(ll.dialling >= 1 && ll.handshake >= 1);
+  CHECK(ll.per_level[BTCCLIENT_LOG_LEVEL_TRACE] == 0);
+  log_run(sim, BTCCLIENT_LOG_LEVEL_TRACE, &ll);
+  CHECK(ll.dialling >= 1 && ll.handshake >= 1);
+  CHECK(ll.received >= 1 && ll.sent >= 1);
+  CHECK(ll.per_level[BTCCLIENT_LOG_LEVEL_TRACE] > ll.per_level[BTCCLIENT_LOG_LEVEL_DEBUG]);
+  printf("log records at TRACE: %d trace, %d debug, %d info\n",
+         ll.per_level[BTCCLIENT_LOG_LEVEL_TRACE], ll.per_level[BTCCLIENT_LOG_LEVEL_DEBUG],
+         ll.per_level[BTCCLIENT_LOG_LEVEL_INFO]);
+}
+
 int main(void) {
   simnet sim;
   log_count logs;
@@ -917,6 +994,7 @@ int main(void) {
   pthread_mutex_lock(&logs.lock);
   CHECK(logs.records > 0);
   pthread_mutex_unlock(&logs.lock);
+  scenario_log_levels(&sim);
   pthread_mutex_destroy(&logs.lock);
 
   simnet_stop(&sim);

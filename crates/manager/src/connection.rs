@@ -18,7 +18,7 @@ use tokio::net::TcpStream;
 use tokio::sync::mpsc;
 use tokio::time::{sleep, sleep_until, timeout, Instant};
 use tokio_util::sync::CancellationToken;
-use tracing::{debug, info, warn};
+use tracing::{debug, info, trace, warn};
 
 use crate::address::{dialable, v1_to_v2, AddrTokenBucket, PeerAddr};
 use crate::client::Shared;
@@ -182,10 +182,12 @@ async fn connect(
     let config = &shared.config;
     let addr = resolve(peer, config.connection_timeout).await?;
     peer.set_resolved(addr);
+    debug!(%addr, "dialling");
     let stream = timeout(config.connection_timeout, TcpStream::connect(addr))
         .await
         .map_err(|_| ConnectFailure::DialTimeout)?
         .map_err(|e| ConnectFailure::Dial(e.to_string()))?;
+    debug!(%addr, "TCP connected; version handshake");
     let _ = stream.set_nodelay(true);
     let (r, w) = crate::socket::split(stream).map_err(|e| ConnectFailure::Io(e.to_string()))?;
     let (reader, writer) = btcclient_wire::open(r, w, &shared.wire)
@@ -254,6 +256,7 @@ where
     version.version = PROTOCOL_VERSION;
     version.relay = config.relay;
     let send = |frame: Frame| {
+        trace!(command = %frame.command, bytes = frame.payload.len(), "handshake: sending");
         peer.shared.messages_out.fetch_add(1, Ordering::Relaxed);
         peer.shared
             .bytes_out
@@ -274,6 +277,7 @@ where
             .await
             .map_err(wire_failure)?
             .ok_or(ConnectFailure::ClosedDuringHandshake)?;
+        trace!(command = %frame.command, bytes = frame.payload.len(), "handshake: received");
         peer.shared.messages_in.fetch_add(1, Ordering::Relaxed);
         peer.shared
             .bytes_in
@@ -296,6 +300,11 @@ where
             if v.version < MIN_PEER_PROTOCOL_VERSION {
                 return Err(ConnectFailure::ObsoleteVersion(v.version));
             }
+            debug!(
+                version = v.version,
+                user_agent = %v.user_agent,
+                "handshake: their version received; sending sendaddrv2, verack"
+            );
             theirs = Some(PeerInfo {
                 protocol_version: v.version.min(PROTOCOL_VERSION),
                 services: v.services,
@@ -312,11 +321,12 @@ where
         } else if frame.command == commands::VERACK {
             match theirs {
                 Some(info) => {
+                    debug!("handshake: verack received; handshake complete");
                     return Ok(Connection {
                         reader,
                         writer,
                         info,
-                    })
+                    });
                 }
                 None => return Err(ConnectFailure::Protocol("verack before version".into())),
             }
@@ -344,6 +354,7 @@ async fn write_loop<W: AsyncWrite + Unpin>(
         // Write what is queued, then flush once.
         while let Some(f) = batch.take() {
             taken.frame(&f);
+            trace!(command = %f.command, bytes = f.payload.len(), "sending");
             let res = timeout(write_timeout, writer.feed(&f)).await;
             match res {
                 Err(_) => return WriterEnd::Timeout,
@@ -469,6 +480,7 @@ where
                     Err(e) => return Err(DisconnectReason::ProtocolViolation(e.to_string())),
                 },
             };
+            trace!(command = %frame.command, bytes = frame.payload.len(), "received");
             peer.shared.messages_in.fetch_add(1, Ordering::Relaxed);
             peer.shared
                 .bytes_in
