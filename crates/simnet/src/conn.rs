@@ -27,6 +27,7 @@ use tokio_util::codec::Decoder;
 
 use crate::node::NodeInner;
 use crate::rng::Rng;
+use crate::v2::{self, Opened, RecvCodec, SendCodec};
 use crate::Fault;
 
 /// Frames queued for one connection's writer before `push` reports it full.
@@ -58,15 +59,22 @@ const OVERSIZED_LEN: u32 = 33_000_000;
 const FLOOD_MESSAGES: usize = 20;
 const FLOOD_ENTRIES: usize = 1_000;
 
-/// The services a simnet node advertises: Core 29's defaults without `NODE_P2P_V2` (simnet
-/// speaks only the v1 transport).
-/// `NODE_NETWORK | NODE_WITNESS | NODE_NETWORK_LIMITED` (1033).
+/// The services a v1-only simnet node advertises (the default): Core 29's defaults without
+/// `NODE_P2P_V2`, `NODE_NETWORK | NODE_WITNESS | NODE_NETWORK_LIMITED` (1033).
 pub fn node_services() -> ServiceFlags {
-    ServiceFlags::from(
-        ServiceFlags::NETWORK.to_u64()
-            | ServiceFlags::WITNESS.to_u64()
-            | ServiceFlags::NETWORK_LIMITED.to_u64(),
-    )
+    node_services_with(false)
+}
+
+/// The services a simnet node advertises: with `v2` (see [`crate::SimnetBuilder::v2`]) also
+/// `NODE_P2P_V2` (bit 11), 3081 in all, as a Core 29 node with its default `-v2transport=1`.
+pub fn node_services_with(v2: bool) -> ServiceFlags {
+    let mut flags = ServiceFlags::NETWORK.to_u64()
+        | ServiceFlags::WITNESS.to_u64()
+        | ServiceFlags::NETWORK_LIMITED.to_u64();
+    if v2 {
+        flags |= ServiceFlags::P2P_V2.to_u64();
+    }
+    ServiceFlags::from(flags)
 }
 
 /// What the node hands to a connection's writer.
@@ -242,14 +250,50 @@ pub(crate) async fn run(
     }
     let _guard = Guard(node.clone(), id);
     let _ = stream.set_nodelay(true);
-    let (rd, wr) = stream.into_split();
+    let (mut rd, mut wr) = stream.into_split();
     let limit = match &fault {
         Some(Fault::DisconnectAfter(n)) => Some(*n),
         _ => None,
     };
-    let writer = write_loop(wr, out_rx, V1Codec::new(&node.shared.wire), limit);
+    let wire = node.shared.wire;
+    let (recv, send, buffered) = if node.shared.v2 {
+        let mut rng = Rng::new();
+        let opened = v2::open(&mut rd, &mut wr, &wire, fault.as_ref(), &mut rng);
+        match tokio::time::timeout(HANDSHAKE_TIMEOUT, opened).await {
+            Err(_) => {
+                tracing::debug!(node = node.index, %peer, "v2 handshake timeout");
+                return;
+            }
+            Ok(Opened::Closed(why)) => {
+                tracing::debug!(node = node.index, %peer, reason = why, "connection ended");
+                return;
+            }
+            Ok(Opened::V1(buffered)) => (
+                RecvCodec::V1(V1Codec::new(&wire)),
+                SendCodec::V1(V1Codec::new(&wire)),
+                buffered,
+            ),
+            Ok(Opened::V2 {
+                recv,
+                send,
+                session_id,
+                buffered,
+            }) => {
+                tracing::debug!(node = node.index, %peer, %session_id, "v2 session");
+                node.record_session(session_id);
+                (recv, send, buffered)
+            }
+        }
+    } else {
+        (
+            RecvCodec::V1(V1Codec::new(&wire)),
+            SendCodec::V1(V1Codec::new(&wire)),
+            BytesMut::with_capacity(8 * 1024),
+        )
+    };
+    let writer = write_loop(wr, out_rx, send, limit);
     let conn = Conn::new(node.clone(), id, out_tx, fault);
-    let logic = conn.run(rd, ctrl_rx);
+    let logic = conn.run(rd, ctrl_rx, recv, buffered);
     tokio::pin!(writer);
     tokio::pin!(logic);
     tokio::select! {
@@ -266,7 +310,7 @@ pub(crate) async fn run(
 async fn write_loop(
     mut wr: OwnedWriteHalf,
     mut rx: mpsc::Receiver<Out>,
-    codec: V1Codec,
+    mut codec: SendCodec,
     mut limit: Option<usize>,
 ) {
     let mut sent = 0usize;
@@ -316,10 +360,22 @@ async fn write_loop(
 /// Reads the next complete frame as Core's v1 transport does: a wrong checksum or an invalid
 /// command drops that message only; a wrong magic or an oversized length ends the connection.
 fn next_frame(
-    codec: &mut V1Codec,
+    codec: &mut RecvCodec,
     buf: &mut BytesMut,
     skip: &mut usize,
 ) -> Result<Option<Frame>, &'static str> {
+    let codec = match codec {
+        RecvCodec::V1(codec) => codec,
+        // Core's V2Transport: an oversized length or a packet that fails authentication ends
+        // the connection; decoys and unreadable message types are dropped (by the decoder).
+        RecvCodec::V2(codec) => {
+            return match codec.decode(buf) {
+                Ok(frame) => Ok(frame),
+                Err(WireError::V2Decryption) => Err("v2 packet failed authentication"),
+                Err(_) => Err("oversized message"),
+            }
+        }
+    };
     loop {
         if *skip > 0 {
             let n = (*skip).min(buf.len());
@@ -413,9 +469,9 @@ impl Conn {
         mut self,
         mut rd: OwnedReadHalf,
         mut ctrl: mpsc::UnboundedReceiver<Ctrl>,
+        mut codec: RecvCodec,
+        mut buf: BytesMut,
     ) -> &'static str {
-        let mut codec = V1Codec::new(&self.node.shared.wire);
-        let mut buf = BytesMut::with_capacity(8 * 1024);
         let mut skip = 0usize;
         let handshake_deadline = self.started + HANDSHAKE_TIMEOUT;
         loop {
@@ -577,7 +633,7 @@ impl Conn {
         let unspecified = SocketAddr::new(IpAddr::V6(Ipv6Addr::UNSPECIFIED), 0);
         NetworkMessage::Version(VersionMessage {
             version: PROTOCOL_VERSION,
-            services: node_services(),
+            services: node_services_with(self.node.shared.v2),
             timestamp: now_secs() as i64,
             // Core puts the peer's address here only when it is routable (loopback is not).
             receiver: Address::new(&unspecified, ServiceFlags::NONE),

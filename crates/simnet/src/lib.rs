@@ -18,6 +18,8 @@
 //!   connection; a wrong checksum, an invalid command, an undecodable payload, a second
 //!   `version` or a message sent before the handshake completes are ignored.
 //!
+//! With [`SimnetBuilder::v2`] a node also answers BIP324 v2 initiators as Core 26+ does.
+//!
 //! Faults ([`Fault`]) make a node misbehave on purpose, and [`SimNode::go_down`] /
 //! [`SimNode::come_up`] take it off and back onto the same port.
 //!
@@ -63,6 +65,7 @@ mod chain;
 mod conn;
 mod node;
 mod rng;
+mod v2;
 
 use std::io;
 use std::net::SocketAddr;
@@ -73,11 +76,11 @@ use std::time::Duration;
 use bitcoin::p2p::message::NetworkMessage;
 use bitcoin::p2p::Magic;
 use bitcoin::{Network, Transaction};
-use btcclient_wire::{Frame, WireConfig};
+use btcclient_wire::{Frame, SessionId, WireConfig};
 use tokio::runtime::Handle;
 
 pub use chain::{locator_heights, Chain, MAX_HEADERS_RESULTS, REGTEST_BITS};
-pub use conn::{node_services, PROTOCOL_VERSION};
+pub use conn::{node_services, node_services_with, PROTOCOL_VERSION};
 pub use node::RECEIVED_LOG_LEN;
 
 use node::{NodeInner, Shared};
@@ -140,6 +143,21 @@ pub enum Fault {
     /// (a `version` header announcing 33 MB) in place of the `version` reply, then send
     /// nothing more. Any other fault inside acts as if it were not wrapped.
     DuringHandshake(Box<Fault>),
+    /// v2 node ([`SimnetBuilder::v2`]): on a v2 initiator, send the first 32 bytes of our
+    /// 64-byte key, then close our side (the client has received something, so Core's rule
+    /// does not retry over v1).
+    V2CloseDuringKeyExchange,
+    /// v2 node: send our key, then 4095 bytes of garbage and 16 bytes that are not our garbage
+    /// terminator; then send nothing more. The client finds no terminator where BIP324 allows
+    /// one.
+    V2BadGarbageTerminator,
+    /// v2 node: send 200 decoy packets (up to 63 bytes each) before our version packet, and
+    /// three before every message after it. A client must skip them all.
+    V2DecoyFlood,
+    /// v2 node: derive the session keys with this network magic instead of the node's own, as
+    /// a v2 node of another network does. A client recognises the other network only by its
+    /// garbage terminator (see `btcclient_wire::WireError::V2WrongNetwork`).
+    V2WrongMagic([u8; 4]),
 }
 
 /// What nodes answer `getaddr` with.
@@ -167,6 +185,7 @@ pub struct SimnetBuilder {
     ping_interval: Option<Duration>,
     user_agent: String,
     core_greeting: bool,
+    v2: bool,
 }
 
 impl Default for SimnetBuilder {
@@ -182,6 +201,7 @@ impl Default for SimnetBuilder {
             ping_interval: None,
             user_agent: DEFAULT_USER_AGENT.to_owned(),
             core_greeting: true,
+            v2: false,
         }
     }
 }
@@ -254,6 +274,18 @@ impl SimnetBuilder {
         self
     }
 
+    /// Whether nodes answer BIP324 v2 (default false: v1-only, as Core with `-v2transport=0`).
+    ///
+    /// With true, a node does what Core 26+ does by default: it compares an inbound
+    /// connection's first 16 bytes with the v1 prefix (magic, `version`), speaks v1 when they
+    /// match and answers the v2 handshake (key, garbage, terminator, version packet) when they
+    /// do not, and advertises `NODE_P2P_V2` ([`node_services_with`]). A v1-only node reads a
+    /// v2 initiator's key as a v1 header, finds the magic wrong and disconnects, as Core does.
+    pub fn v2(mut self, on: bool) -> Self {
+        self.v2 = on;
+        self
+    }
+
     /// Generates the chain, binds one listener per node on `127.0.0.1:0` and starts them.
     ///
     /// Must be called inside a tokio runtime, which then runs the nodes.
@@ -279,6 +311,7 @@ impl SimnetBuilder {
             ping_interval: self.ping_interval,
             user_agent: self.user_agent,
             core_greeting: self.core_greeting,
+            v2: self.v2,
             addrs,
             runtime,
             closed: AtomicBool::new(false),
@@ -429,6 +462,11 @@ impl SimNode {
     /// only mempool transactions: the chain's coinbase transactions get `notfound`.
     pub fn add_tx(&self, tx: Transaction) {
         self.inner.add_tx(tx);
+    }
+
+    /// The session ids of the v2 connections this node accepted, in order (the last 10,000).
+    pub fn v2_sessions(&self) -> Vec<SessionId> {
+        self.inner.sessions()
     }
 
     /// Waits until at least `n` connections finished the handshake; false on timeout.

@@ -11,7 +11,7 @@ use std::time::Duration;
 
 use bitcoin::p2p::message::NetworkMessage;
 use bitcoin::Transaction;
-use btcclient_wire::{Frame, WireConfig};
+use btcclient_wire::{Frame, SessionId, WireConfig};
 use tokio::net::{TcpListener, TcpSocket, TcpStream};
 use tokio::runtime::Handle;
 use tokio::sync::{mpsc, watch};
@@ -37,6 +37,8 @@ pub(crate) struct Shared {
     pub(crate) ping_interval: Option<Duration>,
     pub(crate) user_agent: String,
     pub(crate) core_greeting: bool,
+    /// Whether nodes answer BIP324 v2 initiators (Core's `-v2transport`).
+    pub(crate) v2: bool,
     /// Every node's address, in node order.
     pub(crate) addrs: Vec<SocketAddr>,
     pub(crate) runtime: Handle,
@@ -81,6 +83,7 @@ pub(crate) struct NodeInner {
     next_id: AtomicU64,
     mempool: Mutex<Vec<Transaction>>,
     sync_peer: Mutex<Option<u64>>,
+    sessions: Mutex<Vec<SessionId>>,
 }
 
 fn reserve(addr: SocketAddr) -> io::Result<TcpSocket> {
@@ -124,6 +127,7 @@ impl NodeInner {
             next_id: AtomicU64::new(1),
             mempool: Mutex::new(Vec::new()),
             sync_peer: Mutex::new(None),
+            sessions: Mutex::new(Vec::new()),
         });
         node.start_listening()?;
         Ok(node)
@@ -250,6 +254,18 @@ impl NodeInner {
         for entry in lock(&self.conns).values() {
             let _ = entry.ctrl.send(Ctrl::Fault(fault.clone()));
         }
+    }
+
+    pub(crate) fn record_session(&self, id: SessionId) {
+        let mut sessions = lock(&self.sessions);
+        if sessions.len() >= RECEIVED_LOG_LEN {
+            sessions.remove(0);
+        }
+        sessions.push(id);
+    }
+
+    pub(crate) fn sessions(&self) -> Vec<SessionId> {
+        lock(&self.sessions).clone()
     }
 
     pub(crate) fn record(&self, command: &str) {

@@ -85,12 +85,99 @@ pub enum WireError {
     /// An I/O error from the underlying stream.
     #[error("i/o error: {0}")]
     Io(#[from] std::io::Error),
+    /// The BIP324 v2 handshake failed. `received` and `sent` are what Bitcoin Core's fallback
+    /// rule looks at ([`WireError::should_reconnect_v1`]).
+    #[error("v2 handshake failed after receiving {received} and sending {sent} bytes: {cause}")]
+    V2Handshake {
+        /// Bytes received from the peer before the failure.
+        received: usize,
+        /// Bytes of our handshake the stream accepted before the failure.
+        sent: usize,
+        /// What went wrong.
+        #[source]
+        cause: V2HandshakeCause,
+    },
+    /// The v2 peer derived its keys for another network: its garbage terminator is the one of
+    /// the network with magic `got` (BIP324 binds the network magic into the key derivation,
+    /// so a v2 peer of another network is recognised only this way).
+    #[error("v2 peer is on another network: expected magic {expected:02x?}, its handshake uses {got:02x?}")]
+    V2WrongNetwork {
+        /// The magic of the network we speak.
+        expected: [u8; 4],
+        /// The magic whose keys the peer's garbage terminator was derived with.
+        got: [u8; 4],
+    },
+    /// A v2 packet announces contents longer than the payload limit plus a long message id.
+    #[error("v2 packet of {len} content bytes exceeds the limit of {max} bytes")]
+    V2PacketTooLarge {
+        /// The decrypted contents length.
+        len: u64,
+        /// The limit (payload limit + 13).
+        max: usize,
+    },
+    /// A v2 packet failed authentication (tampered with, or the stream is out of step).
+    #[error("v2 packet failed authentication")]
+    V2Decryption,
+}
+
+/// Why a v2 handshake failed (inside [`WireError::V2Handshake`]).
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum V2HandshakeCause {
+    /// The peer closed the connection.
+    #[error("the peer closed the connection")]
+    Closed,
+    /// The stream failed (a reset, for instance).
+    #[error("i/o error: {0}")]
+    Io(#[source] std::io::Error),
+    /// The peer's first bytes are our network magic: it answered in v1.
+    #[error("the peer answered with v1 bytes")]
+    V1Reply,
+    /// More than 4095 bytes arrived after the peer's key without its garbage terminator.
+    #[error("no garbage terminator within 4095 bytes of garbage")]
+    NoGarbageTerminator,
+    /// A handshake packet announces contents longer than the limit.
+    #[error("handshake packet of {len} content bytes exceeds the limit of {max} bytes")]
+    PacketTooLarge {
+        /// The decrypted contents length.
+        len: u64,
+        /// The limit.
+        max: usize,
+    },
+    /// A handshake packet (decoy or version) failed authentication.
+    #[error("a handshake packet failed authentication")]
+    Decryption,
+    /// Our own key material could not be made (should not happen).
+    #[error("key generation failed: {0}")]
+    Keys(String),
 }
 
 impl WireError {
     /// Whether this error is the peer's fault (malformed or oversized input), as opposed to an
     /// I/O failure or a caller's mistake.
     pub fn is_protocol_violation(&self) -> bool {
-        !matches!(self, WireError::Io(_) | WireError::InvalidCommand(_))
+        !matches!(
+            self,
+            WireError::Io(_)
+                | WireError::InvalidCommand(_)
+                | WireError::V2Handshake {
+                    cause: V2HandshakeCause::Closed
+                        | V2HandshakeCause::Io(_)
+                        | V2HandshakeCause::Keys(_),
+                    ..
+                }
+        )
+    }
+
+    /// Bitcoin Core's rule for retrying over v1 after this error (see
+    /// [`crate::should_reconnect_v1`]): a v2 handshake that received nothing at all after
+    /// sending at least 24 bytes, as happens when a v1-only node hangs up on our key.
+    pub fn should_reconnect_v1(&self) -> bool {
+        match self {
+            WireError::V2Handshake { received, sent, .. } => {
+                crate::should_reconnect_v1(*received, *sent)
+            }
+            _ => false,
+        }
     }
 }

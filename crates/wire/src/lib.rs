@@ -47,7 +47,11 @@ mod config;
 mod error;
 mod frame;
 mod transport;
+mod v2;
+mod v2_handshake;
 
+/// The `bip324` crate whose handshake and ciphers the v2 transport uses.
+pub use bip324;
 pub use bitcoin;
 pub use bitcoin::p2p::message::NetworkMessage;
 pub use block::RawBlock;
@@ -56,9 +60,14 @@ pub use command::{commands, Command, COMMAND_LEN};
 pub use config::{
     WireConfig, DEFAULT_MAX_PAYLOAD, MAX_ADDR_ENTRIES, MAX_HEADERS_ENTRIES, MAX_INV_ENTRIES,
 };
-pub use error::WireError;
+pub use error::{V2HandshakeCause, WireError};
 pub use frame::{checksum, decode_payload, Frame};
-pub use transport::{open, FrameReader, FrameWriter};
+pub use transport::{open, open_v2, FrameReader, FrameWriter};
+pub use v2::{
+    should_reconnect_v1, v2_command, v2_short_id, HandshakeProgress, SessionId, TransportKind,
+    V2Decoder, V2Encoder, V1_HEADER_WORTH, V2_IGNORE_BIT, V2_LENGTH_LEN, V2_MAX_GARBAGE,
+    V2_PACKET_OVERHEAD, V2_SHORT_IDS,
+};
 
 /// The README's example compiles (`cargo test --doc`).
 #[doc = include_str!("../README.md")]

@@ -1,9 +1,10 @@
 //! Frame readers and writers over any tokio stream.
 //!
-//! The manager talks only to [`FrameReader`] and [`FrameWriter`], created by [`open`]. Today the
-//! transport is always v1 (plaintext); BIP324 v2 will be a second variant of the private codec
-//! enums below, negotiated inside [`open`] (which already receives both halves of the stream
-//! and is async for that handshake), so the manager will not change.
+//! The manager talks only to [`FrameReader`] and [`FrameWriter`], created by [`open`] (v1,
+//! plaintext) or [`open_v2`] (BIP324 v2: the handshake runs inside it). The transport is a
+//! variant of the private codec enums below; above them both transports yield the same
+//! [`Frame`]s, and only [`FrameReader::transport`] / [`FrameReader::session_id`] tell which
+//! one is in use.
 
 use std::mem::MaybeUninit;
 use std::pin::Pin;
@@ -12,10 +13,59 @@ use std::task::{ready, Context, Poll};
 use bytes::BytesMut;
 use futures_util::SinkExt;
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
-use tokio_util::codec::{Decoder, FramedWrite};
+use tokio_util::codec::{Decoder, Encoder, FramedWrite};
 
 use crate::codec::{V1Codec, INITIAL_BUFFER};
+use crate::v2::{HandshakeProgress, SessionId, TransportKind, V2Decoder, V2Encoder};
 use crate::{Frame, WireConfig, WireError};
+
+/// The reading half of a transport.
+#[derive(Debug)]
+enum ReadCodec {
+    V1(V1Codec),
+    V2(Box<V2Decoder>),
+}
+
+impl ReadCodec {
+    fn mid_frame(&self) -> bool {
+        match self {
+            ReadCodec::V1(c) => c.mid_frame(),
+            ReadCodec::V2(c) => c.mid_frame(),
+        }
+    }
+
+    fn decode(&mut self, buf: &mut BytesMut) -> Result<Option<Frame>, WireError> {
+        match self {
+            ReadCodec::V1(c) => c.decode(buf),
+            ReadCodec::V2(c) => c.decode(buf),
+        }
+    }
+
+    fn decode_eof(&mut self, buf: &mut BytesMut) -> Result<Option<Frame>, WireError> {
+        match self {
+            ReadCodec::V1(c) => c.decode_eof(buf),
+            ReadCodec::V2(c) => c.decode_eof(buf),
+        }
+    }
+}
+
+/// The writing half of a transport.
+#[derive(Debug)]
+enum WriteCodec {
+    V1(V1Codec),
+    V2(Box<V2Encoder>),
+}
+
+impl Encoder<&Frame> for WriteCodec {
+    type Error = WireError;
+
+    fn encode(&mut self, frame: &Frame, dst: &mut BytesMut) -> Result<(), WireError> {
+        match self {
+            WriteCodec::V1(c) => c.encode_frame(frame, dst),
+            WriteCodec::V2(c) => c.encode_frame(frame, dst),
+        }
+    }
+}
 use bitcoin::p2p::message::NetworkMessage;
 
 /// Reads frames from a byte stream.
@@ -27,9 +77,10 @@ use bitcoin::p2p::message::NetworkMessage;
 #[derive(Debug)]
 pub struct FrameReader<R> {
     reader: R,
-    codec: V1Codec,
+    codec: ReadCodec,
     buffer: BytesMut,
     eof: bool,
+    session_id: Option<SessionId>,
 }
 
 impl<R: AsyncRead + Unpin> FrameReader<R> {
@@ -37,10 +88,41 @@ impl<R: AsyncRead + Unpin> FrameReader<R> {
     pub fn new(reader: R, config: &WireConfig) -> FrameReader<R> {
         FrameReader {
             reader,
-            codec: V1Codec::new(config),
+            codec: ReadCodec::V1(V1Codec::new(config)),
             buffer: BytesMut::new(),
             eof: false,
+            session_id: None,
         }
+    }
+
+    /// A v2 frame reader over `reader` with the receiving half of an established session;
+    /// `buffered` holds bytes already read from `reader` after the handshake.
+    pub fn new_v2(
+        reader: R,
+        decoder: V2Decoder,
+        session_id: SessionId,
+        buffered: BytesMut,
+    ) -> FrameReader<R> {
+        FrameReader {
+            reader,
+            codec: ReadCodec::V2(Box::new(decoder)),
+            buffer: buffered,
+            eof: false,
+            session_id: Some(session_id),
+        }
+    }
+
+    /// The transport this reader speaks.
+    pub fn transport(&self) -> TransportKind {
+        match self.codec {
+            ReadCodec::V1(_) => TransportKind::V1,
+            ReadCodec::V2(_) => TransportKind::V2,
+        }
+    }
+
+    /// The v2 session id (`None` on v1).
+    pub fn session_id(&self) -> Option<SessionId> {
+        self.session_id
     }
 
     /// The next frame; `Ok(None)` when the stream ended cleanly between two frames.
@@ -111,16 +193,33 @@ impl<R: AsyncRead + Unpin> FrameReader<R> {
 /// Writes frames to a byte stream.
 #[derive(Debug)]
 pub struct FrameWriter<W> {
-    inner: FramedWrite<W, V1Codec>,
+    inner: FramedWrite<W, WriteCodec>,
 }
 
 impl<W: AsyncWrite + Unpin> FrameWriter<W> {
     /// A v1 frame writer over `writer`. It holds no buffer until something is written, and
     /// releases it once everything written has been flushed.
     pub fn new(writer: W, config: &WireConfig) -> FrameWriter<W> {
-        let mut inner = FramedWrite::new(writer, V1Codec::new(config));
+        FrameWriter::with_codec(writer, WriteCodec::V1(V1Codec::new(config)))
+    }
+
+    /// A v2 frame writer over `writer` with the sending half of an established session.
+    pub fn new_v2(writer: W, encoder: V2Encoder) -> FrameWriter<W> {
+        FrameWriter::with_codec(writer, WriteCodec::V2(Box::new(encoder)))
+    }
+
+    fn with_codec(writer: W, codec: WriteCodec) -> FrameWriter<W> {
+        let mut inner = FramedWrite::new(writer, codec);
         *inner.write_buffer_mut() = BytesMut::new();
         FrameWriter { inner }
+    }
+
+    /// The transport this writer speaks.
+    pub fn transport(&self) -> TransportKind {
+        match self.inner.encoder() {
+            WriteCodec::V1(_) => TransportKind::V1,
+            WriteCodec::V2(_) => TransportKind::V2,
+        }
     }
 
     /// Writes one frame and flushes it.
@@ -168,9 +267,9 @@ impl<W: AsyncWrite + Unpin> FrameWriter<W> {
     }
 }
 
-/// Sets up the transport over the two halves of a connected stream.
+/// Sets up the v1 transport over the two halves of a connected stream (no I/O).
 ///
-/// For v1 this does no I/O; it is async so that a BIP324 v2 handshake can take place here.
+/// See [`open_v2`] for the BIP324 v2 transport.
 pub async fn open<R, W>(
     reader: R,
     writer: W,
@@ -183,5 +282,55 @@ where
     Ok((
         FrameReader::new(reader, config),
         FrameWriter::new(writer, config),
+    ))
+}
+
+/// Performs the initiator side of the BIP324 v2 handshake over the two halves of a connected
+/// stream, then returns the same reader and writer as [`open`], speaking v2.
+///
+/// Sends our key and random garbage at once, the garbage terminator and version packet on the
+/// peer's key, then skips the peer's garbage (up to 4095 bytes) and decoys and authenticates its
+/// version packet. `progress` counts the bytes exchanged as the handshake goes.
+///
+/// There is no timeout inside: wrap the call in one (Core gives a peer 60 seconds). Dropping
+/// the future abandons the handshake (the stream is then in no defined state and should be
+/// closed); `progress` still holds what was exchanged, for
+/// [`HandshakeProgress::should_reconnect_v1`]. A failure is [`WireError::V2Handshake`] (with
+/// the same counts, see [`WireError::should_reconnect_v1`]) or [`WireError::V2WrongNetwork`].
+///
+/// ```
+/// # #[tokio::main(flavor = "current_thread")]
+/// # async fn main() {
+/// use btcclient_wire::{open_v2, HandshakeProgress, WireConfig};
+/// // A peer that closes at once, as a v1-only node does after reading our key.
+/// let (client, server) = tokio::io::duplex(64 * 1024);
+/// drop(server);
+/// let (rd, wr) = tokio::io::split(client);
+/// let mut progress = HandshakeProgress::default();
+/// let config = WireConfig::new(bitcoin::Network::Regtest);
+/// let err = open_v2(rd, wr, &config, &mut progress).await.unwrap_err();
+/// assert_eq!(progress.received, 0);
+/// # let _ = err;
+/// # }
+/// ```
+pub async fn open_v2<R, W>(
+    mut reader: R,
+    mut writer: W,
+    config: &WireConfig,
+    progress: &mut HandshakeProgress,
+) -> Result<(FrameReader<R>, FrameWriter<W>), WireError>
+where
+    R: AsyncRead + Unpin,
+    W: AsyncWrite + Unpin,
+{
+    let session = crate::v2_handshake::initiate(&mut reader, &mut writer, config, progress).await?;
+    Ok((
+        FrameReader::new_v2(
+            reader,
+            V2Decoder::new(session.inbound, config),
+            session.session_id,
+            session.leftover,
+        ),
+        FrameWriter::new_v2(writer, V2Encoder::new(session.outbound, config)),
     ))
 }
