@@ -38,7 +38,16 @@ step "cargo doc -D warnings (broken or private links in the API docs)"
 RUSTDOCFLAGS="-D warnings" cargo doc --workspace --no-deps --locked
 
 step "cargo publish --dry-run (the library crates package and build on their own)"
-cargo publish --dry-run --locked --allow-dirty -p btcclient-wire -p btcclient-manager -p btcclient-simnet
+# Cargo treats a registry crate of a given name and version as immutable: the dry run's
+# local registry unpacks our crates into cargo's registry cache and builds them once, and a
+# later run would reuse both even though the sources changed. So the check gets its own
+# target directory, and this project's crates (and only they) are cleared from the registry
+# cache and from that directory's build state before each run.
+publish_target=${CARGO_TARGET_DIR:-target}/publish-check
+rm -rf "${CARGO_HOME:-$HOME/.cargo}"/registry/src/*/btcclient-{wire,manager,simnet}-[0-9]*
+rm -rf "$publish_target"/debug/.fingerprint/btcclient-* "$publish_target"/debug/deps/*btcclient_*
+CARGO_TARGET_DIR=$publish_target \
+  cargo publish --dry-run --locked --allow-dirty -p btcclient-wire -p btcclient-manager -p btcclient-simnet
 
 step "cargo test (Rust: unit, integration, doc)"
 cargo test --workspace --locked
