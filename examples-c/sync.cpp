@@ -96,6 +96,11 @@ int run_callbacks(btcclient::Config config, const std::string& addr, Progress& p
                                       std::string_view why) {
     std::cout << "disconnected from " << peer.addr << ": " << why << "\n";
   };
+  listeners.on_attempt_failed = [](const btcclient::PeerInfo& peer, std::string_view cause,
+                                   uint32_t failures, std::chrono::milliseconds retry_in) {
+    std::cout << "attempt to " << peer.addr << " failed: " << cause << " (" << failures
+              << " in a row, retry in " << retry_in.count() << " ms)\n";
+  };
   // Anything else a listener throws (std::bad_alloc, a bug) is reported here, not lost.
   listeners.on_exception = [](std::string_view listener, std::exception_ptr error) {
     try {
@@ -142,8 +147,14 @@ int run_poll(btcclient::Config config, const std::string& addr, Progress& progre
         case BTCCLIENT_EVENT_KIND_PEER_DISCONNECTED:
           std::cout << "disconnected: " << event->disconnect_reason().second << "\n";
           break;
+        case BTCCLIENT_EVENT_KIND_ATTEMPT_FAILED: {
+          const btcclient::Event::AttemptFailure f = event->attempt_failed();
+          std::cout << "attempt to " << event->peer().addr << " failed: " << f.cause << " ("
+                    << f.failures << " in a row, retry in " << f.retry_in.count() << " ms)\n";
+          break;
+        }
         default:
-          break;  // inv, addr, other messages
+          break;  // inv, addr, status changes, other messages, kinds of a newer library
       }
     }
   }

@@ -212,6 +212,9 @@ class Config {
   Config& ping_interval(std::chrono::milliseconds d) { raw_.ping_interval_ms = ms(d); return *this; }
   Config& pong_timeout(std::chrono::milliseconds d) { raw_.pong_timeout_ms = ms(d); return *this; }
   Config& write_timeout(std::chrono::milliseconds d) { raw_.write_timeout_ms = ms(d); return *this; }
+  /// How long a connection must stay up after its handshake to count as stable (only then
+  /// do the failure streak and backoff reset; 0: at once; at most 24 h). Default 60 s.
+  Config& stable_after(std::chrono::milliseconds d) { raw_.stable_after_ms = ms(d); return *this; }
   Config& user_agent(std::string ua) { user_agent_ = std::move(ua); return *this; }
   Config& services(uint64_t s) { raw_.services = s; return *this; }
   Config& relay(bool on) { raw_.relay = on; return *this; }
@@ -254,6 +257,15 @@ struct Listeners {
   std::function<void(const PeerInfo& peer, Span<uint8_t> tx, const Hash& txid)> on_tx;
   std::function<void(const PeerInfo& peer, std::string_view command, Span<uint8_t> payload)>
       on_message;
+  /// A connection attempt failed (dial, handshake, or a connection that ended before it was
+  /// stable): its cause, the failures in a row (this one included) and the delay before the
+  /// next attempt.
+  std::function<void(const PeerInfo& peer, std::string_view cause, uint32_t failures,
+                     std::chrono::milliseconds retry_in)>
+      on_attempt_failed;
+  /// A peer's status changed; both are btcclient_peer_status values.
+  std::function<void(const PeerInfo& peer, uint32_t old_status, uint32_t new_status)>
+      on_status_changed;
   /// Receives an exception that escaped one of the listeners above, with that listener's name
   /// ("on_peer_connected", …), on the thread that ran it, right after it. Unset: such an
   /// exception is dropped. An exception escaping on_exception itself is dropped.
@@ -335,6 +347,20 @@ inline void tramp_message(void* ud, uint64_t, const btcclient_peer_info* peer, c
                  Span<uint8_t>{payload, len});
   });
 }
+inline void tramp_attempt_failed(void* ud, uint64_t, const btcclient_peer_info* peer,
+                                 const char* cause, uint32_t failures,
+                                 uint64_t retry_in_ms) noexcept {
+  guarded(ud, "on_attempt_failed", [&](Listeners& l) {
+    l.on_attempt_failed(PeerInfo::from(peer), cause != nullptr ? cause : "", failures,
+                        std::chrono::milliseconds(static_cast<std::chrono::milliseconds::rep>(retry_in_ms)));
+  });
+}
+inline void tramp_status_changed(void* ud, uint64_t, const btcclient_peer_info* peer,
+                                 uint32_t old_status, uint32_t new_status) noexcept {
+  guarded(ud, "on_status_changed", [&](Listeners& l) {
+    l.on_status_changed(PeerInfo::from(peer), old_status, new_status);
+  });
+}
 inline void tramp_free(void* ud) noexcept { delete static_cast<Listeners*>(ud); }
 
 }  // namespace detail
@@ -386,6 +412,27 @@ class Event {
     detail::check(btcclient_event_disconnect_reason(raw_.get(), &reason, &text), nullptr);
     return {reason, detail::str(text)};
   }
+  /// The detail of an ATTEMPT_FAILED event.
+  struct AttemptFailure {
+    std::string cause;
+    uint32_t failures = 0;
+    std::chrono::milliseconds retry_in{0};
+  };
+  AttemptFailure attempt_failed() const {
+    AttemptFailure f;
+    const char* cause = nullptr;
+    uint64_t retry_ms = 0;
+    detail::check(btcclient_event_attempt_failed(raw_.get(), &cause, &f.failures, &retry_ms), nullptr);
+    f.cause = detail::str(cause);
+    f.retry_in = std::chrono::milliseconds(static_cast<std::chrono::milliseconds::rep>(retry_ms));
+    return f;
+  }
+  /// The old and new status (btcclient_peer_status values) of a STATUS_CHANGED event.
+  std::pair<uint32_t, uint32_t> status_change() const {
+    uint32_t old_status = 0, new_status = 0;
+    detail::check(btcclient_event_status_change(raw_.get(), &old_status, &new_status), nullptr);
+    return {old_status, new_status};
+  }
   btcclient_event* get() const noexcept { return raw_.get(); }
 
  private:
@@ -414,6 +461,8 @@ class Client {
     if (owned->on_block) l.on_block = detail::tramp_block;
     if (owned->on_tx) l.on_tx = detail::tramp_tx;
     if (owned->on_message) l.on_message = detail::tramp_message;
+    if (owned->on_attempt_failed) l.on_attempt_failed = detail::tramp_attempt_failed;
+    if (owned->on_status_changed) l.on_status_changed = detail::tramp_status_changed;
     btcclient_error* err = nullptr;
     btcclient_client* raw = nullptr;
     const btcclient_status status = btcclient_client_new(&c, &l, &raw, &err);

@@ -57,6 +57,19 @@ static void on_message(void *ud, uint64_t id, const btcclient_peer_info *peer,
   goOnMessage((uintptr_t)ud, (btcclient_peer_info *)peer, (char *)command, (uint8_t *)payload, n);
 }
 
+static void on_attempt_failed(void *ud, uint64_t id, const btcclient_peer_info *peer,
+                              const char *cause, uint32_t failures, uint64_t retry_in_ms) {
+  (void)id;
+  goOnAttemptFailed((uintptr_t)ud, (btcclient_peer_info *)peer, (char *)cause, failures,
+                    retry_in_ms);
+}
+
+static void on_status_changed(void *ud, uint64_t id, const btcclient_peer_info *peer,
+                              uint32_t old_status, uint32_t new_status) {
+  (void)id;
+  goOnStatusChanged((uintptr_t)ud, (btcclient_peer_info *)peer, old_status, new_status);
+}
+
 static void user_data_free(void *ud) { goUserDataFree((uintptr_t)ud); }
 
 btcclient_status go_client_new(const btcclient_config *config, uintptr_t handle, uint32_t mask,
@@ -73,6 +86,8 @@ btcclient_status go_client_new(const btcclient_config *config, uintptr_t handle,
   if (mask & GO_ON_BLOCK) l.on_block = on_block;
   if (mask & GO_ON_TX) l.on_tx = on_tx;
   if (mask & GO_ON_MESSAGE) l.on_message = on_message;
+  if (mask & GO_ON_ATTEMPT_FAILED) l.on_attempt_failed = on_attempt_failed;
+  if (mask & GO_ON_STATUS_CHANGED) l.on_status_changed = on_status_changed;
   return btcclient_client_new(config, &l, out, err);
 }
 

@@ -13,6 +13,8 @@
 #define GO_ON_BLOCK 8u
 #define GO_ON_TX 16u
 #define GO_ON_MESSAGE 32u
+#define GO_ON_ATTEMPT_FAILED 64u
+#define GO_ON_STATUS_CHANGED 128u
 
 // btcclient_client_new with listeners that call the Go bridge; `handle` (a cgo.Handle) is
 // the user_data, deleted through user_data_free by btcclient_client_free.

@@ -16,8 +16,11 @@
 // message order. Listener code therefore needs no locks, may call any method of the client
 // (AddPeer, RemovePeer, PeerCount, Peers, the Send methods) and may not call Stop or Close
 // (they return ErrCalledFromCallback). A panicking listener is recovered and logged; the
-// dispatcher goes on. After Stop returns nil, no listener runs until the next Start; after
-// it returned early (ctx cancelled, deadline), none starts (see Stop).
+// dispatcher goes on. After Stop returns nil, no listener runs until the next Start and
+// every OnPeerConnected had its OnPeerDisconnected; after it returned early (ctx cancelled,
+// deadline), none starts, and the error counts the OnPeerDisconnected calls not made (see
+// Stop). Besides the peers' messages, OnAttemptFailed reports each failed connection attempt
+// and OnStatusChanged each status change of a peer.
 //
 // # Building
 //

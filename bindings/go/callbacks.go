@@ -40,6 +40,12 @@ func (c *client) listenerMask() C.uint32_t {
 	if all {
 		m |= C.GO_ON_MESSAGE
 	}
+	if l.OnAttemptFailed != nil {
+		m |= C.GO_ON_ATTEMPT_FAILED
+	}
+	if l.OnStatusChanged != nil {
+		m |= C.GO_ON_STATUS_CHANGED
+	}
 	return m
 }
 
@@ -118,6 +124,22 @@ func goOnMessage(h C.uintptr_t, info *C.btcclient_peer_info, command *C.char, da
 	defer bridgeRecover("goOnMessage")
 	if c := bridgeClient(h); c != nil && info != nil {
 		c.onMessage(info, command, data, n)
+	}
+}
+
+//export goOnAttemptFailed
+func goOnAttemptFailed(h C.uintptr_t, info *C.btcclient_peer_info, cause *C.char, failures C.uint32_t, retryMs C.uint64_t) {
+	defer bridgeRecover("goOnAttemptFailed")
+	if c := bridgeClient(h); c != nil && info != nil {
+		c.onAttemptFailed(info, cause, failures, retryMs)
+	}
+}
+
+//export goOnStatusChanged
+func goOnStatusChanged(h C.uintptr_t, info *C.btcclient_peer_info, old, new C.uint32_t) {
+	defer bridgeRecover("goOnStatusChanged")
+	if c := bridgeClient(h); c != nil && info != nil {
+		c.onStatusChanged(info, old, new)
 	}
 }
 

@@ -10,9 +10,11 @@ import "C"
 import (
 	"context"
 	"errors"
+	"fmt"
 	"log"
 	"runtime"
 	"runtime/cgo"
+	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -191,7 +193,8 @@ func (b *BtcClient) Start() error {
 //
 //   - no listener starts after Stop returned (one that is running, because it did not
 //     return in time, finishes on its own); the OnPeerDisconnected calls of the stop that
-//     had not started are not made;
+//     had not started are not made: the *Error's UndeliveredDisconnects counts them (the
+//     message says "N disconnected events not delivered");
 //   - the stop goes on in the background until it is finished or the deadline (the
 //     context's, or DefaultStopTimeout from the call when it has none) has passed; until
 //     then Start returns ErrClientAlreadyStarted and Close waits for it. The client is
@@ -248,24 +251,31 @@ func (c *client) stop(ctx context.Context) error {
 	case err := <-result:
 		return err
 	case <-ctx.Done():
-		c.muted.Store(true)
+		undelivered := c.mute()
 		if d != nil {
 			d.abandoned.Store(true)
 		}
 		select {
 		case err := <-result: // finished meanwhile
-			if err == nil {
+			if err == nil && undelivered == 0 {
 				return nil
 			}
 		default:
 		}
 		if errors.Is(ctx.Err(), context.DeadlineExceeded) {
-			return &Error{Status: statusStopTimeout, also: ctx.Err(), Message: "stop did not finish within " +
-				roundMs(timeout) + " (context deadline exceeded): a listener is still running"}
+			return stopTimeout(ctx.Err(), undelivered, "stop did not finish within "+roundMs(timeout)+
+				" (context deadline exceeded; %s): a listener is still running")
 		}
-		return &Error{Status: statusStopTimeout, also: ctx.Err(), Message: "stop cancelled after " +
-			roundMs(time.Since(start)) + " (" + ctx.Err().Error() + "): it finishes in the background"}
+		return stopTimeout(ctx.Err(), undelivered, "stop cancelled after "+roundMs(time.Since(start))+
+			" ("+ctx.Err().Error()+"; %s): it finishes in the background")
 	}
+}
+
+// stopTimeout is Stop's ErrStopTimeout error; format has one %s, which says how many
+// disconnected events were not delivered.
+func stopTimeout(also error, undelivered int, format string) *Error {
+	return &Error{Status: statusStopTimeout, also: also, UndeliveredDisconnects: undelivered,
+		Message: fmt.Sprintf(format, strconv.Itoa(undelivered)+" disconnected events not delivered")}
 }
 
 // finishStop stops the library's client and waits for the poll dispatcher d (if any) to
@@ -282,8 +292,11 @@ func (c *client) finishStop(d *dispatcher, timeout time.Duration) error {
 	} else {
 		result = ErrClientClosed
 	}
+	const timedOut = "stop did not finish within %s (%s): a listener is still running"
 	if e, ok := result.(*Error); ok && e.Status == statusStopTimeout {
-		e.Message = "stop did not finish within " + roundMs(timeout) + ": a listener is still running"
+		// Callback delivery: the library calls no callback after its stop returned. Its
+		// message counts the same peers as mute; it is said the Go way.
+		result = stopTimeout(nil, c.mute(), fmt.Sprintf(timedOut, roundMs(timeout), "%s"))
 	}
 	if d != nil {
 		// The library has stopped; the dispatcher delivers what is left in the queue (the
@@ -293,9 +306,7 @@ func (c *client) finishStop(d *dispatcher, timeout time.Duration) error {
 		case <-d.done:
 		case <-timer.C:
 			d.abandoned.Store(true)
-			c.muted.Store(true)
-			result = &Error{Status: statusStopTimeout, Message: "stop did not finish within " +
-				roundMs(timeout) + ": a listener is still running"}
+			result = stopTimeout(nil, c.mute(), fmt.Sprintf(timedOut, roundMs(timeout), "%s"))
 		}
 		timer.Stop()
 	}

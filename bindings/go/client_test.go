@@ -147,7 +147,8 @@ func TestDefaultConfig(t *testing.T) {
 	c := DefaultConfig()
 	if c.Network != Mainnet || c.MaxPeers != 30 || c.MaxFailureCount != 10 ||
 		c.HealthCheckInterval != 30*time.Second || c.ReconnectDelay != 5*time.Second ||
-		c.ConnectionTimeout != 10*time.Second || !c.Discovery || c.Delivery != DeliveryPoll ||
+		c.ConnectionTimeout != 10*time.Second || c.StableAfter != time.Minute || !c.Discovery ||
+		c.Delivery != DeliveryPoll ||
 		c.Listeners == nil {
 		t.Fatalf("unexpected defaults: %+v", c)
 	}
@@ -167,6 +168,8 @@ func TestInvalidConfig(t *testing.T) {
 		{"ReconnectDelay (WithReconnectDelay)", WithReconnectDelay(-time.Second)},
 		{"HealthCheckInterval (WithHealthCheckInterval)", WithHealthCheckInterval(0)},
 		{"PongTimeout (WithPongTimeout)", WithPongTimeout(25 * time.Hour)},
+		{"StableAfter (WithStableAfter)", WithStableAfter(-time.Second)},
+		{"StableAfter (WithStableAfter)", WithStableAfter(25 * time.Hour)},
 		{"BackoffMax (WithBackoffMax)", WithBackoffMax(time.Second)},
 		{"MaxMessageSize (WithMaxMessageSize)", WithMaxMessageSize(10)},
 		{"SendQueueBytes (WithSendQueue)", WithSendQueue(1000, 1)},
@@ -517,6 +520,14 @@ func TestStopNoListenerAfter(t *testing.T) {
 			id := connect(t, c, a)
 			_ = c.SendGetHeaders(id, [][32]byte{genesis}, [32]byte{})
 		}
+		// The library sets a peer Connected (WaitConnected returns) before it queues the
+		// connected event; a stop in between drops both that event and the disconnected one.
+		// The pairing is what this test checks, for three peers: wait for their events.
+		waitFor(t, 5*time.Second, "three OnPeerConnected", func() bool {
+			mu.Lock()
+			defer mu.Unlock()
+			return len(connected) == 3
+		})
 		if err := c.Stop(ctxTimeout(t, 10*time.Second)); err != nil {
 			t.Fatal(err)
 		}

@@ -166,6 +166,11 @@ type Config struct {
 	// WriteTimeout disconnects a peer that does not take our bytes for this long.
 	// Default 2m.
 	WriteTimeout time.Duration
+	// StableAfter is how long a connection must stay up after its handshake to count as
+	// stable: only then do the failure streak and the backoff reset; a connection that ends
+	// sooner counts as a failed attempt (OnAttemptFailed). At most 24h; 0 makes every
+	// connection stable at once. Default 1m.
+	StableAfter time.Duration
 	// UserAgent sent in our version message (BIP14 form, e.g. "/myapp:1.0/"); empty
 	// selects the library's "/btcclient:VERSION/".
 	UserAgent string
@@ -214,6 +219,7 @@ func DefaultConfig() Config {
 		PingInterval:        millis(c.ping_interval_ms),
 		PongTimeout:         millis(c.pong_timeout_ms),
 		WriteTimeout:        millis(c.write_timeout_ms),
+		StableAfter:         millis(c.stable_after_ms),
 		Services:            uint64(c.services),
 		Relay:               bool(c.relay),
 		AllowLocalAddresses: bool(c.allow_local_addresses),
@@ -274,6 +280,9 @@ func WithPongTimeout(d time.Duration) Option { return func(c *Config) { c.PongTi
 
 // WithWriteTimeout sets how long a peer may refuse our bytes.
 func WithWriteTimeout(d time.Duration) Option { return func(c *Config) { c.WriteTimeout = d } }
+
+// WithStableAfter sets how long a connection must stay up to count as stable (0: at once).
+func WithStableAfter(d time.Duration) Option { return func(c *Config) { c.StableAfter = d } }
 
 // WithUserAgent sets the user agent of our version message ("" for the library's).
 func WithUserAgent(ua string) Option { return func(c *Config) { c.UserAgent = ua } }
@@ -361,6 +370,7 @@ func (cfg *Config) toC() (C.btcclient_config, error) {
 		{"PingInterval", cfg.PingInterval, &c.ping_interval_ms},
 		{"PongTimeout", cfg.PongTimeout, &c.pong_timeout_ms},
 		{"WriteTimeout", cfg.WriteTimeout, &c.write_timeout_ms},
+		{"StableAfter", cfg.StableAfter, &c.stable_after_ms},
 	}
 	for _, f := range durations {
 		if f.v < 0 {
@@ -405,11 +415,11 @@ var options = map[string]string{
 	"BackoffMax": "WithBackoffMax", "ConnectionTimeout": "WithConnectionTimeout",
 	"HandshakeTimeout": "WithHandshakeTimeout", "PingInterval": "WithPingInterval",
 	"PongTimeout": "WithPongTimeout", "WriteTimeout": "WithWriteTimeout",
-	"UserAgent": "WithUserAgent", "Services": "WithServices", "Relay": "WithRelay",
-	"AllowLocalAddresses": "WithAllowLocalAddresses", "Discovery": "WithDiscovery",
-	"MaxMessageSize": "WithMaxMessageSize", "SendQueueBytes": "WithSendQueue",
-	"SendQueueLen": "WithSendQueue", "EventQueueLen": "WithEventQueueLen",
-	"Delivery": "WithDelivery", "Listeners": "WithListeners",
+	"StableAfter": "WithStableAfter", "UserAgent": "WithUserAgent", "Services": "WithServices",
+	"Relay": "WithRelay", "AllowLocalAddresses": "WithAllowLocalAddresses",
+	"Discovery": "WithDiscovery", "MaxMessageSize": "WithMaxMessageSize",
+	"SendQueueBytes": "WithSendQueue", "SendQueueLen": "WithSendQueue",
+	"EventQueueLen": "WithEventQueueLen", "Delivery": "WithDelivery", "Listeners": "WithListeners",
 }
 
 // goFieldName is how an error names a Config field: "MaxPeers (WithMaxPeers)".
@@ -420,12 +430,18 @@ func goFieldName(field string) string {
 	return field
 }
 
-// cFields maps the names the library's config errors use (the C struct's fields, without
-// _ms) to the Config fields.
+// cFields maps the names the library's config errors use (the C struct's fields, the
+// durations with or without _ms) to the Config fields. At each position the first name that
+// matches wins, so the _ms forms come first.
 var cFields = strings.NewReplacer(
+	"health_check_interval_ms", "HealthCheckInterval", "reconnect_delay_ms", "ReconnectDelay",
+	"connection_timeout_ms", "ConnectionTimeout", "handshake_timeout_ms", "HandshakeTimeout",
+	"ping_interval_ms", "PingInterval", "pong_timeout_ms", "PongTimeout",
+	"write_timeout_ms", "WriteTimeout", "stable_after_ms", "StableAfter", "backoff_max_ms", "BackoffMax",
 	"health_check_interval", "HealthCheckInterval", "reconnect_delay", "ReconnectDelay",
 	"connection_timeout", "ConnectionTimeout", "handshake_timeout", "HandshakeTimeout",
 	"ping_interval", "PingInterval", "pong_timeout", "PongTimeout", "write_timeout", "WriteTimeout",
+	"stable_after", "StableAfter",
 	"max_peers", "MaxPeers", "max_failure_count", "MaxFailureCount", "user_agent", "UserAgent",
 	"max_message_size", "MaxMessageSize", "send_queue_bytes", "SendQueueBytes",
 	"send_queue_len", "SendQueueLen", "event_queue_len", "EventQueueLen",
@@ -448,7 +464,7 @@ func configError(err error) error {
 		return e
 	}
 	switch field {
-	case "backoff": // the exponential backoff's maximum
+	case "backoff", "backoff_max_ms": // the exponential backoff's maximum
 		field = "BackoffMax"
 	case "network", "delivery":
 		field = strings.ToUpper(field[:1]) + field[1:]

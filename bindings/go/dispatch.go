@@ -57,6 +57,11 @@ func (c *client) protect(name string, p *Peer, f func()) {
 	if c.muted.Load() {
 		return
 	}
+	c.run(name, p, f)
+}
+
+// run calls a listener, recovering and logging a panic.
+func (c *client) run(name string, p *Peer, f func()) {
 	defer func() {
 		if r := recover(); r != nil {
 			log.Printf("btcclient: listener %s panicked (%v): %v\n%s", name, p, r, debug.Stack())
@@ -65,22 +70,42 @@ func (c *client) protect(name string, p *Peer, f func()) {
 	f()
 }
 
+// mute makes the listeners silent until the next Start (a Stop returned, or is returning,
+// before its stop finished). It returns the number of connected peers whose
+// OnPeerDisconnected was not called and now will not be: the peers onConnected recorded
+// and onDisconnected did not take, both deciding under peerCache.mu.
+func (c *client) mute() int {
+	c.peerCache.mu.Lock()
+	defer c.peerCache.mu.Unlock()
+	c.muted.Store(true)
+	return len(c.peerCache.peers)
+}
+
 func (c *client) onConnected(info *C.btcclient_peer_info) {
 	p := c.newPeer(info)
 	c.peerCache.mu.Lock()
+	if c.muted.Load() {
+		c.peerCache.mu.Unlock()
+		return
+	}
 	if c.peerCache.peers == nil {
 		c.peerCache.peers = make(map[uint64]*Peer)
 	}
 	c.peerCache.peers[p.ID] = p
 	c.peerCache.mu.Unlock()
 	if f := c.listeners.OnPeerConnected; f != nil {
-		c.protect("OnPeerConnected", p, func() { f(p) })
+		c.run("OnPeerConnected", p, func() { f(p) })
 	}
 }
 
 func (c *client) onDisconnected(info *C.btcclient_peer_info, code C.uint32_t, text *C.char) {
 	id := uint64(info.id)
 	c.peerCache.mu.Lock()
+	if c.muted.Load() {
+		// Not delivered: the peer stays counted by mute.
+		c.peerCache.mu.Unlock()
+		return
+	}
 	p := c.peerCache.peers[id]
 	delete(c.peerCache.peers, id)
 	c.peerCache.mu.Unlock()
@@ -89,8 +114,27 @@ func (c *client) onDisconnected(info *C.btcclient_peer_info, code C.uint32_t, te
 	}
 	if f := c.listeners.OnPeerDisconnected; f != nil {
 		r := DisconnectReason{Code: DisconnectCode(code), Text: C.GoString(text)}
-		c.protect("OnPeerDisconnected", p, func() { f(p, r) })
+		c.run("OnPeerDisconnected", p, func() { f(p, r) })
 	}
+}
+
+func (c *client) onAttemptFailed(info *C.btcclient_peer_info, cause *C.char, failures C.uint32_t, retryMs C.uint64_t) {
+	f := c.listeners.OnAttemptFailed
+	if f == nil {
+		return
+	}
+	a := AttemptFailure{Cause: C.GoString(cause), Failures: uint32(failures), RetryIn: millis(retryMs)}
+	p := c.peer(info)
+	c.protect("OnAttemptFailed", p, func() { f(p, a) })
+}
+
+func (c *client) onStatusChanged(info *C.btcclient_peer_info, old, new C.uint32_t) {
+	f := c.listeners.OnStatusChanged
+	if f == nil {
+		return
+	}
+	p := c.peer(info)
+	c.protect("OnStatusChanged", p, func() { f(p, PeerStatus(old), PeerStatus(new)) })
 }
 
 func hash32(p *C.uint8_t) (h [32]byte) {

@@ -26,7 +26,9 @@ var (
 	// ErrMaxPeersReached: AddPeer when MaxPeers peers are managed.
 	ErrMaxPeersReached = errors.New("btcclient: maximum number of peers reached")
 	// ErrStopTimeout: Stop did not finish before the context's deadline. The client is
-	// stopped anyway, and no listener starts after Stop returned.
+	// stopped anyway, and no listener starts after Stop returned; the *Error's
+	// UndeliveredDisconnects (and its message, "N disconnected events not delivered") says
+	// how many connected peers get no OnPeerDisconnected.
 	ErrStopTimeout = errors.New("btcclient: stop timed out")
 	// ErrInvalidConfig: a Config field is out of range; the message names it.
 	ErrInvalidConfig = errors.New("btcclient: invalid config")
@@ -71,6 +73,9 @@ func (s Status) String() string {
 type Error struct {
 	Status  Status
 	Message string
+	// UndeliveredDisconnects (ErrStopTimeout): the connected peers whose OnPeerConnected
+	// was called and whose OnPeerDisconnected was not and will not be.
+	UndeliveredDisconnects int
 
 	// also is a second error e matches with errors.Is besides its status's sentinel: the
 	// context's error of a Stop that was cancelled, ErrInvalidArgument for a config string

@@ -13,8 +13,13 @@ typedef struct {
 	const btcclient_peer_info *peer;
 	const void *items;     // headers, inv, addrs or bytes
 	size_t count;          // their number (bytes: the length)
-	const char *text;      // MESSAGE: the command; PEER_DISCONNECTED: the reason text
+	const char *text;      // MESSAGE: the command; PEER_DISCONNECTED: the reason text;
+	                       // ATTEMPT_FAILED: the cause
 	uint32_t reason;       // PEER_DISCONNECTED
+	uint32_t failures;     // ATTEMPT_FAILED
+	uint64_t retry_ms;     // ATTEMPT_FAILED
+	uint32_t old_status;   // STATUS_CHANGED
+	uint32_t new_status;   // STATUS_CHANGED
 	uint8_t hash[32];      // BLOCK, TX
 } go_event;
 
@@ -46,6 +51,16 @@ static void go_read_event(btcclient_event *ev, go_event *out) {
 	case BTCCLIENT_EVENT_KIND_MESSAGE:
 		btcclient_event_bytes(ev, (const uint8_t **)&out->items, &out->count);
 		out->text = btcclient_event_command(ev);
+		break;
+	case BTCCLIENT_EVENT_KIND_ATTEMPT_FAILED:
+		btcclient_event_attempt_failed(ev, &out->text, &out->failures, &out->retry_ms);
+		break;
+	case BTCCLIENT_EVENT_KIND_STATUS_CHANGED:
+		btcclient_event_status_change(ev, &out->old_status, &out->new_status);
+		break;
+	default:
+		// A kind this package does not know (a newer library): only kind and peer are read;
+		// deliver skips it and the batch frees it like any other.
 		break;
 	}
 }
@@ -181,5 +196,11 @@ func (c *client) deliver(ev *C.go_event) {
 		c.onTx(info, (*C.uint8_t)(ev.items), ev.count, &ev.hash[0])
 	case C.BTCCLIENT_EVENT_KIND_MESSAGE:
 		c.onMessage(info, ev.text, (*C.uint8_t)(ev.items), ev.count)
+	case C.BTCCLIENT_EVENT_KIND_ATTEMPT_FAILED:
+		c.onAttemptFailed(info, ev.text, ev.failures, ev.retry_ms)
+	case C.BTCCLIENT_EVENT_KIND_STATUS_CHANGED:
+		c.onStatusChanged(info, ev.old_status, ev.new_status)
+	default:
+		// Unknown kinds (a newer library) are skipped.
 	}
 }

@@ -41,12 +41,37 @@ type MessageListeners struct {
 	// OnMessage: any other message (not version, verack, ping, pong, sendaddrv2,
 	// wtxidrelay, headers, inv, block, tx, addr, addrv2): its command and raw payload.
 	OnMessage func(p *Peer, command string, payload []byte)
+	// OnAttemptFailed: a connection attempt failed (the dial or the handshake failed), or a
+	// connection ended before it was stable (Config.StableAfter; OnPeerDisconnected came
+	// first). f says why, how many failures in a row and when the next attempt is.
+	OnAttemptFailed func(p *Peer, f AttemptFailure)
+	// OnStatusChanged: a managed peer's status changed from old to new (Connecting,
+	// Connected, Disconnected, Unhealthy). For a connection it comes after OnPeerConnected
+	// and after OnPeerDisconnected.
+	OnStatusChanged func(p *Peer, old, new PeerStatus)
+}
+
+// AttemptFailure describes a failed connection attempt (OnAttemptFailed).
+type AttemptFailure struct {
+	// Cause is the library's description of the failure.
+	Cause string
+	// Failures is the number of failures in a row, this one included; the peer becomes
+	// Unhealthy when it reaches MaxFailureCount.
+	Failures uint32
+	// RetryIn is the delay before the next attempt.
+	RetryIn time.Duration
+}
+
+func (f AttemptFailure) String() string {
+	return fmt.Sprintf("%s (failure %d, retry in %v)", f.Cause, f.Failures, f.RetryIn)
 }
 
 // Peer is a connected peer as a listener sees it: what its handshake told, and methods to
 // send to it. The same *Peer is passed to every listener call of one connection (from
 // OnPeerConnected to OnPeerDisconnected), so it can be used as a map key; a reconnection
-// gets a new one.
+// gets a new one. OnAttemptFailed and OnStatusChanged outside a connection get a *Peer of
+// their own (ID, Addr and Discovered set; the handshake fields those of the last handshake,
+// zero before the first): ID names the peer across connections.
 type Peer struct {
 	// ID is the peer's stable id, unique within the client, never reused.
 	ID uint64

@@ -10,7 +10,11 @@
 //    (CALLED_FROM_CALLBACK); an Error from a throwing method and a listener's own exception
 //    reach Listeners::on_exception with the listener's name and the client keeps delivering;
 //    without on_exception such an exception is dropped and the process goes on;
-// 4. set_logger: a logger function that throws does not end the process.
+// 4. set_logger: a logger function that throws does not end the process;
+// 5. attempt-failed and status-changed events, through listeners and in poll mode: a refused
+//    peer (127.0.0.1:1) fails with 1, then 2 failures in a row, a cause and a retry delay;
+//    a simnet node goes CONNECTING -> CONNECTED; an exception thrown by on_status_changed
+//    reaches on_exception; Config::stable_after is taken.
 //
 // Needs BTCCLIENT_SIMNET (path of the simnet binary).
 #include "harness.h"
@@ -288,6 +292,123 @@ void test_listeners(const simnet& sim) {
   }
 }
 
+// What test_events saw (under `lock`).
+struct Events {
+  std::mutex lock;
+  std::condition_variable changed;
+  std::vector<uint32_t> failures;  // of the refused peer, in order
+  std::string cause;
+  std::chrono::milliseconds retry_in{0};
+  bool connected_status = false;  // CONNECTING -> CONNECTED of the simnet node
+  std::vector<std::string> exception_listeners;
+
+  void failed(const btcclient::PeerInfo& peer, std::string_view c, uint32_t n,
+              std::chrono::milliseconds retry) {
+    std::lock_guard<std::mutex> g(lock);
+    if (peer.addr != "127.0.0.1:1") return;
+    failures.push_back(n);
+    cause = std::string(c);
+    retry_in = retry;
+    changed.notify_all();
+  }
+  void status(const btcclient::PeerInfo& peer, const std::string& node, uint32_t old_status,
+              uint32_t new_status) {
+    std::lock_guard<std::mutex> g(lock);
+    if (peer.addr == node && old_status == BTCCLIENT_PEER_STATUS_CONNECTING &&
+        new_status == BTCCLIENT_PEER_STATUS_CONNECTED) {
+      connected_status = true;
+    }
+    changed.notify_all();
+  }
+  bool seen_all() const {
+    return failures.size() >= 2 && connected_status;
+  }
+  template <typename Pred>
+  bool wait(Pred pred, std::chrono::seconds limit = 20s) {
+    std::unique_lock<std::mutex> g(lock);
+    return changed.wait_for(g, limit, [&] { return pred(*this); });
+  }
+  void check() {
+    std::lock_guard<std::mutex> g(lock);
+    CHECK(failures.size() >= 2);
+    if (failures.size() >= 2) {
+      CHECK(failures[0] == 1);
+      CHECK(failures[1] == 2);
+    }
+    CHECK(!cause.empty());
+    CHECK(retry_in.count() > 0);
+    CHECK(connected_status);
+  }
+};
+
+void test_events(const simnet& sim) {
+  const std::string node = sim.addrs[0];
+  btcclient::Config config;
+  config.network(BTCCLIENT_NETWORK_REGTEST)
+      .discovery(false)
+      .allow_local_addresses(true)
+      .reconnect_delay(100ms)
+      .max_failure_count(100)
+      .stable_after(0ms);
+
+  // Listeners.
+  {
+    Events ev;
+    btcclient::Listeners l;
+    l.on_attempt_failed = [&](const btcclient::PeerInfo& peer, std::string_view cause,
+                              uint32_t failures, std::chrono::milliseconds retry_in) {
+      ev.failed(peer, cause, failures, retry_in);
+    };
+    l.on_status_changed = [&](const btcclient::PeerInfo& peer, uint32_t old_status,
+                              uint32_t new_status) {
+      ev.status(peer, node, old_status, new_status);
+      throw std::runtime_error("thrown by on_status_changed");
+    };
+    l.on_exception = [&](std::string_view listener, std::exception_ptr) {
+      std::lock_guard<std::mutex> g(ev.lock);
+      ev.exception_listeners.emplace_back(listener);
+    };
+    btcclient::Client client(config, std::move(l));
+    client.start();
+    client.add_peer("127.0.0.1:1");
+    client.add_peer(node);
+    CHECK(ev.wait([](Events& e) { return e.seen_all(); }));
+    client.stop();
+    ev.check();
+    std::lock_guard<std::mutex> g(ev.lock);
+    CHECK(!ev.exception_listeners.empty());
+    for (const std::string& name : ev.exception_listeners) CHECK(name == "on_status_changed");
+  }
+
+  // Poll mode: the same events through Event::attempt_failed and Event::status_change.
+  {
+    Events ev;
+    config.poll_mode(true);
+    btcclient::Client client(config);
+    client.start();
+    client.add_peer("127.0.0.1:1");
+    client.add_peer(node);
+    const auto deadline = std::chrono::steady_clock::now() + 20s;
+    bool done = false;
+    while (!done && std::chrono::steady_clock::now() < deadline) {
+      std::optional<btcclient::Event> e = client.poll(100ms);
+      if (!e) continue;
+      if (e->kind() == BTCCLIENT_EVENT_KIND_ATTEMPT_FAILED) {
+        const btcclient::Event::AttemptFailure f = e->attempt_failed();
+        ev.failed(e->peer(), f.cause, f.failures, f.retry_in);
+      } else if (e->kind() == BTCCLIENT_EVENT_KIND_STATUS_CHANGED) {
+        const std::pair<uint32_t, uint32_t> change = e->status_change();
+        ev.status(e->peer(), node, change.first, change.second);
+        CHECK_THROWS(e->attempt_failed(), BTCCLIENT_STATUS_INVALID_ARGUMENT, "");
+      }
+      std::lock_guard<std::mutex> g(ev.lock);
+      done = ev.seen_all();
+    }
+    client.stop();
+    ev.check();
+  }
+}
+
 void test_logger() {
   std::mutex lock;
   int calls = 0;
@@ -324,6 +445,7 @@ int main() {
     CHECK(!"simnet started");
   } else {
     test_listeners(sim);
+    test_events(sim);
   }
   simnet_stop(&sim);
   test_logger();
