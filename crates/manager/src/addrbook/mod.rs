@@ -93,7 +93,7 @@ const MIN_FAIL: i64 = 7 * DAY;
 /// The penalty Core gives the time of an address relayed by another peer.
 const RELAY_TIME_PENALTY: i64 = 2 * HOUR;
 /// Random probes `select` makes before it falls back to scanning the table.
-const SELECT_PROBES: usize = 20_000;
+const SELECT_PROBES: usize = 2_048;
 
 /// An address the book can hold: IPv4, IPv6 or a Tor v3 onion service.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -784,7 +784,7 @@ impl AddrBook {
     /// Chooses an address to connect to, as Core's `Select`: new or tried with equal chance
     /// when both hold entries, then random buckets and slots, an entry taken with probability
     /// [`AddrEntry::chance`] times a factor that starts at 1 and grows by 1.2 after each
-    /// refusal. Entries `filter` rejects are never returned. After 20,000 random probes
+    /// refusal. Entries `filter` rejects are never returned. After 2,048 random probes
     /// without success (a sparse table, or a filter that rejects most entries) it scans the
     /// table and draws among the entries the filter accepts, weighted by their chance; if
     /// none, it tries the other table. `None` when no entry passes the filter.

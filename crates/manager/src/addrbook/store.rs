@@ -169,7 +169,9 @@ impl AddrBook {
         out.extend(self.network_magic);
         out.extend(self.key);
         out.extend((self.len() as u32).to_le_bytes());
-        for e in self.entries() {
+        // In table order (new, then tried), so one book always gives the same bytes.
+        let ids = self.new_table.iter().chain(self.tried_table.iter());
+        for e in ids.filter_map(|&id| self.slot(id)).map(|s| &s.entry) {
             out.push(u8::from(e.in_tried));
             put_addr(&mut out, &e.addr.net);
             out.extend(e.addr.port.to_le_bytes());
