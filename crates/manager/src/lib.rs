@@ -50,6 +50,7 @@
 //! # use bitcoin::hashes::Hash;
 //! ```
 
+pub mod addrbook;
 mod address;
 mod client;
 mod config;
