@@ -436,6 +436,7 @@ where
     let body = async {
         events.emit(peer, EventKind::Connected).await?;
         announced.store(true, Ordering::Relaxed);
+        peer.announce_connected();
         events.carry_out(peer, actions).await?;
         let mut bucket = AddrTokenBucket::new();
         if config.discovery {

@@ -187,6 +187,9 @@ struct PeerState {
     last_failure: Option<ConnectFailure>,
     outbox: Option<Outbox>,
     stop_reason: Option<DisconnectReason>,
+    /// The current connection's connected event is queued for the listeners: from then on
+    /// `wait_connected` may report it (and its disconnected event is owed).
+    announced: bool,
 }
 
 pub(crate) struct PeerShared {
@@ -254,6 +257,7 @@ impl ManagedPeer {
                     last_failure: None,
                     outbox: None,
                     stop_reason: None,
+                    announced: false,
                 }),
                 cancel,
                 attempts: watch::channel(0).0,
@@ -418,16 +422,16 @@ impl ManagedPeer {
         };
         let wait = async {
             loop {
-                if self.status() == PeerStatus::Connected {
+                if self.connected_and_announced() {
                     return Ok(());
                 }
                 if rx.changed().await.is_err() {
                     return Err(fail(ConnectFailure::WaitTimeout));
                 }
-                let st = lock(&self.shared.state);
-                if st.lifecycle.status() == PeerStatus::Connected {
+                if self.connected_and_announced() {
                     return Ok(());
                 }
+                let st = lock(&self.shared.state);
                 if let Some(f) = st.last_failure.clone() {
                     return Err(fail(f));
                 }
@@ -461,10 +465,22 @@ impl ManagedPeer {
         st.connected_since = Some(SystemTime::now());
         st.outbox = Some(outbox);
         st.last_failure = None;
-        let actions = st.lifecycle.step(Input::HandshakeDone, now);
-        drop(st);
+        st.announced = false;
+        st.lifecycle.step(Input::HandshakeDone, now)
+    }
+
+    /// The connected event of the current connection is queued: wakes `wait_connected`. Until
+    /// then a stop could cancel the session before any listener heard of the connection, so
+    /// `wait_connected` does not report it yet.
+    pub(crate) fn announce_connected(&self) {
+        lock(&self.shared.state).announced = true;
         self.shared.attempts.send_modify(|n| *n += 1);
-        actions
+    }
+
+    /// Connected, and the listeners told so.
+    fn connected_and_announced(&self) -> bool {
+        let st = lock(&self.shared.state);
+        st.announced && st.lifecycle.status() == PeerStatus::Connected
     }
 
     /// No more sends from users on this connection.

@@ -1,12 +1,14 @@
 //! The specification's state table: Disconnected -> Connecting -> Connected -> Disconnected,
 //! Unhealthy after max_failure_count failures, reconnect after the delay; and stop.
 
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Arc;
 use std::time::Duration;
 
-use btcclient_manager::{BtcClient, DisconnectReason, FailureCause, PeerStatus};
+use btcclient_manager::{BtcClient, DisconnectReason, FailureCause, Listeners, PeerStatus};
 use btcclient_simnet::{Fault, Simnet};
 
-use crate::{eventually, fast, started, Recorder, Seen};
+use crate::{eventually, fast, quiet_net, started, Recorder, Seen};
 
 #[tokio::test]
 async fn connecting_until_the_handshake_finishes_then_connected() {
@@ -546,4 +548,40 @@ async fn the_health_check_drops_an_unhealthy_discovered_peer_on_its_next_tick() 
     );
     client.stop(Duration::from_secs(5)).await.unwrap();
     net.shutdown().await;
+}
+
+/// `wait_connected` reports a connection only once its connected event is on its way to the
+/// listeners: a `stop` right after it returns still delivers that connected event and its
+/// disconnected event (the peer's status went to Connected before the event was queued, and a
+/// stop in between left the listeners without either).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn wait_connected_then_stop_delivers_the_connected_event() {
+    let net = quiet_net(1).await;
+    for round in 0..30 {
+        let connected = Arc::new(AtomicUsize::new(0));
+        let disconnected = Arc::new(AtomicUsize::new(0));
+        let (c, d) = (Arc::clone(&connected), Arc::clone(&disconnected));
+        let client = started(
+            fast().listeners(
+                Listeners::new()
+                    .on_peer_connected(move |_| {
+                        c.fetch_add(1, Ordering::SeqCst);
+                    })
+                    .on_peer_disconnected(move |_, _| {
+                        d.fetch_add(1, Ordering::SeqCst);
+                    }),
+            ),
+        );
+        let peer = client.add_peer(&net.addrs()[0].to_string()).unwrap();
+        peer.wait_connected(Duration::from_secs(5)).await.unwrap();
+        client.stop(Duration::from_secs(5)).await.unwrap();
+        assert_eq!(
+            (
+                connected.load(Ordering::SeqCst),
+                disconnected.load(Ordering::SeqCst)
+            ),
+            (1, 1),
+            "round {round}"
+        );
+    }
 }
