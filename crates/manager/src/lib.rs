@@ -56,6 +56,7 @@ mod client;
 mod config;
 mod connection;
 mod dispatch;
+pub mod dns;
 mod error;
 #[cfg(any(test, feature = "fuzzing"))]
 #[doc(hidden)]
