@@ -193,16 +193,7 @@ impl BtcClient {
     fn build(config: Config, handle: Handle, runtime: Option<Runtime>) -> Result<BtcClient> {
         config.validate()?;
         let owner = Arc::new_cyclic(|weak| Owner {
-            shared: Arc::new(Shared {
-                id: NEXT_CLIENT_ID.fetch_add(1, Ordering::Relaxed),
-                wire: config.wire(),
-                config,
-                handle,
-                nonces: Mutex::new(HashSet::new()),
-                next_peer_id: AtomicU64::new(1),
-                state: Mutex::new(State::Idle),
-                client: WeakClient(weak.clone()),
-            }),
+            shared: Arc::new(Shared::new(config, handle, WeakClient(weak.clone()))),
             runtime,
         });
         Ok(BtcClient { owner })
@@ -571,7 +562,12 @@ impl Shared {
     /// A client state that is never started, for driving one connection by hand (fuzzing).
     #[cfg(any(test, feature = "fuzzing"))]
     pub(crate) fn detached(config: Config, handle: Handle) -> Arc<Shared> {
-        Arc::new(Shared {
+        Arc::new(Shared::new(config, handle, WeakClient::default()))
+    }
+
+    /// The state of a client that has not started, reaching its handle through `client`.
+    fn new(config: Config, handle: Handle, client: WeakClient) -> Shared {
+        Shared {
             id: NEXT_CLIENT_ID.fetch_add(1, Ordering::Relaxed),
             wire: config.wire(),
             config,
@@ -579,8 +575,8 @@ impl Shared {
             nonces: Mutex::new(HashSet::new()),
             next_peer_id: AtomicU64::new(1),
             state: Mutex::new(State::Idle),
-            client: WeakClient::default(),
-        })
+            client,
+        }
     }
 
     fn spawn_peer(
