@@ -119,7 +119,7 @@ impl HeaderChain {
     /// (`LocatorEntries`): the tip and the 11 blocks below it one by one, then doubling
     /// steps, genesis last.
     pub fn locator(&self) -> Vec<BlockHash> {
-        btcclient_simnet::locator_heights(self.height())
+        btcclient_manager::wire::locator_heights(self.height())
             .into_iter()
             .map(|h| self.hashes[h as usize])
             .collect()

@@ -176,10 +176,7 @@ pub struct Config {
     pub listeners: Listeners,
 }
 
-/// Our protocol version (Bitcoin Core 29's).
-pub const PROTOCOL_VERSION: u32 = 70016;
-/// Oldest peer protocol version we talk to (Core's `MIN_PEER_PROTO_VERSION`).
-pub const MIN_PEER_PROTOCOL_VERSION: u32 = 31800;
+pub use btcclient_wire::{MIN_PEER_PROTOCOL_VERSION, PROTOCOL_VERSION};
 
 impl Default for Config {
     fn default() -> Self {

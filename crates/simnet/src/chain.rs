@@ -15,25 +15,7 @@ use bitcoin::{
 /// Bitcoin Core's limit on the number of headers in one `headers` message.
 pub const MAX_HEADERS_RESULTS: usize = btcclient_wire::MAX_HEADERS_ENTRIES;
 
-/// The heights of a block locator from `tip` back to genesis, as Bitcoin Core builds one
-/// (`LocatorEntries`): the tip and the 11 blocks below it one by one, then doubling steps,
-/// genesis last. Shared by the simulated nodes and the `btcclient` command's header sync.
-pub fn locator_heights(tip: u32) -> Vec<u32> {
-    let mut height = tip;
-    let mut step = 1u32;
-    let mut out = Vec::new();
-    loop {
-        out.push(height);
-        if height == 0 {
-            break;
-        }
-        height = height.saturating_sub(step);
-        if out.len() > 10 {
-            step = step.saturating_mul(2);
-        }
-    }
-    out
-}
+pub use btcclient_wire::locator_heights;
 
 /// The compact target of regtest blocks (`0x207fffff`): about every second hash meets it.
 pub const REGTEST_BITS: u32 = 0x207f_ffff;

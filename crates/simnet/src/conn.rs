@@ -32,10 +32,8 @@ use crate::Fault;
 
 /// Frames queued for one connection's writer before `push` reports it full.
 pub(crate) const OUT_QUEUE: usize = 1024;
-/// Core's `PROTOCOL_VERSION`.
-pub const PROTOCOL_VERSION: u32 = 70016;
-/// Core's `MIN_PEER_PROTO_VERSION`: older peers are disconnected.
-const MIN_PEER_PROTO_VERSION: i64 = 31800;
+use btcclient_wire::MIN_PEER_PROTOCOL_VERSION as MIN_PEER_PROTO_VERSION;
+pub use btcclient_wire::PROTOCOL_VERSION;
 const BIP0031_VERSION: u32 = 60000;
 const FEEFILTER_VERSION: u32 = 70013;
 const SHORT_IDS_BLOCKS_VERSION: u32 = 70014;
@@ -174,7 +172,7 @@ fn parse_version(payload: &[u8]) -> Result<PeerVersion, VersionError> {
     let services = u64::from_le_bytes(c.array::<8>().ok_or(VersionError::Malformed)?);
     c.take(8).ok_or(VersionError::Malformed)?; // time
     c.take(26).ok_or(VersionError::Malformed)?; // addrMe
-    if i64::from(version) < MIN_PEER_PROTO_VERSION {
+    if i64::from(version) < i64::from(MIN_PEER_PROTO_VERSION) {
         return Err(VersionError::Obsolete);
     }
     if !c.is_empty() {

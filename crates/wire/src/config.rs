@@ -11,6 +11,39 @@ pub const MAX_ADDR_ENTRIES: usize = 1_000;
 pub const MAX_INV_ENTRIES: usize = 50_000;
 /// At most this many headers in one `headers` message.
 pub const MAX_HEADERS_ENTRIES: usize = 2_000;
+/// The protocol version we speak (Bitcoin Core 29's `PROTOCOL_VERSION`).
+pub const PROTOCOL_VERSION: u32 = 70016;
+/// The oldest protocol version a peer may speak (Core's `MIN_PEER_PROTO_VERSION`): older
+/// peers are disconnected.
+pub const MIN_PEER_PROTOCOL_VERSION: u32 = 31800;
+
+/// The heights of a block locator from `tip` back to genesis, as Bitcoin Core builds one
+/// (`LocatorEntries`): the tip and the 11 blocks below it one by one, then doubling steps,
+/// genesis last.
+///
+/// ```
+/// assert_eq!(btcclient_wire::locator_heights(3), vec![3, 2, 1, 0]);
+/// let l = btcclient_wire::locator_heights(1_000);
+/// assert_eq!(&l[..12], &[1000, 999, 998, 997, 996, 995, 994, 993, 992, 991, 990, 989]);
+/// assert_eq!(l[12], 987);
+/// assert_eq!(l.last(), Some(&0));
+/// ```
+pub fn locator_heights(tip: u32) -> Vec<u32> {
+    let mut height = tip;
+    let mut step = 1u32;
+    let mut out = Vec::new();
+    loop {
+        out.push(height);
+        if height == 0 {
+            break;
+        }
+        height = height.saturating_sub(step);
+        if out.len() > 10 {
+            step = step.saturating_mul(2);
+        }
+    }
+    out
+}
 
 /// The settings a frame reader and writer need: the network magic and the payload limit.
 ///

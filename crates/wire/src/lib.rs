@@ -58,7 +58,8 @@ pub use block::RawBlock;
 pub use codec::{V1Codec, HEADER_LEN};
 pub use command::{commands, Command, COMMAND_LEN};
 pub use config::{
-    WireConfig, DEFAULT_MAX_PAYLOAD, MAX_ADDR_ENTRIES, MAX_HEADERS_ENTRIES, MAX_INV_ENTRIES,
+    locator_heights, WireConfig, DEFAULT_MAX_PAYLOAD, MAX_ADDR_ENTRIES, MAX_HEADERS_ENTRIES,
+    MAX_INV_ENTRIES, MIN_PEER_PROTOCOL_VERSION, PROTOCOL_VERSION,
 };
 pub use error::{V2HandshakeCause, WireError};
 pub use frame::{checksum, decode_payload, Frame};
