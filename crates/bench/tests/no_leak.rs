@@ -1,8 +1,12 @@
 //! A client whose listeners reach the client is freed when the user drops it: 100
-//! create/start/connect/stop/drop cycles leave threads, file descriptors and the client's
-//! state where they were. Alone in its own test binary, so that no other test's threads or
-//! sockets come and go meanwhile.
+//! create/start/connect/stop/drop cycles leave threads, file descriptors, live heap and the
+//! client's state where they were. Alone in its own test binary, so that no other test's
+//! threads, sockets or allocations come and go meanwhile; in the bench crate for its counting
+//! allocator.
 #![allow(clippy::unwrap_used, missing_docs)]
+
+#[global_allocator]
+static ALLOC: btcclient_bench::Counting = btcclient_bench::Counting;
 
 use std::sync::{Arc, OnceLock};
 use std::time::{Duration, Instant};
@@ -101,11 +105,20 @@ fn clients_whose_listeners_reach_them_are_freed() {
     // One cycle first, so that lazily created process-wide things exist at the baseline.
     cycle();
     std::thread::sleep(Duration::from_millis(500));
-    let (threads0, fds0) = (threads(), fds());
+    let (threads0, fds0, heap0) = (threads(), fds(), btcclient_bench::live_heap());
     for _ in 0..100 {
         cycle();
     }
     assert_eq!(settles(threads0, threads), threads0, "threads left behind");
     assert_eq!(settles(fds0, fds), fds0, "descriptors left behind");
+    // A client with its runtime, peer, queues and listeners is well over 100 KB; 100 leaked
+    // ones would be megabytes. What may differ is noise: the simnet node's per-connection
+    // bookkeeping and allocator-internal caches.
+    let heap = settles(heap0 + 64 * 1024, btcclient_bench::live_heap);
+    println!("live heap: {heap0} B before 100 cycles, {heap} B after");
+    assert!(
+        heap <= heap0 + 64 * 1024,
+        "live heap grew from {heap0} B to {heap} B over 100 cycles"
+    );
     rt.block_on(net.shutdown());
 }
