@@ -55,6 +55,7 @@ mod address;
 mod client;
 mod config;
 mod connection;
+mod dialer;
 mod dispatch;
 pub mod dns;
 mod error;
@@ -67,6 +68,7 @@ mod peer;
 mod socket;
 pub mod socks5;
 
+pub use addrbook::{BookStats, PeersDatImport};
 pub use address::{is_bad_port, is_routable, network_group, parse_peer_address};
 pub use bitcoin;
 pub use btcclient_wire as wire;
@@ -75,6 +77,7 @@ pub use client::{BtcClient, WeakClient};
 pub use config::{
     Backoff, Config, ConfigBuilder, Delivery, Network, MIN_PEER_PROTOCOL_VERSION, PROTOCOL_VERSION,
 };
+pub use dialer::{DialFuture, Dialer, TcpDialer};
 pub use error::{ConnectFailure, Error, PeerConnectionError, Result};
 pub use lifecycle::{AttemptFailure, FailureCause, StatusChange};
 pub use listeners::{DisconnectReason, Listeners};
