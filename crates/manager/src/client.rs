@@ -101,6 +101,9 @@ struct Run {
     /// Wakes the task that keeps `target_outbound` discovered peers (an address arrived, a
     /// discovered peer went away).
     wake: Arc<Notify>,
+    /// Set at start: addresses of the tried table are chosen before any other, until none is
+    /// left to choose (a restarted client goes back to the peers it knew first).
+    tried_first: bool,
     deliverer: Deliverer,
     /// Serialized delivery: the dispatcher's channel and its completion signal.
     serialized: Option<(mpsc::Sender<Event>, oneshot::Receiver<()>)>,
@@ -316,6 +319,7 @@ impl BtcClient {
             groups: HashSet::new(),
             dropped: DroppedList::default(),
             wake: Arc::new(Notify::new()),
+            tried_first: true,
             deliverer,
             serialized,
         };
@@ -402,6 +406,7 @@ impl BtcClient {
             groups: _,
             dropped: _,
             wake: _,
+            tried_first: _,
             deliverer,
             serialized,
         } = run;
@@ -867,7 +872,8 @@ impl Shared {
     /// Brings the discovered peers up to `target_outbound` (without passing `max_peers`),
     /// drawing addresses from the book: not already managed nor recently dropped, not a bad
     /// port, and (unless local addresses are allowed) routable and in a network group no
-    /// other peer occupies. Returns how many peers were added.
+    /// other peer occupies. At the start of a run, tried addresses come first. Returns how
+    /// many peers were added.
     pub(crate) fn fill_outbound(self: &Arc<Self>, generation: u64) -> usize {
         if !self.config.discovery {
             return 0;
@@ -899,17 +905,28 @@ impl Shared {
             }
             let taken = |key: &str| run.peers.contains_key(key) || run.dropped.contains(key);
             let user_group = |g: &[u8]| user_groups.contains(g);
-            let picked = book.select(now, &mut rng, |entry| {
+            let acceptable = |entry: &crate::addrbook::AddrEntry| {
                 entry.addr.socket_addr().is_some_and(|sock| {
                     admit(sock, allow_local, taken, &run.groups, user_group).is_some()
                 })
-            });
+            };
+            let mut picked = None;
+            if run.tried_first {
+                picked = book.select(now, &mut rng, |e| e.in_tried && acceptable(e));
+            }
+            let tried_left = picked.is_some();
+            if picked.is_none() {
+                picked = book.select(now, &mut rng, acceptable);
+            }
             let Some((target, group)) = picked
                 .and_then(|e| e.addr.socket_addr())
                 .and_then(|sock| admit(sock, allow_local, taken, &run.groups, user_group))
             else {
                 break;
             };
+            if !tried_left {
+                run.tried_first = false;
+            }
             if let Some(g) = &group {
                 run.groups.insert(g.clone());
             }
@@ -1169,7 +1186,12 @@ mod run_tests {
             port: 10,
         };
         let source = Source::Peer(NetAddr::Ipv4(std::net::Ipv4Addr::new(127, 0, 0, 2)));
-        assert_eq!(client.shared().hear(old, source, std::slice::from_ref(&heard)), 0);
+        assert_eq!(
+            client
+                .shared()
+                .hear(old, source, std::slice::from_ref(&heard)),
+            0
+        );
         assert_eq!(client.shared().fill_outbound(old), 0);
         client.shared().health_check(old);
         assert_eq!(client.peer_count(), 0);

@@ -14,6 +14,7 @@ use btcclient_manager::addrbook::{AddrBook, Position};
 use btcclient_manager::bitcoin::p2p::address::{AddrV2, AddrV2Message, Address};
 use btcclient_manager::bitcoin::p2p::message::NetworkMessage;
 use btcclient_manager::bitcoin::p2p::ServiceFlags;
+use btcclient_manager::dns::{ResolveFuture, Resolver, SharedResolver};
 use btcclient_manager::{
     network_group, BtcClient, DialFuture, Dialer, DisconnectReason, Error, Network,
 };
@@ -60,7 +61,9 @@ async fn heard_addresses_go_into_the_book_and_target_outbound_are_connected() {
     // Every connected peer is tried (the user-added one too); the rest wait in "new".
     let stats = client.address_book();
     assert_eq!(stats.tried, 4, "{stats:?}");
-    assert_eq!(stats.new + stats.tried, 10, "{stats:?}");
+    // The others wait in "new" (all ten share one source group and address group, so one
+    // new bucket of 64 slots: a slot collision may drop one or two).
+    assert!(stats.new >= 3 && stats.new + stats.tried <= 10, "{stats:?}");
     // Nodes the book was not asked for were never dialled.
     let dialled = net.nodes().iter().filter(|n| n.accepted() > 0).count();
     assert_eq!(dialled, 4);
@@ -335,4 +338,161 @@ async fn an_attacker_in_one_group_gets_one_peer_and_64_new_buckets() {
     // One peer in every honest group.
     assert_eq!(honest_peers, 8, "{peers:?}");
     net.shutdown().await;
+}
+
+/// A resolver that answers from a table and counts the questions.
+#[derive(Default)]
+struct FakeResolver {
+    answers: HashMap<String, Vec<IpAddr>>,
+    asked: Mutex<Vec<String>>,
+}
+
+impl Resolver for FakeResolver {
+    fn resolve<'a>(&'a self, host: &'a str) -> ResolveFuture<'a> {
+        self.asked.lock().unwrap().push(host.to_owned());
+        let answer = self.answers.get(host).cloned();
+        Box::pin(async move {
+            answer.ok_or_else(|| io::Error::new(io::ErrorKind::NotFound, "no such host"))
+        })
+    }
+}
+
+/// Three simnet nodes reachable as 50.0.0.1, 51.0.0.1, 52.0.0.1 (port 18444, regtest's
+/// default, which is what seeds' answers get); two seeds also name three unreachable hosts.
+struct Seeded {
+    net: Simnet,
+    dialer: Arc<MapDialer>,
+    resolver: Arc<FakeResolver>,
+    reachable: Vec<SocketAddr>,
+}
+
+async fn seeded() -> Seeded {
+    let net = quiet_net(3).await;
+    let dialer = Arc::new(MapDialer::default());
+    let reachable: Vec<SocketAddr> = (0..3u8).map(|i| v4(50 + i, 0, 0, 1, 18444)).collect();
+    for (i, a) in reachable.iter().enumerate() {
+        dialer.exact.lock().unwrap().insert(*a, net.addrs()[i]);
+    }
+    let ip = |s: &str| s.parse::<IpAddr>().unwrap();
+    let resolver = FakeResolver {
+        answers: HashMap::from([
+            (
+                "seed-a.test".to_owned(),
+                vec![ip("50.0.0.1"), ip("51.0.0.1"), ip("60.0.0.1")],
+            ),
+            (
+                "seed-b.test".to_owned(),
+                vec![ip("52.0.0.1"), ip("61.0.0.1"), ip("62.0.0.1")],
+            ),
+        ]),
+        asked: Mutex::default(),
+    };
+    Seeded {
+        net,
+        dialer,
+        resolver: Arc::new(resolver),
+        reachable,
+    }
+}
+
+fn seeded_config(s: &Seeded, book: Option<std::path::PathBuf>) -> btcclient_manager::ConfigBuilder {
+    fast()
+        .allow_local_addresses(false)
+        .target_outbound(Some(3))
+        .dns_seeds(Some(vec!["seed-a.test".into(), "seed-b.test".into()]))
+        .resolver(SharedResolver(s.resolver.clone()))
+        .dns_seed_delay(Duration::from_millis(300))
+        .dialer(s.dialer.clone())
+        .address_book_path(book)
+}
+
+#[tokio::test]
+async fn an_empty_book_asks_every_dns_seed_at_once_and_connects_to_their_answers() {
+    let s = seeded().await;
+    let client = started(seeded_config(&s, None));
+    assert!(
+        eventually(Duration::from_secs(5), || client.connected_count() == 3).await,
+        "{:?}",
+        client.peers()
+    );
+    assert_eq!(
+        *s.resolver.asked.lock().unwrap(),
+        ["seed-a.test", "seed-b.test"]
+    );
+    let mut peers: Vec<String> = client.peers().into_iter().map(|p| p.addr).collect();
+    peers.sort();
+    let mut want: Vec<String> = s.reachable.iter().map(|a| a.to_string()).collect();
+    want.sort();
+    assert_eq!(peers, want);
+    let stats = client.address_book();
+    assert_eq!(stats.tried, 3, "{stats:?}");
+    assert_eq!(stats.new + stats.tried, 6, "{stats:?}");
+    client.stop(Duration::from_secs(5)).await.unwrap();
+    s.net.shutdown().await;
+}
+
+#[tokio::test]
+async fn a_restarted_client_asks_no_dns_seed_and_dials_its_tried_peers_first() {
+    let s = seeded().await;
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("peers.book");
+    let first = started(seeded_config(&s, Some(path.clone())));
+    assert!(eventually(Duration::from_secs(5), || first.connected_count() == 3).await);
+    first.stop(Duration::from_secs(5)).await.unwrap();
+    drop(first);
+    assert!(path.exists());
+    let asked_before = s.resolver.asked.lock().unwrap().len();
+
+    // A new client on the same file: three tried and three new addresses in its book.
+    let dials_before = s.dialer.dials.load(Ordering::SeqCst);
+    let second = started(seeded_config(&s, Some(path.clone())));
+    let stats = second.address_book();
+    assert_eq!((stats.new, stats.tried), (3, 3), "{stats:?}");
+    assert!(eventually(Duration::from_secs(5), || second.connected_count() == 3).await);
+    // Its first three dials were the tried peers: nothing failed, nothing else was dialled.
+    assert_eq!(s.dialer.dials.load(Ordering::SeqCst) - dials_before, 3);
+    // Past dns_seed_delay with 3 peers connected: no seed was asked.
+    tokio::time::sleep(Duration::from_millis(600)).await;
+    assert_eq!(s.resolver.asked.lock().unwrap().len(), asked_before);
+    second.stop(Duration::from_secs(5)).await.unwrap();
+    s.net.shutdown().await;
+}
+
+#[tokio::test]
+async fn a_damaged_book_file_is_moved_aside_and_the_client_starts_empty() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("peers.book");
+    std::fs::write(&path, b"not a book").unwrap();
+    let client = started(fast().address_book_path(Some(path.clone())));
+    assert_eq!(client.address_book().new + client.address_book().tried, 0);
+    let moved: Vec<_> = std::fs::read_dir(dir.path())
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .filter(|n| n.starts_with("peers.book.bad-"))
+        .collect();
+    assert_eq!(moved.len(), 1, "{moved:?}");
+    client.stop(Duration::from_secs(5)).await.unwrap();
+    // Stopping saved a good (empty) book in its place.
+    let loaded = AddrBook::load(&path, Network::Regtest);
+    assert!(loaded.warning.is_none(), "{:?}", loaded.warning);
+}
+
+#[tokio::test]
+async fn importing_something_that_is_not_a_peers_dat_is_a_clear_error() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("peers.dat");
+    std::fs::write(&path, [0u8; 10]).unwrap();
+    let client = started(fast());
+    let e = client.import_peers_dat(&path).unwrap_err();
+    assert!(matches!(e, Error::PeersDat(_)), "{e:?}");
+    assert!(e.to_string().contains("peers.dat"), "{e}");
+    let missing = client
+        .import_peers_dat(dir.path().join("missing.dat"))
+        .unwrap_err();
+    assert!(
+        missing.to_string().starts_with("cannot read peers.dat"),
+        "{missing}"
+    );
+    assert_eq!(client.address_book().new, 0);
+    client.stop(Duration::from_secs(5)).await.unwrap();
 }
