@@ -7,9 +7,11 @@
 //! - Each peer is dialled, goes through the version/verack handshake (it is `Connected` only
 //!   after that), is pinged, and is redialled after failures with backoff; after
 //!   `max_failure_count` consecutive failures it is `Unhealthy`.
-//! - After every handshake the client asks for addresses (`getaddr`) and dials what comes
-//!   back in `addr` or `addrv2`, up to `max_peers`, skipping duplicates, unroutable
-//!   addresses and crowded network groups.
+//! - After every handshake the client asks for addresses (`getaddr`); what comes back in
+//!   `addr` or `addrv2` (and what DNS seeds answer when the book is short) goes into an
+//!   address book modelled on Bitcoin Core's addrman ([`addrbook`]), from which the client
+//!   keeps `target_outbound` discovered peers, one per network group, beside the peers you
+//!   add; `max_peers` caps the total.
 //! - [`Listeners`]: callbacks for headers, inv, block, tx, addr, peer connected and peer
 //!   disconnected (with its [`DisconnectReason`]), and any other message. A message nobody
 //!   listens to is not decoded; blocks can also be taken undecoded, as checked bytes
