@@ -2,18 +2,22 @@
 
 use std::collections::{HashMap, HashSet};
 use std::net::SocketAddr;
+use std::path::Path;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, Weak};
-use std::time::Duration;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
+use bitcoin::p2p::address::AddrV2Message;
 use bitcoin::p2p::message::NetworkMessage;
+use bitcoin::p2p::ServiceFlags;
 use btcclient_wire::{Frame, WireConfig};
 use tokio::runtime::{Handle, Runtime};
-use tokio::sync::{mpsc, oneshot};
+use tokio::sync::{mpsc, oneshot, Notify};
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
-use tracing::{debug, info, Instrument};
+use tracing::{debug, info, warn, Instrument};
 
+use crate::addrbook::{AddrBook, Admission, BookAddr, BookStats, NetAddr, PeersDatImport, Source};
 use crate::address::{is_bad_port, is_routable, network_group, PeerAddr};
 use crate::config::{Config, Delivery};
 use crate::connection::Events;
@@ -35,9 +39,44 @@ pub(crate) struct Shared {
     pub(crate) nonces: Mutex<HashSet<u64>>,
     next_peer_id: AtomicU64,
     state: Mutex<State>,
+    /// Every address heard of. Lock order: `state` before `book`.
+    book: Mutex<AddrBook>,
     /// The client handle, not kept alive by its own state.
     client: WeakClient,
 }
+
+/// Unix time in seconds (0 if the clock is before 1970).
+fn unix_now() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_secs())
+        .unwrap_or(0)
+}
+
+/// An empty address book for `config`, admitting local addresses only when they are allowed.
+fn empty_book(config: &Config) -> AddrBook {
+    let mut book = AddrBook::new(config.network);
+    book.set_admission(book_admission(config));
+    book
+}
+
+fn book_admission(config: &Config) -> Admission {
+    Admission {
+        onion: false,
+        local: config.allow_local_addresses,
+    }
+}
+
+/// How often the address book is saved while the client runs (Bitcoin Core's interval).
+const BOOK_SAVE_INTERVAL: Duration = Duration::from_secs(15 * 60);
+/// Below this many addresses the DNS seeds are asked after [`Config::dns_seed_delay`]; from
+/// it on, after 5 minutes (Core's `DNSSEEDS_DELAY_PEER_THRESHOLD`).
+const DNS_MANY_ADDRESSES: usize = 1000;
+/// Core's `DNSSEEDS_DELAY_MANY_PEERS`.
+const DNS_DELAY_MANY: Duration = Duration::from_secs(300);
+/// With this many peers connected when the delay ends, the DNS seeds are not asked (Core's
+/// `SEED_OUTBOUND_CONNECTION_THRESHOLD`).
+const DNS_ENOUGH_PEERS: usize = 2;
 
 enum State {
     Idle,
@@ -59,6 +98,12 @@ struct Run {
     /// Addresses removed by the user or dropped as unhealthy: discovery does not bring them
     /// back for a while.
     dropped: DroppedList,
+    /// Wakes the task that keeps `target_outbound` discovered peers (an address arrived, a
+    /// discovered peer went away).
+    wake: Arc<Notify>,
+    /// Set at start: addresses of the tried table are chosen before any other, until none is
+    /// left to choose (a restarted client goes back to the peers it knew first).
+    tried_first: bool,
     deliverer: Deliverer,
     /// Serialized delivery: the dispatcher's channel and its completion signal.
     serialized: Option<(mpsc::Sender<Event>, oneshot::Receiver<()>)>,
@@ -240,6 +285,21 @@ impl BtcClient {
             ),
             Delivery::Concurrent => None,
         };
+        if let Some(path) = &shared.config.address_book_path {
+            let loaded = AddrBook::load(path, shared.config.network);
+            if let Some(warning) = &loaded.warning {
+                warn!("{warning}");
+            }
+            let mut book = loaded.book;
+            book.set_admission(book_admission(&shared.config));
+            info!(
+                new = book.len_new(),
+                tried = book.len_tried(),
+                path = %path.display(),
+                "address book loaded"
+            );
+            *lock(&shared.book) = book;
+        }
         let run = Run {
             generation: NEXT_RUN.fetch_add(1, Ordering::Relaxed),
             cancel: CancellationToken::new(),
@@ -248,6 +308,8 @@ impl BtcClient {
             peers: HashMap::new(),
             groups: HashSet::new(),
             dropped: DroppedList::default(),
+            wake: Arc::new(Notify::new()),
+            tried_first: true,
             deliverer,
             serialized,
         };
@@ -255,24 +317,52 @@ impl BtcClient {
         let cancel = run.cancel.clone();
         let generation = run.generation;
         let interval = shared.config.health_check_interval;
+        let wake = run.wake.clone();
         run.tracker.spawn_on(
             async move {
                 let mut ticker = tokio::time::interval(interval);
                 ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
                 ticker.tick().await;
+                let mut next_save = tokio::time::Instant::now() + BOOK_SAVE_INTERVAL;
                 loop {
-                    tokio::select! {
+                    let tick = tokio::select! {
                         _ = cancel.cancelled() => break,
-                        _ = ticker.tick() => {}
+                        _ = ticker.tick() => true,
+                        _ = wake.notified() => false,
+                    };
+                    let Some(shared) = weak.upgrade() else { break };
+                    if tick {
+                        shared.health_check(generation);
                     }
-                    match weak.upgrade() {
-                        Some(shared) => shared.health_check(generation),
-                        None => break,
+                    shared.fill_outbound(generation);
+                    if tokio::time::Instant::now() >= next_save {
+                        next_save = tokio::time::Instant::now() + BOOK_SAVE_INTERVAL;
+                        let _ = tokio::task::spawn_blocking(move || shared.save_book()).await;
                     }
                 }
             },
             &shared.handle,
         );
+        if shared.config.discovery {
+            let seeds: Vec<String> = match &shared.config.dns_seeds {
+                Some(list) => list.clone(),
+                None => crate::dns::default_dns_seeds(shared.config.network)
+                    .iter()
+                    .map(|s| (*s).to_owned())
+                    .collect(),
+            };
+            if !seeds.is_empty() {
+                run.tracker.spawn_on(
+                    seed_from_dns(
+                        Arc::downgrade(shared),
+                        generation,
+                        run.cancel.clone(),
+                        seeds,
+                    ),
+                    &shared.handle,
+                );
+            }
+        }
         *state = State::Running(Box::new(run));
         info!(network = ?shared.config.network, "client started");
         Ok(())
@@ -305,6 +395,8 @@ impl BtcClient {
             peers,
             groups: _,
             dropped: _,
+            wake: _,
+            tried_first: _,
             deliverer,
             serialized,
         } = run;
@@ -330,6 +422,8 @@ impl BtcClient {
         .await;
         let undelivered_disconnects = deliverer.gate.close();
         abandon.cancel();
+        let saver = Arc::clone(shared);
+        let _ = tokio::task::spawn_blocking(move || saver.save_book()).await;
         match finished {
             Ok(()) => {
                 info!("client stopped");
@@ -372,10 +466,33 @@ impl BtcClient {
         if run.peers.contains_key(target.key()) {
             return Err(Error::PeerAlreadyExists(target.key().to_owned()));
         }
+        let mut evicted = None;
         if run.peers.len() >= shared.config.max_peers {
-            return Err(Error::MaxPeersReached(shared.config.max_peers));
+            // Room is made by evicting a discovered peer: one not connected if there is one,
+            // else the newest.
+            let victim = run
+                .peers
+                .values()
+                .filter(|p| p.is_discovered())
+                .max_by_key(|p| (p.status() != PeerStatus::Connected, p.id()))
+                .map(|p| p.addr().to_owned());
+            let Some(key) = victim else {
+                return Err(Error::MaxPeersReached(shared.config.max_peers));
+            };
+            if let Some(peer) = run.peers.remove(&key) {
+                if let Some(group) = peer.group() {
+                    run.groups.remove(group);
+                }
+                evicted = Some(peer);
+            }
         }
-        Ok(shared.spawn_peer(run, target, false, None))
+        let peer = shared.spawn_peer(run, target, false, None);
+        drop(state);
+        if let Some(old) = evicted {
+            info!(addr = %old.addr(), "evicting a discovered peer for a user-added one");
+            old.cancel(DisconnectReason::Evicted);
+        }
+        Ok(peer)
     }
 
     /// Removes a peer: it is disconnected (its `on_peer_disconnected` gets
@@ -401,6 +518,9 @@ impl BtcClient {
             run.groups.remove(group);
         }
         run.dropped.insert(key);
+        if peer.is_discovered() {
+            run.wake.notify_one();
+        }
         drop(state);
         peer.cancel(DisconnectReason::Removed);
         Ok(())
@@ -424,6 +544,32 @@ impl BtcClient {
             State::Running(run) => run.peers.len(),
             State::Idle => 0,
         }
+    }
+
+    /// Sizes of the address book: entries in its new and tried tables, per kind of network and
+    /// per network group. Available whether or not the client runs.
+    pub fn address_book(&self) -> BookStats {
+        lock(&self.shared().book).stats()
+    }
+
+    /// Imports the addresses of a Bitcoin Core `peers.dat` (of this client's network) into the
+    /// address book: what Core tried goes to the tried table where its slot is free. Works
+    /// whether or not the client runs; a running client may connect to them at once.
+    ///
+    /// Errors: [`Error::PeersDat`] when the file cannot be read or is not a `peers.dat` of
+    /// this network (nothing is imported then).
+    pub fn import_peers_dat(&self, path: impl AsRef<Path>) -> Result<PeersDatImport> {
+        let shared = self.shared();
+        let imported = lock(&shared.book).import_peers_dat_file(path.as_ref(), unix_now())?;
+        info!(
+            new = imported.added_new,
+            tried = imported.added_tried,
+            "peers.dat imported"
+        );
+        if let State::Running(run) = &*lock(&shared.state) {
+            run.wake.notify_one();
+        }
+        Ok(imported)
     }
 
     /// Number of peers whose handshake has finished.
@@ -570,6 +716,7 @@ impl Shared {
         Shared {
             id: NEXT_CLIENT_ID.fetch_add(1, Ordering::Relaxed),
             wire: config.wire(),
+            book: Mutex::new(empty_book(&config)),
             config,
             handle,
             nonces: Mutex::new(HashSet::new()),
@@ -617,49 +764,178 @@ impl Shared {
         peer
     }
 
-    /// Adds discovered addresses, as many as fit, skipping duplicates, undialable
-    /// addresses and (unless local addresses are allowed) non-routable ones and second peers
-    /// of one network group. Returns how many were added. `generation` is the run of the
-    /// peer that heard them: a task of an older run adds nothing.
-    pub(crate) fn discover(self: &Arc<Self>, generation: u64, candidates: &[SocketAddr]) -> usize {
+    /// Puts addresses heard from a peer (`source`) into the address book and wakes the task
+    /// that keeps the outbound target. Returns how many were new to the book. `generation`
+    /// is the run of the peer that heard them: a task of an older run adds nothing.
+    pub(crate) fn hear(&self, generation: u64, source: Source, entries: &[AddrV2Message]) -> usize {
+        let wake = match &*lock(&self.state) {
+            State::Running(run) if run.generation == generation => run.wake.clone(),
+            _ => return 0,
+        };
+        let added = lock(&self.book).add(entries, &source, unix_now());
+        if added > 0 {
+            debug!(added, heard = entries.len(), "addresses added to the book");
+            wake.notify_one();
+        }
+        added
+    }
+
+    /// Addresses a DNS seed answered, into the book with the network's default port.
+    fn seeded(&self, generation: u64, seed: &str, ips: &[std::net::IpAddr]) -> usize {
+        let wake = match &*lock(&self.state) {
+            State::Running(run) if run.generation == generation => run.wake.clone(),
+            _ => return 0,
+        };
+        let now = unix_now();
+        let port = self.config.network.default_port();
+        let mut rng = rand::thread_rng();
+        let entries: Vec<AddrV2Message> = ips
+            .iter()
+            .map(|ip| {
+                use rand::Rng;
+                // As Core: a seed's answer is dated 3 to 7 days ago.
+                let age = rng.gen_range(3 * 86_400..7 * 86_400);
+                AddrV2Message {
+                    time: now.saturating_sub(age) as u32,
+                    services: ServiceFlags::NETWORK | ServiceFlags::WITNESS,
+                    addr: NetAddr::from_ip(*ip).to_addrv2(),
+                    port,
+                }
+            })
+            .collect();
+        let added = lock(&self.book).add(&entries, &Source::seed(seed), now);
+        info!(seed, answered = ips.len(), added, "DNS seed answered");
+        if added > 0 {
+            wake.notify_one();
+        }
+        added
+    }
+
+    /// Records the outcome of a connection attempt in the address book: a finished handshake
+    /// marks the address good (it moves to the tried table; an address the user added enters
+    /// the book first), a failed attempt counts against it.
+    pub(crate) fn book_outcome(&self, peer: &ManagedPeer, connected: bool) {
+        let sock = match (peer.resolved(), peer.target()) {
+            (Some(sock), _) => sock,
+            (None, PeerAddr::Socket(sock, _)) => *sock,
+            (None, PeerAddr::Host(..)) => return,
+        };
+        let addr = BookAddr::from(sock);
+        let now = unix_now();
+        let mut book = lock(&self.book);
+        if connected {
+            if book.get(&addr).is_none() {
+                let entry = AddrV2Message {
+                    time: now as u32,
+                    services: ServiceFlags::NONE,
+                    addr: addr.net.to_addrv2(),
+                    port: addr.port,
+                };
+                book.add(&[entry], &Source::Local, now);
+            }
+            book.good(&addr, now);
+        } else {
+            book.attempt(&addr, true, now);
+        }
+    }
+
+    /// Writes the address book to `address_book_path`, if one is set; a failure is logged.
+    fn save_book(&self) {
+        let Some(path) = &self.config.address_book_path else {
+            return;
+        };
+        let book = lock(&self.book).clone();
+        match book.save(path) {
+            Ok(()) => debug!(path = %path.display(), entries = book.len(), "address book saved"),
+            Err(e) => warn!(path = %path.display(), "cannot save the address book: {e}"),
+        }
+    }
+
+    /// Connected peers of the run `generation` (None if it is not the running one).
+    fn connected_in(&self, generation: u64) -> Option<usize> {
+        match &*lock(&self.state) {
+            State::Running(run) if run.generation == generation => Some(
+                run.peers
+                    .values()
+                    .filter(|p| p.status() == PeerStatus::Connected)
+                    .count(),
+            ),
+            _ => None,
+        }
+    }
+
+    /// Brings the discovered peers up to `target_outbound` (without passing `max_peers`),
+    /// drawing addresses from the book: not already managed nor recently dropped, not a bad
+    /// port, and (unless local addresses are allowed) routable and in a network group no
+    /// other peer occupies. At the start of a run, tried addresses come first. Returns how
+    /// many peers were added.
+    pub(crate) fn fill_outbound(self: &Arc<Self>, generation: u64) -> usize {
+        if !self.config.discovery {
+            return 0;
+        }
         let allow_local = self.config.allow_local_addresses;
+        let target = self.config.target_outbound.unwrap_or(self.config.max_peers);
         let mut state = lock(&self.state);
         let run = match &mut *state {
             State::Running(run) if run.generation == generation => run,
             _ => return 0,
         };
+        let user_groups: HashSet<Vec<u8>> = run
+            .peers
+            .values()
+            .filter(|p| !p.is_discovered())
+            .filter_map(|p| match p.target() {
+                PeerAddr::Socket(s, _) => Some(network_group(s.ip())),
+                PeerAddr::Host(..) => None,
+            })
+            .collect();
+        let now = unix_now();
+        let mut rng = rand::thread_rng();
+        let book = lock(&self.book);
         let mut added = 0;
-        for sock in candidates {
-            if run.peers.len() >= self.config.max_peers {
+        loop {
+            let discovered = run.peers.values().filter(|p| p.is_discovered()).count();
+            if discovered >= target || run.peers.len() >= self.config.max_peers {
                 break;
             }
             let taken = |key: &str| run.peers.contains_key(key) || run.dropped.contains(key);
-            let user_group = |g: &[u8]| self.group_in_use(run, g);
-            if let Some((target, group)) = admit(*sock, allow_local, taken, &run.groups, user_group)
-            {
-                if let Some(g) = &group {
-                    run.groups.insert(g.clone());
-                }
-                self.spawn_peer(run, target, true, group);
-                added += 1;
+            let user_group = |g: &[u8]| user_groups.contains(g);
+            let acceptable = |entry: &crate::addrbook::AddrEntry| {
+                entry.addr.socket_addr().is_some_and(|sock| {
+                    admit(sock, allow_local, taken, &run.groups, user_group).is_some()
+                })
+            };
+            let mut picked = None;
+            if run.tried_first {
+                picked = book.select(now, &mut rng, |e| e.in_tried && acceptable(e));
             }
+            let tried_left = picked.is_some();
+            if picked.is_none() {
+                picked = book.select(now, &mut rng, acceptable);
+            }
+            let Some((target, group)) = picked
+                .and_then(|e| e.addr.socket_addr())
+                .and_then(|sock| admit(sock, allow_local, taken, &run.groups, user_group))
+            else {
+                break;
+            };
+            if !tried_left {
+                run.tried_first = false;
+            }
+            if let Some(g) = &group {
+                run.groups.insert(g.clone());
+            }
+            self.spawn_peer(run, target, true, group);
+            added += 1;
         }
         if added > 0 {
-            info!(added, "peers discovered");
+            info!(added, "peers chosen from the address book");
         }
         added
     }
 
-    /// Whether a user-added peer with a literal address already sits in this group.
-    fn group_in_use(&self, run: &Run, group: &[u8]) -> bool {
-        run.peers.values().any(|p| match p.target() {
-            PeerAddr::Socket(s, _) => !p.is_discovered() && network_group(s.ip()) == group,
-            PeerAddr::Host(..) => false,
-        })
-    }
-
-    /// Drops discovered peers that are `Unhealthy` to make room for others (user-added ones
-    /// keep being retried).
+    /// Drops discovered peers that are `Unhealthy`, or whose first connection attempt failed,
+    /// to make room for others (user-added ones keep being retried).
     fn health_check(&self, generation: u64) {
         let mut dropped = Vec::new();
         {
@@ -671,7 +947,11 @@ impl Shared {
             let unhealthy: Vec<String> = run
                 .peers
                 .values()
-                .filter(|p| p.is_discovered() && p.status() == PeerStatus::Unhealthy)
+                .filter(|p| {
+                    p.is_discovered()
+                        && (p.status() == PeerStatus::Unhealthy
+                            || (p.info().is_none() && p.failure_count() > 0))
+                })
                 .map(|p| p.addr().to_owned())
                 .collect();
             for key in unhealthy {
@@ -687,6 +967,75 @@ impl Shared {
         for peer in dropped {
             info!(addr = %peer.addr(), "dropping unhealthy discovered peer");
             peer.cancel(DisconnectReason::Unhealthy);
+        }
+    }
+}
+
+/// Asks the DNS seeds when the address book is short, as Bitcoin Core does: at once when it
+/// is empty; otherwise after [`Config::dns_seed_delay`] (5 minutes from 1,000 addresses on),
+/// and then only if fewer than 2 peers are connected. Each seed's addresses enter the book.
+async fn seed_from_dns(
+    weak: Weak<Shared>,
+    generation: u64,
+    cancel: CancellationToken,
+    seeds: Vec<String>,
+) {
+    let (known, delay, resolver, timeout) = match weak.upgrade() {
+        Some(shared) => {
+            let known = lock(&shared.book).len();
+            let delay = match known {
+                0 => Duration::ZERO,
+                n if n < DNS_MANY_ADDRESSES => shared.config.dns_seed_delay,
+                _ => DNS_DELAY_MANY.max(shared.config.dns_seed_delay),
+            };
+            (
+                known,
+                delay,
+                shared.config.resolver.0.clone(),
+                shared.config.connection_timeout,
+            )
+        }
+        None => return,
+    };
+    if known > 0 {
+        tokio::select! {
+            _ = cancel.cancelled() => return,
+            _ = tokio::time::sleep(delay) => {}
+        }
+        let connected = match weak.upgrade() {
+            Some(shared) => shared.connected_in(generation),
+            None => None,
+        };
+        match connected {
+            None => return,
+            Some(n) if n >= DNS_ENOUGH_PEERS => {
+                debug!(known, connected = n, "enough peers: DNS seeds not asked");
+                return;
+            }
+            Some(_) => {}
+        }
+    }
+    for seed in seeds {
+        let answer = tokio::select! {
+            _ = cancel.cancelled() => return,
+            r = tokio::time::timeout(timeout, resolver.resolve(&seed)) => r,
+        };
+        let ips = match answer {
+            Ok(Ok(ips)) => ips,
+            Ok(Err(e)) => {
+                debug!(seed, "DNS seed did not answer: {e}");
+                continue;
+            }
+            Err(_) => {
+                debug!(seed, "DNS seed timed out");
+                continue;
+            }
+        };
+        match weak.upgrade() {
+            Some(shared) => {
+                shared.seeded(generation, &seed, &ips);
+            }
+            None => return,
         }
     }
 }
@@ -825,12 +1174,27 @@ mod run_tests {
         let new = generation(&client);
         assert_ne!(old, new);
         // Nothing listens on port 10 here; nothing is reached either way.
-        let heard: SocketAddr = "127.0.0.1:10".parse().expect("addr");
-        assert_eq!(client.shared().discover(old, &[heard]), 0);
+        let heard = AddrV2Message {
+            time: unix_now() as u32,
+            services: ServiceFlags::NETWORK,
+            addr: bitcoin::p2p::address::AddrV2::Ipv4(std::net::Ipv4Addr::LOCALHOST),
+            port: 10,
+        };
+        let source = Source::Peer(NetAddr::Ipv4(std::net::Ipv4Addr::new(127, 0, 0, 2)));
+        assert_eq!(
+            client
+                .shared()
+                .hear(old, source, std::slice::from_ref(&heard)),
+            0
+        );
+        assert_eq!(client.shared().fill_outbound(old), 0);
         client.shared().health_check(old);
         assert_eq!(client.peer_count(), 0);
-        assert_eq!(client.shared().discover(new, &[heard]), 1);
+        assert_eq!(client.address_book().new, 0);
+        assert_eq!(client.shared().hear(new, source, &[heard]), 1);
+        client.shared().fill_outbound(new);
         assert_eq!(client.peer_count(), 1);
+        assert!(client.peers()[0].discovered);
         client.stop(Duration::from_secs(1)).await.expect("stop");
     }
 }

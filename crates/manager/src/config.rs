@@ -1,11 +1,15 @@
 //! Client configuration: the specification's fields and defaults, plus what a client that is
 //! honest about itself needs (user agent, services, relay, handshake timeout).
 
+use std::path::PathBuf;
+use std::sync::Arc;
 use std::time::Duration;
 
 use bitcoin::p2p::ServiceFlags;
 use btcclient_wire::WireConfig;
 
+use crate::dialer::{Dialer, TcpDialer};
+use crate::dns::SharedResolver;
 use crate::listeners::Listeners;
 use crate::{Error, Result};
 
@@ -158,8 +162,30 @@ pub struct Config {
     /// routable, and skip the one-peer-per-network-group rule. For regtest and simulated
     /// networks. Default false.
     pub allow_local_addresses: bool,
-    /// Learn peers from `addr`/`addrv2` replies to our `getaddr`. Default true.
+    /// Learn peers from `addr`/`addrv2` replies to our `getaddr` and from DNS seeds, keep
+    /// them in the address book and connect to [`target_outbound`](Self::target_outbound) of
+    /// them. Default true.
     pub discovery: bool,
+    /// How many discovered peers (drawn from the address book) the client keeps, besides the
+    /// peers the user added; `max_peers` caps the total. `None` (the default) fills up to
+    /// `max_peers`. Bitcoin Core keeps 8 full-relay outbound peers. At most `max_peers`.
+    pub target_outbound: Option<usize>,
+    /// DNS seeds asked for addresses when the address book is short. `None` (the default):
+    /// the network's ([`crate::dns::default_dns_seeds`]; none for regtest); `Some(vec![])`:
+    /// none. Each seed's A/AAAA records enter the book with the network's default port.
+    pub dns_seeds: Option<Vec<String>>,
+    /// Resolves DNS seed names. Default the system's resolver.
+    pub resolver: SharedResolver,
+    /// How long after `start` the DNS seeds are asked when the address book is not empty
+    /// but fewer than 2 peers are connected by then (an empty book asks them at once; a book
+    /// of 1,000 addresses or more waits 5 minutes). Default 11 s, as Bitcoin Core.
+    pub dns_seed_delay: Duration,
+    /// Opens TCP connections to peers. Default [`TcpDialer`] (`TcpStream::connect`).
+    pub dialer: Arc<dyn Dialer>,
+    /// Where the address book is kept between runs: loaded at `start` (a damaged file is
+    /// moved aside and the book starts empty), saved every 15 minutes and at `stop`. Default
+    /// `None`: the book lives in memory only.
+    pub address_book_path: Option<PathBuf>,
     /// Largest message payload accepted. Default 4,000,000 bytes (Bitcoin Core's limit).
     pub max_message_size: usize,
     /// Bytes that may wait in one peer's send queue before a send fails with `QueueFull`.
@@ -200,6 +226,12 @@ impl Default for Config {
             relay: true,
             allow_local_addresses: false,
             discovery: true,
+            target_outbound: None,
+            dns_seeds: None,
+            resolver: SharedResolver::default(),
+            dns_seed_delay: Duration::from_secs(11),
+            dialer: Arc::new(TcpDialer),
+            address_book_path: None,
             max_message_size: btcclient_wire::DEFAULT_MAX_PAYLOAD,
             send_queue_bytes: 16 * 1024 * 1024,
             send_queue_len: 1024,
@@ -237,7 +269,18 @@ impl Config {
         if self.max_failure_count == 0 {
             return Err(invalid("max_failure_count", "must be at least 1"));
         }
-        let durations: [(&'static str, Duration, Duration); 8] = [
+        if self.target_outbound.is_some_and(|t| t > self.max_peers) {
+            return Err(invalid("target_outbound", "must be at most max_peers"));
+        }
+        if let Some(seeds) = &self.dns_seeds {
+            if let Some(bad) = seeds
+                .iter()
+                .find(|s| s.is_empty() || s.len() > 253 || s.contains(char::is_whitespace))
+            {
+                return Err(invalid("dns_seeds", format!("{bad:?} is not a host name")));
+            }
+        }
+        let durations: [(&'static str, Duration, Duration); 9] = [
             (
                 "health_check_interval",
                 self.health_check_interval,
@@ -266,6 +309,7 @@ impl Config {
                 Duration::from_millis(1),
             ),
             ("stable_after", self.stable_after, Duration::ZERO),
+            ("dns_seed_delay", self.dns_seed_delay, Duration::ZERO),
         ];
         for (field, value, min) in durations {
             if value < min {
@@ -377,6 +421,18 @@ impl ConfigBuilder {
         allow_local_addresses: bool;
         /// Sets [`Config::discovery`].
         discovery: bool;
+        /// Sets [`Config::target_outbound`].
+        target_outbound: Option<usize>;
+        /// Sets [`Config::dns_seeds`].
+        dns_seeds: Option<Vec<String>>;
+        /// Sets [`Config::resolver`].
+        resolver: SharedResolver;
+        /// Sets [`Config::dns_seed_delay`].
+        dns_seed_delay: Duration;
+        /// Sets [`Config::dialer`].
+        dialer: Arc<dyn Dialer>;
+        /// Sets [`Config::address_book_path`].
+        address_book_path: Option<PathBuf>;
         /// Sets [`Config::max_message_size`].
         max_message_size: usize;
         /// Sets [`Config::send_queue_bytes`].

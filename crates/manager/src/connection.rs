@@ -6,7 +6,7 @@ use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-use bitcoin::p2p::address::Address;
+use bitcoin::p2p::address::{AddrV2Message, Address};
 use bitcoin::p2p::message::NetworkMessage;
 use bitcoin::p2p::message_network::VersionMessage;
 use bitcoin::p2p::ServiceFlags;
@@ -14,12 +14,12 @@ use btcclient_wire::{commands, Frame, FrameReader, FrameWriter, RawBlock, WireEr
 use rand::Rng;
 use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::net::tcp::OwnedReadHalf;
-use tokio::net::TcpStream;
 use tokio::sync::mpsc;
 use tokio::time::{sleep, sleep_until, timeout, Instant};
 use tokio_util::sync::CancellationToken;
 use tracing::{debug, info, trace, warn};
 
+use crate::addrbook::{NetAddr, Source};
 use crate::address::{dialable, v1_to_v2, AddrTokenBucket, PeerAddr};
 use crate::client::Shared;
 use crate::config::{MIN_PEER_PROTOCOL_VERSION, PROTOCOL_VERSION};
@@ -115,6 +115,7 @@ pub(crate) async fn run_peer(shared: Arc<Shared>, peer: ManagedPeer, events: Eve
             _ = cancel.cancelled() => break,
         };
         let Ok(attempt) = attempt else { break };
+        shared.book_outcome(&peer, attempt.is_ok());
         let next = match attempt {
             Err(failure) => {
                 // Reported even when a stop follows at once (a `wait_connected` woken by this
@@ -183,7 +184,7 @@ async fn connect(
     let addr = resolve(peer, config.connection_timeout).await?;
     peer.set_resolved(addr);
     debug!(%addr, "dialling");
-    let stream = timeout(config.connection_timeout, TcpStream::connect(addr))
+    let stream = timeout(config.connection_timeout, config.dialer.connect(addr))
         .await
         .map_err(|_| ConnectFailure::DialTimeout)?
         .map_err(|e| ConnectFailure::Dial(e.to_string()))?;
@@ -584,10 +585,17 @@ async fn handle_frame(
             if allowed < entries.len() {
                 debug!(dropped = entries.len() - allowed, "address rate limit");
             }
-            let candidates: Vec<SocketAddr> =
-                entries[..allowed].iter().filter_map(dialable).collect();
-            if !candidates.is_empty() {
-                shared.discover(peer.shared.run, &candidates);
+            let heard: Vec<AddrV2Message> = entries[..allowed]
+                .iter()
+                .filter(|e| dialable(e).is_some())
+                .cloned()
+                .collect();
+            if !heard.is_empty() {
+                let source = match peer.resolved() {
+                    Some(sock) => Source::Peer(NetAddr::from_ip(sock.ip())),
+                    None => Source::Local,
+                };
+                shared.hear(peer.shared.run, source, &heard);
             }
         }
         if l.on_addr.is_some() {

@@ -71,6 +71,9 @@ pub enum Error {
     /// The client could not create its own runtime or dispatcher thread.
     #[error("runtime: {0}")]
     Runtime(String),
+    /// A Bitcoin Core `peers.dat` could not be imported (nothing was added).
+    #[error("{0}")]
+    PeersDat(#[from] crate::addrbook::PeersDatError),
 }
 
 /// Why connecting to a peer failed: the address and the cause.

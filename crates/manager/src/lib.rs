@@ -7,9 +7,11 @@
 //! - Each peer is dialled, goes through the version/verack handshake (it is `Connected` only
 //!   after that), is pinged, and is redialled after failures with backoff; after
 //!   `max_failure_count` consecutive failures it is `Unhealthy`.
-//! - After every handshake the client asks for addresses (`getaddr`) and dials what comes
-//!   back in `addr` or `addrv2`, up to `max_peers`, skipping duplicates, unroutable
-//!   addresses and crowded network groups.
+//! - After every handshake the client asks for addresses (`getaddr`); what comes back in
+//!   `addr` or `addrv2` (and what DNS seeds answer when the book is short) goes into an
+//!   address book modelled on Bitcoin Core's addrman ([`addrbook`]), from which the client
+//!   keeps `target_outbound` discovered peers, one per network group, beside the peers you
+//!   add; `max_peers` caps the total.
 //! - [`Listeners`]: callbacks for headers, inv, block, tx, addr, peer connected and peer
 //!   disconnected (with its [`DisconnectReason`]), and any other message. A message nobody
 //!   listens to is not decoded; blocks can also be taken undecoded, as checked bytes
@@ -55,6 +57,7 @@ mod address;
 mod client;
 mod config;
 mod connection;
+mod dialer;
 mod dispatch;
 pub mod dns;
 mod error;
@@ -67,6 +70,7 @@ mod peer;
 mod socket;
 pub mod socks5;
 
+pub use addrbook::{BookStats, PeersDatImport};
 pub use address::{is_bad_port, is_routable, network_group, parse_peer_address};
 pub use bitcoin;
 pub use btcclient_wire as wire;
@@ -75,6 +79,7 @@ pub use client::{BtcClient, WeakClient};
 pub use config::{
     Backoff, Config, ConfigBuilder, Delivery, Network, MIN_PEER_PROTOCOL_VERSION, PROTOCOL_VERSION,
 };
+pub use dialer::{DialFuture, Dialer, TcpDialer};
 pub use error::{ConnectFailure, Error, PeerConnectionError, Result};
 pub use lifecycle::{AttemptFailure, FailureCause, StatusChange};
 pub use listeners::{DisconnectReason, Listeners};

@@ -259,6 +259,7 @@ impl Lifecycle {
                     DisconnectReason::Removed
                         | DisconnectReason::Stopped
                         | DisconnectReason::Unhealthy
+                        | DisconnectReason::Evicted
                 );
                 if ours {
                     self.set_status(PeerStatus::Disconnected, &mut actions);

@@ -37,6 +37,9 @@ pub enum DisconnectReason {
     Io(String),
     /// The peer was dropped by the health check (a discovered peer that became unhealthy).
     Unhealthy,
+    /// A discovered peer was disconnected to make room for a peer the user added while
+    /// `max_peers` peers were managed.
+    Evicted,
 }
 
 impl fmt::Display for DisconnectReason {
@@ -50,6 +53,7 @@ impl fmt::Display for DisconnectReason {
             DisconnectReason::ProtocolViolation(d) => write!(f, "protocol violation: {d}"),
             DisconnectReason::Io(e) => write!(f, "i/o error: {e}"),
             DisconnectReason::Unhealthy => f.write_str("dropped as unhealthy"),
+            DisconnectReason::Evicted => f.write_str("evicted to make room for a user-added peer"),
         }
     }
 }

@@ -400,6 +400,11 @@ impl ManagedPeer {
         lock(&self.shared.state).lifecycle.finish()
     }
 
+    /// The address last dialled.
+    pub(crate) fn resolved(&self) -> Option<SocketAddr> {
+        lock(&self.shared.state).resolved
+    }
+
     pub(crate) fn set_resolved(&self, addr: SocketAddr) {
         lock(&self.shared.state).resolved = Some(addr);
     }

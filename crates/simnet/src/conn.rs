@@ -57,6 +57,10 @@ const OVERSIZED_LEN: u32 = 33_000_000;
 const FLOOD_MESSAGES: usize = 20;
 const FLOOD_ENTRIES: usize = 1_000;
 
+/// Bitcoin Core's `MAX_PCT_ADDR_TO_SEND`: a `getaddr` answer holds at most this share (in
+/// percent) of the addresses known.
+const MAX_PCT_ADDR_TO_SEND: usize = 23;
+
 /// The services a v1-only simnet node advertises (the default): Core 29's defaults without
 /// `NODE_P2P_V2`, `NODE_NETWORK | NODE_WITNESS | NODE_NETWORK_LIMITED` (1033).
 pub fn node_services() -> ServiceFlags {
@@ -755,7 +759,13 @@ impl Conn {
     async fn answer_getaddr(&mut self) {
         self.getaddr_due = None;
         let mut addrs = self.node.advertised();
-        addrs.truncate(MAX_ADDR_ENTRIES);
+        // As Core's GetAddr: a random 23 % of what it knows, at most 1,000.
+        let n = (addrs.len() * MAX_PCT_ADDR_TO_SEND / 100).min(MAX_ADDR_ENTRIES);
+        for i in 0..n {
+            let j = i + self.rng.below((addrs.len() - i) as u64) as usize;
+            addrs.swap(i, j);
+        }
+        addrs.truncate(n);
         if addrs.is_empty() {
             // Core sends nothing rather than an empty addr message.
             return;

@@ -160,13 +160,15 @@ pub enum Fault {
     V2WrongMagic([u8; 4]),
 }
 
-/// What nodes answer `getaddr` with.
+/// The addresses nodes know, from which they answer `getaddr` as Bitcoin Core does: a random
+/// 23 % of them, at most 1,000 (Core's `MAX_PCT_ADDR_TO_SEND`, `MAX_ADDR_TO_SEND`); fewer
+/// than 5 known addresses give no answer at all.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub enum AddrAdvertise {
     /// The other simnet nodes' 127.0.0.1 addresses, so discovery cascades.
     #[default]
     OtherNodes,
-    /// These addresses (at most 1,000 are sent).
+    /// These addresses.
     Fixed(Vec<SocketAddr>),
     /// Nothing: like a Core node with an empty address book, no `addr` message is sent at all.
     None,
@@ -404,6 +406,13 @@ impl SimNode {
     /// Sets or clears the fault; see [`Fault`] for what applies to live connections.
     pub fn set_fault(&self, fault: Option<Fault>) {
         self.inner.set_fault(fault);
+    }
+
+    /// Sets what this node knows and answers `getaddr` from, in place of the simnet's
+    /// [`SimnetBuilder::advertise`]; `None` returns to the simnet's. Applies to `getaddr`
+    /// requests answered from now on.
+    pub fn set_advertise(&self, mode: Option<AddrAdvertise>) {
+        self.inner.set_advertise(mode);
     }
 
     /// The fault in force.

@@ -76,6 +76,8 @@ pub(crate) struct NodeInner {
     listener: Mutex<Option<TcpListener>>,
     listen: Mutex<ListenState>,
     fault: Mutex<Option<Fault>>,
+    /// This node's own `getaddr` answer, overriding the simnet's.
+    advertise: Mutex<Option<AddrAdvertise>>,
     received: Mutex<VecDeque<String>>,
     accepted: AtomicUsize,
     conns: Mutex<HashMap<u64, ConnEntry>>,
@@ -120,6 +122,7 @@ impl NodeInner {
                 accept_task: None,
             }),
             fault: Mutex::new(None),
+            advertise: Mutex::new(None),
             received: Mutex::new(VecDeque::new()),
             accepted: AtomicUsize::new(0),
             conns: Mutex::new(HashMap::new()),
@@ -376,9 +379,15 @@ impl NodeInner {
         lock(&self.mempool).iter().find(|t| pick(t)).cloned()
     }
 
-    /// The addresses this node answers `getaddr` with.
+    /// Sets (or with `None` clears) this node's own `getaddr` answer.
+    pub(crate) fn set_advertise(&self, mode: Option<AddrAdvertise>) {
+        *lock(&self.advertise) = mode;
+    }
+
+    /// The addresses this node knows, from which it answers `getaddr`.
     pub(crate) fn advertised(&self) -> Vec<SocketAddr> {
-        match &self.shared.advertise {
+        let own = lock(&self.advertise).clone();
+        match own.as_ref().unwrap_or(&self.shared.advertise) {
             AddrAdvertise::OtherNodes => self
                 .shared
                 .addrs

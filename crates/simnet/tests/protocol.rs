@@ -113,8 +113,9 @@ async fn ping_pong_and_messages_before_handshake_ignored() {
 
 #[tokio::test]
 async fn getaddr_answered_once_in_addrv2_after_sendaddrv2() {
+    // 9 other nodes known: 23 % of them is 2.
     let simnet = Simnet::builder()
-        .nodes(3)
+        .nodes(10)
         .getaddr_delay(Duration::from_millis(50))
         .build()
         .await
@@ -128,9 +129,12 @@ async fn getaddr_answered_once_in_addrv2_after_sendaddrv2() {
     };
     let mut got: Vec<_> = list.iter().map(|a| a.socket_addr().expect("ip")).collect();
     got.sort();
-    let mut want = simnet.addrs()[1..].to_vec();
-    want.sort();
-    assert_eq!(got, want);
+    got.dedup();
+    assert_eq!(got.len(), 2, "{got:?}");
+    assert!(
+        got.iter().all(|a| simnet.addrs()[1..].contains(a)),
+        "{got:?}"
+    );
     assert!(list.iter().all(|a| a.services == node_services()));
     // The second getaddr is ignored: nothing more within several delays.
     tokio::time::sleep(Duration::from_millis(300)).await;
@@ -145,10 +149,14 @@ async fn getaddr_answered_once_in_addrv2_after_sendaddrv2() {
 
 #[tokio::test]
 async fn getaddr_answered_in_addr_without_sendaddrv2() {
-    let fixed = vec![
-        "127.0.0.1:18444".parse().expect("addr"),
-        "[fd00::1]:18445".parse().expect("addr"),
-    ];
+    // 20 known addresses: 23 % of them is 4.
+    let fixed: Vec<std::net::SocketAddr> = (0..20u16)
+        .map(|i| match i % 2 {
+            0 => format!("127.0.0.1:{}", 18444 + i),
+            _ => format!("[fd00::{i}]:18445"),
+        })
+        .map(|s| s.parse().expect("addr"))
+        .collect();
     let simnet = Simnet::builder()
         .getaddr_delay(Duration::from_millis(10))
         .advertise(AddrAdvertise::Fixed(fixed.clone()))
@@ -161,11 +169,62 @@ async fn getaddr_answered_in_addr_without_sendaddrv2() {
     let NetworkMessage::Addr(list) = client.recv_cmd("addr").await else {
         panic!("addr");
     };
-    let got: Vec<_> = list
+    let mut got: Vec<_> = list
         .iter()
         .map(|(_, a)| a.socket_addr().expect("ip"))
         .collect();
-    assert_eq!(got, fixed);
+    got.sort();
+    got.dedup();
+    assert_eq!(got.len(), 4, "{got:?}");
+    assert!(got.iter().all(|a| fixed.contains(a)), "{got:?}");
+}
+
+#[tokio::test]
+async fn getaddr_answer_is_at_most_23_percent_and_1000_of_a_node_own_list() {
+    let simnet = Simnet::builder()
+        .nodes(2)
+        .getaddr_delay(Duration::from_millis(10))
+        .build()
+        .await
+        .expect("simnet");
+    let known: Vec<std::net::SocketAddr> = (0..5_000u32)
+        .map(|i| {
+            let ip = std::net::Ipv4Addr::from(0x0a00_0000 + i);
+            std::net::SocketAddr::new(ip.into(), 8333)
+        })
+        .collect();
+    simnet
+        .node(0)
+        .set_advertise(Some(AddrAdvertise::Fixed(known.clone())));
+    let ask = |node: usize| {
+        let addr = simnet.node(node).addr();
+        async move {
+            let mut client = Client::connect(addr).await;
+            client.handshake(true).await;
+            client.send(NetworkMessage::GetAddr).await;
+            client
+        }
+    };
+    // 23 % of 5,000 is 1,150: capped at 1,000, all distinct and all known.
+    let mut client = ask(0).await;
+    let NetworkMessage::AddrV2(list) = client.recv_cmd("addrv2").await else {
+        panic!("addrv2");
+    };
+    let mut got: Vec<_> = list.iter().map(|a| a.socket_addr().expect("ip")).collect();
+    got.sort();
+    got.dedup();
+    assert_eq!(got.len(), 1_000);
+    assert!(got.iter().all(|a| known.contains(a)));
+    // The other node knows one address (node 0): 23 % of 1 is 0, so no answer at all.
+    let mut other = ask(1).await;
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    let rest = other.sync().await;
+    assert!(
+        !rest
+            .iter()
+            .any(|m| matches!(m, NetworkMessage::Addr(_) | NetworkMessage::AddrV2(_))),
+        "{rest:?}"
+    );
 }
 
 #[tokio::test]

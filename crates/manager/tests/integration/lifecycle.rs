@@ -164,6 +164,7 @@ fn stop_leaves_no_task_no_socket_and_no_later_callback() {
         .block_on(
             Simnet::builder()
                 .nodes(5)
+                .advertise(btcclient_simnet::AddrAdvertise::None)
                 .ping_interval(Some(Duration::from_millis(20)))
                 .build(),
         )
@@ -185,8 +186,9 @@ fn stop_leaves_no_task_no_socket_and_no_later_callback() {
     )
     .unwrap();
     client.start().unwrap();
-    client.add_peer(&net.addrs()[0].to_string()).unwrap();
-    // Discovery brings in the other four.
+    for addr in net.addrs() {
+        client.add_peer(&addr.to_string()).unwrap();
+    }
     let deadline = std::time::Instant::now() + Duration::from_secs(10);
     while client.connected_count() < 5 && std::time::Instant::now() < deadline {
         std::thread::sleep(Duration::from_millis(10));
@@ -261,8 +263,13 @@ async fn stop_timeout_when_a_callback_hangs() {
 
 #[tokio::test]
 async fn an_unhealthy_discovered_peer_is_dropped_to_make_room() {
-    let net = Simnet::builder().nodes(2).build().await.unwrap();
-    // The second node, which the first advertises, never accepts.
+    let net = Simnet::builder()
+        .nodes(2)
+        .advertise(btcclient_simnet::AddrAdvertise::None)
+        .build()
+        .await
+        .unwrap();
+    // The second node, which the first announces, never accepts.
     net.node(1).set_fault(Some(Fault::RefuseConnections));
     let rec = Recorder::default();
     let client = started(
@@ -271,7 +278,8 @@ async fn an_unhealthy_discovered_peer_is_dropped_to_make_room() {
             .reconnect_delay(Duration::from_millis(20))
             .listeners(rec.listeners()),
     );
-    let seed = client.add_peer(&net.addrs()[0].to_string()).unwrap();
+    let seed = crate::connect(&client, net.node(0)).await;
+    announce(&net, 0, 1).await;
     let discovered = net.addrs()[1].to_string();
     assert!(
         eventually(Duration::from_secs(5), || client
@@ -280,7 +288,8 @@ async fn an_unhealthy_discovered_peer_is_dropped_to_make_room() {
         .await
     );
     assert!(client.peer(&discovered).unwrap().is_discovered());
-    // After three failures the health check drops it; the user-added seed stays.
+    // A discovered peer that never connected is dropped after its first failed attempt;
+    // the user-added seed stays.
     assert!(
         eventually(Duration::from_secs(5), || client
             .peer(&discovered)
@@ -523,7 +532,12 @@ async fn no_pong_for_twenty_minutes_disconnects() {
 async fn the_health_check_drops_an_unhealthy_discovered_peer_on_its_next_tick() {
     // Defaults: 3 failures (5 s, 10 s backoff) make the discovered peer unhealthy within 20 s;
     // the health check, every 30 s from start, drops it at 30 s, not before.
-    let net = Simnet::builder().nodes(2).build().await.unwrap();
+    let net = Simnet::builder()
+        .nodes(2)
+        .advertise(btcclient_simnet::AddrAdvertise::None)
+        .build()
+        .await
+        .unwrap();
     net.node(1).set_fault(Some(Fault::RefuseConnections));
     let rec = Recorder::default();
     let client = started(
@@ -533,7 +547,13 @@ async fn the_health_check_drops_an_unhealthy_discovered_peer_on_its_next_tick() 
             .listeners(rec.listeners()),
     );
     let start = tokio::time::Instant::now();
-    client.add_peer(&net.addrs()[0].to_string()).unwrap();
+    client
+        .add_peer(&net.addrs()[0].to_string())
+        .unwrap()
+        .wait_connected(Duration::from_secs(5))
+        .await
+        .unwrap();
+    announce(&net, 0, 1).await;
     let discovered = net.addrs()[1].to_string();
     tokio::time::sleep_until(start + Duration::from_secs(29)).await;
     let peer = client
@@ -584,4 +604,22 @@ async fn wait_connected_then_stop_delivers_the_connected_event() {
             "round {round}"
         );
     }
+}
+
+/// Node `from` sends the client an `addr` naming node `about`, once it counts the client's
+/// connection as handshaked.
+async fn announce(net: &Simnet, from: usize, about: usize) {
+    use btcclient_manager::bitcoin::p2p::{
+        address::Address, message::NetworkMessage, ServiceFlags,
+    };
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs() as u32;
+    let entry = (
+        now,
+        Address::new(&net.addrs()[about], ServiceFlags::NETWORK),
+    );
+    assert!(eventually(Duration::from_secs(5), || net.node(from).connections() > 0).await);
+    assert_eq!(net.node(from).push(NetworkMessage::Addr(vec![entry])), 1);
 }

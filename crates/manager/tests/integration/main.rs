@@ -3,6 +3,7 @@
 #![allow(clippy::unwrap_used, missing_docs)]
 
 mod api;
+mod book;
 mod callbacks;
 mod discovery;
 mod faults;

@@ -1,0 +1,498 @@
+//! Choosing peers through the address book: everything heard goes into the book, the client
+//! keeps `target_outbound` discovered peers drawn from it, makes room for peers the user adds,
+//! keeps network groups diverse, asks DNS seeds only when the book is short, and keeps the
+//! book between runs.
+
+use std::collections::{BTreeSet, HashMap};
+use std::io;
+use std::net::{IpAddr, Ipv4Addr, SocketAddr};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use btcclient_manager::addrbook::{AddrBook, Position};
+use btcclient_manager::bitcoin::p2p::address::{AddrV2, AddrV2Message, Address};
+use btcclient_manager::bitcoin::p2p::message::NetworkMessage;
+use btcclient_manager::bitcoin::p2p::ServiceFlags;
+use btcclient_manager::dns::{ResolveFuture, Resolver, SharedResolver};
+use btcclient_manager::{
+    network_group, BtcClient, DialFuture, Dialer, DisconnectReason, Error, Network,
+};
+use btcclient_simnet::{AddrAdvertise, Simnet};
+use tokio::net::TcpStream;
+
+use crate::{connect, eventually, fast, quiet_net, started, Recorder, Seen};
+
+fn now() -> u32 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .unwrap()
+        .as_secs() as u32
+}
+
+/// Node `from` tells the client about `addrs` in one `addr` message.
+fn announce(net: &Simnet, from: usize, addrs: &[SocketAddr]) {
+    let list = addrs
+        .iter()
+        .map(|a| (now(), Address::new(a, ServiceFlags::NETWORK)))
+        .collect();
+    assert_eq!(net.node(from).push(NetworkMessage::Addr(list)), 1);
+}
+
+fn discovered(client: &BtcClient) -> usize {
+    client.peers().iter().filter(|p| p.discovered).count()
+}
+
+#[tokio::test]
+async fn heard_addresses_go_into_the_book_and_target_outbound_are_connected() {
+    let net = quiet_net(10).await;
+    let client = started(fast().max_peers(10).target_outbound(Some(3)));
+    connect(&client, net.node(0)).await;
+    announce(&net, 0, &net.addrs()[1..]);
+    // Nine addresses in the book; three discovered peers beside the user's one, all connected.
+    assert!(
+        eventually(Duration::from_secs(5), || client.connected_count() == 4).await,
+        "{:?}",
+        client.peers()
+    );
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert_eq!(client.peer_count(), 4, "{:?}", client.peers());
+    assert_eq!(discovered(&client), 3);
+    // Every connected peer is tried (the user-added one too); the rest wait in "new".
+    let stats = client.address_book();
+    assert_eq!(stats.tried, 4, "{stats:?}");
+    // The others wait in "new" (all ten share one source group and address group, so one
+    // new bucket of 64 slots: a slot collision may drop one or two).
+    assert!(stats.new >= 3 && stats.new + stats.tried <= 10, "{stats:?}");
+    // Nodes the book was not asked for were never dialled.
+    let dialled = net.nodes().iter().filter(|n| n.accepted() > 0).count();
+    assert_eq!(dialled, 4);
+    client.stop(Duration::from_secs(5)).await.unwrap();
+    net.shutdown().await;
+}
+
+#[tokio::test]
+async fn a_getaddr_reply_does_not_take_every_slot() {
+    // 30 nodes, each answering with 6 others: the book fills, yet only target_outbound are
+    // dialled, leaving room under max_peers for the user.
+    let net = Simnet::builder()
+        .nodes(30)
+        .getaddr_delay(Duration::from_millis(20))
+        .build()
+        .await
+        .unwrap();
+    let client = started(fast().max_peers(20).target_outbound(Some(4)));
+    client.add_peer(&net.addrs()[0].to_string()).unwrap();
+    assert!(eventually(Duration::from_secs(5), || client.connected_count() == 5).await);
+    assert!(eventually(Duration::from_secs(5), || client.address_book().new > 0).await);
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    assert_eq!(client.peer_count(), 5);
+    assert_eq!(discovered(&client), 4);
+    client.stop(Duration::from_secs(5)).await.unwrap();
+    net.shutdown().await;
+}
+
+#[tokio::test]
+async fn a_user_peer_evicts_a_discovered_one_and_max_peers_holds_against_user_peers() {
+    let net = quiet_net(5).await;
+    let rec = Recorder::default();
+    let client = started(fast().max_peers(2).listeners(rec.listeners()));
+    connect(&client, net.node(0)).await;
+    announce(&net, 0, &net.addrs()[1..4]);
+    assert!(eventually(Duration::from_secs(5), || discovered(&client) == 1).await);
+    // Without the user's peer, discovered peers fill both slots.
+    client.remove_peer(&net.addrs()[0].to_string()).unwrap();
+    assert!(
+        eventually(Duration::from_secs(5), || discovered(&client) == 2
+            && client.connected_count() == 2)
+        .await
+    );
+    // A user peer takes a discovered peer's place.
+    client
+        .add_peer(&net.addrs()[4].to_string())
+        .unwrap()
+        .wait_connected(Duration::from_secs(5))
+        .await
+        .unwrap();
+    assert_eq!(client.peer_count(), 2);
+    assert_eq!(discovered(&client), 1);
+    assert!(
+        eventually(Duration::from_secs(5), || rec.count(|s| matches!(
+            s,
+            Seen::Disconnected(_, DisconnectReason::Evicted)
+        )) == 1)
+        .await
+    );
+    // And another one.
+    client.add_peer(&net.addrs()[0].to_string()).unwrap();
+    assert_eq!(client.peer_count(), 2);
+    assert_eq!(discovered(&client), 0);
+    // Only user peers left: the next one is refused.
+    let third = client.add_peer(&net.addrs()[1].to_string());
+    assert!(matches!(third, Err(Error::MaxPeersReached(2))), "{third:?}");
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert_eq!(
+        discovered(&client),
+        0,
+        "a discovered peer displaced a user one"
+    );
+    client.stop(Duration::from_secs(5)).await.unwrap();
+    net.shutdown().await;
+}
+
+#[test]
+fn target_outbound_above_max_peers_is_refused() {
+    let e = btcclient_manager::Config::builder()
+        .max_peers(4)
+        .target_outbound(Some(5))
+        .build()
+        .unwrap_err();
+    assert_eq!(
+        e.to_string(),
+        "invalid config: target_outbound: must be at most max_peers"
+    );
+}
+
+/// Dials routable test addresses on loopback: each address (or a whole /16) maps to a simnet
+/// node; the rest are refused. The client's network-group rules run on the routable addresses.
+#[derive(Default)]
+struct MapDialer {
+    exact: Mutex<HashMap<SocketAddr, SocketAddr>>,
+    group: Mutex<HashMap<Vec<u8>, SocketAddr>>,
+    dials: AtomicUsize,
+}
+
+impl Dialer for MapDialer {
+    fn connect(&self, addr: SocketAddr) -> DialFuture<'_> {
+        self.dials.fetch_add(1, Ordering::SeqCst);
+        let to = self.exact.lock().unwrap().get(&addr).copied().or_else(|| {
+            self.group
+                .lock()
+                .unwrap()
+                .get(&network_group(addr.ip()))
+                .copied()
+        });
+        Box::pin(async move {
+            match to {
+                Some(to) => TcpStream::connect(to).await,
+                None => Err(io::Error::from(io::ErrorKind::ConnectionRefused)),
+            }
+        })
+    }
+}
+
+fn v4(a: u8, b: u8, c: u8, d: u8, port: u16) -> SocketAddr {
+    SocketAddr::new(IpAddr::V4(Ipv4Addr::new(a, b, c, d)), port)
+}
+
+fn attacker_addrs(count: u32, salt: u32) -> Vec<SocketAddr> {
+    (0..count)
+        .map(|i| {
+            let n = i.wrapping_mul(7919).wrapping_add(salt) % 65_000 + 2;
+            v4(60, 1, (n >> 8) as u8, n as u8, 18444)
+        })
+        .collect()
+}
+
+#[tokio::test]
+async fn an_attacker_in_one_group_gets_one_peer_and_64_new_buckets() {
+    // Node 0 is the attacker, every address of 60.1.0.0/16; nodes 1..=8 are honest, each one
+    // every address of its own /16 (71.0.0.0/16 … 78.0.0.0/16).
+    let net = Simnet::builder()
+        .nodes(9)
+        .advertise(AddrAdvertise::None)
+        .getaddr_delay(Duration::from_millis(20))
+        .build()
+        .await
+        .unwrap();
+    let dialer = Arc::new(MapDialer::default());
+    let attacker = v4(60, 1, 0, 1, 18444);
+    let attacker_group = network_group(attacker.ip());
+    dialer
+        .group
+        .lock()
+        .unwrap()
+        .insert(attacker_group.clone(), net.addrs()[0]);
+    let honest_groups: Vec<Vec<u8>> = (1..=8u8)
+        .map(|i| network_group(v4(70 + i, 0, 0, 1, 18444).ip()))
+        .collect();
+    for (i, g) in honest_groups.iter().enumerate() {
+        dialer
+            .group
+            .lock()
+            .unwrap()
+            .insert(g.clone(), net.addrs()[i + 1]);
+    }
+    // The attacker knows 5,000 addresses of its own /16 (its getaddr answer: 1,000); each
+    // honest node knows 10 addresses in every honest group and 10 unreachable ones elsewhere
+    // (its answer: 20 of those 90).
+    net.node(0)
+        .set_advertise(Some(AddrAdvertise::Fixed(attacker_addrs(5_000, 0))));
+    for i in 1..=8u8 {
+        let mut known: Vec<SocketAddr> = (1..=8u8)
+            .flat_map(|g| (0..10u8).map(move |k| v4(70 + g, 0, i, k + 1, 18444)))
+            .collect();
+        known.extend((0..10u8).map(|j| v4(90 + j, i, 0, 1, 18444)));
+        net.node(usize::from(i))
+            .set_advertise(Some(AddrAdvertise::Fixed(known)));
+    }
+    let first_honest = v4(71, 0, 0, 1, 18444);
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("book.dat");
+    let client = started(
+        fast()
+            .allow_local_addresses(false)
+            .max_peers(10)
+            .target_outbound(Some(8))
+            .dialer(dialer.clone())
+            .address_book_path(Some(path.clone())),
+    );
+    client.add_peer(&attacker.to_string()).unwrap();
+    client.add_peer(&first_honest.to_string()).unwrap();
+    // The attacker keeps pushing fresh addresses of its group.
+    let pusher = {
+        let node = net.node(0).clone();
+        tokio::spawn(async move {
+            for round in 1..=20u32 {
+                let list: Vec<AddrV2Message> = attacker_addrs(1_000, round * 101)
+                    .into_iter()
+                    .map(|a| AddrV2Message {
+                        time: now(),
+                        services: ServiceFlags::NETWORK,
+                        addr: match a.ip() {
+                            IpAddr::V4(ip) => AddrV2::Ipv4(ip),
+                            IpAddr::V6(ip) => AddrV2::Ipv6(ip),
+                        },
+                        port: a.port(),
+                    })
+                    .collect();
+                node.push(NetworkMessage::AddrV2(list));
+                tokio::time::sleep(Duration::from_millis(100)).await;
+            }
+        })
+    };
+    assert!(
+        eventually(Duration::from_secs(8), || client.connected_count() >= 9).await,
+        "{:?}",
+        client.peers()
+    );
+    pusher.await.unwrap();
+    let peers = client.peers();
+    let in_attacker_group = peers
+        .iter()
+        .filter(|p| {
+            p.addr
+                .parse::<SocketAddr>()
+                .is_ok_and(|a| network_group(a.ip()) == attacker_group)
+        })
+        .count();
+    let stats = client.address_book();
+    client.stop(Duration::from_secs(5)).await.unwrap();
+
+    let book = AddrBook::load(&path, Network::Regtest);
+    assert!(book.warning.is_none(), "{:?}", book.warning);
+    let mut buckets = BTreeSet::new();
+    let mut attacker_entries = 0;
+    for entry in book.book.entries() {
+        if entry.addr.net.group() == attacker_group {
+            attacker_entries += 1;
+            if let Some(Position::New { bucket, .. }) = book.book.position(&entry.addr) {
+                buckets.insert(bucket);
+            }
+        }
+    }
+    let other_groups = stats
+        .groups
+        .keys()
+        .filter(|g| **g != attacker_group)
+        .count();
+    let honest_peers = peers
+        .iter()
+        .filter(|p| {
+            p.addr
+                .parse::<SocketAddr>()
+                .is_ok_and(|a| honest_groups.contains(&network_group(a.ip())))
+        })
+        .count();
+    println!(
+        "eclipse: {} peers ({} connected), {} in the attacker's group; book new {} tried {}; \
+         attacker entries {} in {} of 1024 new buckets; {} other groups in the book; \
+         {} honest peers; {} dials",
+        peers.len(),
+        peers.iter().filter(|p| p.info.is_some()).count(),
+        in_attacker_group,
+        stats.new,
+        stats.tried,
+        attacker_entries,
+        buckets.len(),
+        other_groups,
+        honest_peers,
+        dialer.dials.load(Ordering::SeqCst),
+    );
+    assert_eq!(in_attacker_group, 1, "{peers:?}");
+    // It sent thousands; one source group reaches at most 64 of the 1,024 new buckets (one
+    // bucket per address group it announces), so it holds at most 64 × 64 entries.
+    assert!(attacker_entries > 0, "the attack did not reach the book");
+    assert!(buckets.len() <= 64, "{} buckets", buckets.len());
+    assert!(attacker_entries <= 64 * 64, "{attacker_entries} entries");
+    // One peer in every honest group.
+    assert_eq!(honest_peers, 8, "{peers:?}");
+    net.shutdown().await;
+}
+
+/// A resolver that answers from a table and counts the questions.
+#[derive(Default)]
+struct FakeResolver {
+    answers: HashMap<String, Vec<IpAddr>>,
+    asked: Mutex<Vec<String>>,
+}
+
+impl Resolver for FakeResolver {
+    fn resolve<'a>(&'a self, host: &'a str) -> ResolveFuture<'a> {
+        self.asked.lock().unwrap().push(host.to_owned());
+        let answer = self.answers.get(host).cloned();
+        Box::pin(async move {
+            answer.ok_or_else(|| io::Error::new(io::ErrorKind::NotFound, "no such host"))
+        })
+    }
+}
+
+/// Three simnet nodes reachable as 50.0.0.1, 51.0.0.1, 52.0.0.1 (port 18444, regtest's
+/// default, which is what seeds' answers get); two seeds also name three unreachable hosts.
+struct Seeded {
+    net: Simnet,
+    dialer: Arc<MapDialer>,
+    resolver: Arc<FakeResolver>,
+    reachable: Vec<SocketAddr>,
+}
+
+async fn seeded() -> Seeded {
+    let net = quiet_net(3).await;
+    let dialer = Arc::new(MapDialer::default());
+    let reachable: Vec<SocketAddr> = (0..3u8).map(|i| v4(50 + i, 0, 0, 1, 18444)).collect();
+    for (i, a) in reachable.iter().enumerate() {
+        dialer.exact.lock().unwrap().insert(*a, net.addrs()[i]);
+    }
+    let ip = |s: &str| s.parse::<IpAddr>().unwrap();
+    let resolver = FakeResolver {
+        answers: HashMap::from([
+            (
+                "seed-a.test".to_owned(),
+                vec![ip("50.0.0.1"), ip("51.0.0.1"), ip("60.0.0.1")],
+            ),
+            (
+                "seed-b.test".to_owned(),
+                vec![ip("52.0.0.1"), ip("61.0.0.1"), ip("62.0.0.1")],
+            ),
+        ]),
+        asked: Mutex::default(),
+    };
+    Seeded {
+        net,
+        dialer,
+        resolver: Arc::new(resolver),
+        reachable,
+    }
+}
+
+fn seeded_config(s: &Seeded, book: Option<std::path::PathBuf>) -> btcclient_manager::ConfigBuilder {
+    fast()
+        .allow_local_addresses(false)
+        .target_outbound(Some(3))
+        .dns_seeds(Some(vec!["seed-a.test".into(), "seed-b.test".into()]))
+        .resolver(SharedResolver(s.resolver.clone()))
+        .dns_seed_delay(Duration::from_millis(300))
+        .dialer(s.dialer.clone())
+        .address_book_path(book)
+}
+
+#[tokio::test]
+async fn an_empty_book_asks_every_dns_seed_at_once_and_connects_to_their_answers() {
+    let s = seeded().await;
+    let client = started(seeded_config(&s, None));
+    assert!(
+        eventually(Duration::from_secs(5), || client.connected_count() == 3).await,
+        "{:?}",
+        client.peers()
+    );
+    assert_eq!(
+        *s.resolver.asked.lock().unwrap(),
+        ["seed-a.test", "seed-b.test"]
+    );
+    let mut peers: Vec<String> = client.peers().into_iter().map(|p| p.addr).collect();
+    peers.sort();
+    let mut want: Vec<String> = s.reachable.iter().map(|a| a.to_string()).collect();
+    want.sort();
+    assert_eq!(peers, want);
+    let stats = client.address_book();
+    assert_eq!(stats.tried, 3, "{stats:?}");
+    assert_eq!(stats.new + stats.tried, 6, "{stats:?}");
+    client.stop(Duration::from_secs(5)).await.unwrap();
+    s.net.shutdown().await;
+}
+
+#[tokio::test]
+async fn a_restarted_client_asks_no_dns_seed_and_dials_its_tried_peers_first() {
+    let s = seeded().await;
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("peers.book");
+    let first = started(seeded_config(&s, Some(path.clone())));
+    assert!(eventually(Duration::from_secs(5), || first.connected_count() == 3).await);
+    first.stop(Duration::from_secs(5)).await.unwrap();
+    drop(first);
+    assert!(path.exists());
+    let asked_before = s.resolver.asked.lock().unwrap().len();
+
+    // A new client on the same file: three tried and three new addresses in its book.
+    let dials_before = s.dialer.dials.load(Ordering::SeqCst);
+    let second = started(seeded_config(&s, Some(path.clone())));
+    let stats = second.address_book();
+    assert_eq!((stats.new, stats.tried), (3, 3), "{stats:?}");
+    assert!(eventually(Duration::from_secs(5), || second.connected_count() == 3).await);
+    // Its first three dials were the tried peers: nothing failed, nothing else was dialled.
+    assert_eq!(s.dialer.dials.load(Ordering::SeqCst) - dials_before, 3);
+    // Past dns_seed_delay with 3 peers connected: no seed was asked.
+    tokio::time::sleep(Duration::from_millis(600)).await;
+    assert_eq!(s.resolver.asked.lock().unwrap().len(), asked_before);
+    second.stop(Duration::from_secs(5)).await.unwrap();
+    s.net.shutdown().await;
+}
+
+#[tokio::test]
+async fn a_damaged_book_file_is_moved_aside_and_the_client_starts_empty() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("peers.book");
+    std::fs::write(&path, b"not a book").unwrap();
+    let client = started(fast().address_book_path(Some(path.clone())));
+    assert_eq!(client.address_book().new + client.address_book().tried, 0);
+    let moved: Vec<_> = std::fs::read_dir(dir.path())
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .filter(|n| n.starts_with("peers.book.bad-"))
+        .collect();
+    assert_eq!(moved.len(), 1, "{moved:?}");
+    client.stop(Duration::from_secs(5)).await.unwrap();
+    // Stopping saved a good (empty) book in its place.
+    let loaded = AddrBook::load(&path, Network::Regtest);
+    assert!(loaded.warning.is_none(), "{:?}", loaded.warning);
+}
+
+#[tokio::test]
+async fn importing_something_that_is_not_a_peers_dat_is_a_clear_error() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("peers.dat");
+    std::fs::write(&path, [0u8; 10]).unwrap();
+    let client = started(fast());
+    let e = client.import_peers_dat(&path).unwrap_err();
+    assert!(matches!(e, Error::PeersDat(_)), "{e:?}");
+    assert!(e.to_string().contains("peers.dat"), "{e}");
+    let missing = client
+        .import_peers_dat(dir.path().join("missing.dat"))
+        .unwrap_err();
+    assert!(
+        missing.to_string().starts_with("cannot read peers.dat"),
+        "{missing}"
+    );
+    assert_eq!(client.address_book().new, 0);
+    client.stop(Duration::from_secs(5)).await.unwrap();
+}
