@@ -214,6 +214,11 @@ enum btcclient_status
    * A bug: the library panicked. The call had no effect that can be relied on.
    */
   BTCCLIENT_STATUS_INTERNAL_PANIC = 17,
+  /**
+   * A Bitcoin Core `peers.dat` could not be imported: unreadable, truncated, a bad
+   * checksum, another network's, or a newer format than Core 29 reads.
+   */
+  BTCCLIENT_STATUS_PEERS_DAT = 18,
 };
 #ifndef __cplusplus
 #if __STDC_VERSION__ >= 202311L
@@ -368,6 +373,10 @@ enum btcclient_disconnect_reason
    * A discovered peer dropped by the health check.
    */
   BTCCLIENT_DISCONNECT_REASON_UNHEALTHY = 8,
+  /**
+   * A discovered peer removed to make room for a peer the program added.
+   */
+  BTCCLIENT_DISCONNECT_REASON_EVICTED = 9,
 };
 #ifndef __cplusplus
 #if __STDC_VERSION__ >= 202311L
@@ -475,6 +484,13 @@ typedef enum btcclient_log_level btcclient_log_level;
 typedef uint32_t btcclient_log_level;
 #endif // __STDC_VERSION__ >= 202311L
 #endif // __cplusplus
+
+/**
+ * A snapshot of a client's address book: how many addresses its "new" table (heard of) and
+ * its "tried" table (connected to) hold, and how they spread over network groups. Made by
+ * `btcclient_client_address_book`, released by `btcclient_address_book_free`.
+ */
+typedef struct btcclient_address_book btcclient_address_book;
 
 /**
  * A Bitcoin P2P client: keeps outbound peer connections alive and delivers their messages
@@ -634,6 +650,24 @@ typedef struct btcclient_config {
    * Default 60000.
    */
   uint64_t stable_after_ms;
+  /**
+   * Discovered peers to keep connected, drawn from the address book, at most one per
+   * network group (at most `max_peers`; peers the program adds come on top, within
+   * `max_peers`). 0 fills up to `max_peers`. Default 0. Bitcoin Core keeps 8.
+   */
+  size_t target_outbound;
+  /**
+   * DNS seeds asked when the address book is short: NULL asks the network's seeds
+   * (Bitcoin Core's list; none on regtest), "" asks none, otherwise host names separated by
+   * commas. Copied by `btcclient_client_new`. Default NULL.
+   */
+  const char *dns_seeds;
+  /**
+   * A file the address book is loaded from at start and saved to periodically and at stop
+   * (atomically; a damaged file is moved aside and the book starts empty). NULL keeps the
+   * book in memory only. Copied by `btcclient_client_new`. Default NULL.
+   */
+  const char *address_book_path;
 } btcclient_config;
 
 /**
@@ -1042,6 +1076,56 @@ btcclient_status btcclient_genesis_hash(uint32_t network, uint8_t *out);
  * Errors: `BTCCLIENT_STATUS_INVALID_ARGUMENT` for NULL.
  */
 btcclient_status btcclient_hash_to_hex(const uint8_t *hash, char *out);
+
+/**
+ * Takes a snapshot of the client's address book (also before start and after stop). On
+ * success `*out` receives it, owned by the caller and released with
+ * `btcclient_address_book_free`.
+ */
+btcclient_status btcclient_client_address_book(const struct btcclient_client *client, struct btcclient_address_book **out, struct btcclient_error **err);
+
+/**
+ * Addresses in the "new" table (heard of, not yet connected to); 0 when `book` is NULL.
+ */
+size_t btcclient_address_book_new_count(const struct btcclient_address_book *book);
+
+/**
+ * Addresses in the "tried" table (connected to at least once); 0 when `book` is NULL.
+ */
+size_t btcclient_address_book_tried_count(const struct btcclient_address_book *book);
+
+/**
+ * The number of network groups the book's addresses fall in; 0 when `book` is NULL.
+ */
+size_t btcclient_address_book_group_count(const struct btcclient_address_book *book);
+
+/**
+ * The network group at `index` (0-based): `*group` receives its name (`1.2.0.0/16`,
+ * `2001:db8::/32`, `onion/3`), owned by the snapshot and valid until
+ * `btcclient_address_book_free(book)`; `*new_count` and `*tried_count` how many of its
+ * addresses each table holds.
+ *
+ * `BTCCLIENT_STATUS_INVALID_ARGUMENT` for a NULL argument or an index out of range.
+ */
+btcclient_status btcclient_address_book_group(const struct btcclient_address_book *book, size_t index, const char **group, size_t *new_count, size_t *tried_count);
+
+/**
+ * Releases a snapshot. NULL is ignored. Each snapshot is freed exactly once.
+ */
+void btcclient_address_book_free(struct btcclient_address_book *book);
+
+/**
+ * Adds the addresses of a Bitcoin Core `peers.dat` (the file a node keeps in its data
+ * directory) to the client's address book: every file Core 29 itself reads (formats 0 to 4),
+ * checksum verified. On success `*added` (if not NULL) receives how many addresses were
+ * added. Works before start too (and a book loaded at start is replaced by the file's
+ * contents only where they are new).
+ *
+ * Errors: `BTCCLIENT_STATUS_PEERS_DAT` for a file that cannot be read, is truncated, has a
+ * bad checksum, belongs to another network or has a newer format than Core 29 reads (the
+ * message says which); `BTCCLIENT_STATUS_INVALID_ARGUMENT` for a NULL or non-UTF-8 path.
+ */
+btcclient_status btcclient_client_import_peers_dat(const struct btcclient_client *client, const char *path, size_t *added, struct btcclient_error **err);
 
 /**
  * Creates a client.

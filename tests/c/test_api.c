@@ -75,17 +75,18 @@ static btcclient_client *new_client(const btcclient_config *c, const btcclient_l
 static void test_status_and_version(void) {
   uint32_t s;
   CHECK(strcmp(btcclient_status_str(BTCCLIENT_STATUS_OK), "ok") == 0);
-  for (s = 0; s <= BTCCLIENT_STATUS_INTERNAL_PANIC; s++) {
+  for (s = 0; s <= BTCCLIENT_STATUS_PEERS_DAT; s++) {
     const char *text = btcclient_status_str(s);
     CHECK(text != NULL && text[0] != '\0' && strcmp(text, "unknown status") != 0);
   }
-  CHECK(strcmp(btcclient_status_str(BTCCLIENT_STATUS_INTERNAL_PANIC + 1), "unknown status") == 0);
+  CHECK(strcmp(btcclient_status_str(BTCCLIENT_STATUS_PEERS_DAT + 1), "unknown status") == 0);
   CHECK(strcmp(btcclient_status_str(1000), "unknown status") == 0);
   CHECK(strcmp(btcclient_status_str(UINT32_MAX), "unknown status") == 0);
   CHECK(strcmp(btcclient_status_str(BTCCLIENT_STATUS_PEER_NOT_FOUND), "peer not found") == 0);
   /* Fixed numbers. */
   CHECK(BTCCLIENT_STATUS_CLIENT_ALREADY_STARTED == 1 && BTCCLIENT_STATUS_PEER_CONNECTION == 8 &&
-        BTCCLIENT_STATUS_INVALID_ARGUMENT == 9 && BTCCLIENT_STATUS_INTERNAL_PANIC == 17);
+        BTCCLIENT_STATUS_INVALID_ARGUMENT == 9 && BTCCLIENT_STATUS_INTERNAL_PANIC == 17 &&
+        BTCCLIENT_STATUS_PEERS_DAT == 18);
 
   CHECK(btcclient_version() != NULL && strlen(btcclient_version()) >= 5);
   {
@@ -151,6 +152,7 @@ static void test_config_validation(void) {
   CHECK(c.discovery && c.max_message_size == 4000000 && c.event_queue_len == 256);
   CHECK(c.delivery == BTCCLIENT_DELIVERY_SERIALIZED && !c.poll_mode);
   CHECK(c.stable_after_ms == 60000);
+  CHECK(c.target_outbound == 0 && c.dns_seeds == NULL && c.address_book_path == NULL);
 
   /* NULL arguments. */
   CHECK_ERR(btcclient_client_new(NULL, NULL, &client, &err), BTCCLIENT_STATUS_INVALID_ARGUMENT,
@@ -185,6 +187,10 @@ static void test_config_validation(void) {
   BAD_CONFIG(b_.write_timeout_ms = 25ull * 3600 * 1000, "write_timeout_ms: must be at most 24 hours");
   BAD_CONFIG(b_.backoff_max_ms = 100, "backoff_max_ms: maximum delay is below reconnect_delay_ms");
   BAD_CONFIG(b_.stable_after_ms = 25ull * 3600 * 1000, "stable_after_ms: must be at most 24 hours");
+  BAD_CONFIG((b_.max_peers = 4, b_.target_outbound = 5), "target_outbound");
+  BAD_CONFIG(b_.dns_seeds = "seed.example.org,,other.example.org", "dns_seeds");
+  BAD_CONFIG(b_.dns_seeds = NON_UTF8, "dns_seeds is not valid UTF-8");
+  BAD_CONFIG(b_.address_book_path = NON_UTF8, "address_book_path is not valid UTF-8");
   BAD_CONFIG(b_.max_message_size = 999, "max_message_size");
   BAD_CONFIG(b_.send_queue_len = 0, "send_queue_len");
   BAD_CONFIG(b_.send_queue_bytes = 1000, "send_queue_bytes");
@@ -296,6 +302,64 @@ static void test_struct_sizes(void) {
   CHECK_ERR(btcclient_client_new(&c, NULL, &client, &err), BTCCLIENT_STATUS_INVALID_ARGUMENT,
             "config.struct_size is 0");
   CHECK(client == (btcclient_client *)0x1);
+}
+
+/* The address book from C: a snapshot of its tables and groups, and a Bitcoin Core
+ * peers.dat imported into it (tests/fixtures: a Core 29 mainnet file with 8 new and 2 tried
+ * entries, of which 4 new and 2 tried are public IPv4/IPv6 addresses this book takes). */
+static void test_address_book(void) {
+  btcclient_config c;
+  btcclient_client *client = NULL;
+  btcclient_address_book *book = NULL;
+  const char *group = NULL;
+  size_t added = 99, new_count = 0, tried_count = 0, i, groups, total_new = 0, total_tried = 0;
+  btcclient_config_default(&c, sizeof c);
+  c.dns_seeds = ""; /* never asked here: the client is not started */
+  CHECK_ERR(btcclient_client_new(&c, NULL, &client, &err), BTCCLIENT_STATUS_OK, NULL);
+  if (client == NULL) return;
+
+  CHECK_ERR(btcclient_client_address_book(client, &book, &err), BTCCLIENT_STATUS_OK, NULL);
+  CHECK(btcclient_address_book_new_count(book) == 0 && btcclient_address_book_tried_count(book) == 0);
+  CHECK(btcclient_address_book_group_count(book) == 0);
+  CHECK_STATUS(btcclient_address_book_group(book, 0, &group, &new_count, &tried_count),
+               BTCCLIENT_STATUS_INVALID_ARGUMENT);
+  btcclient_address_book_free(book);
+  book = NULL;
+
+  /* Refusals name the problem; nothing is added. */
+  CHECK_ERR(btcclient_client_import_peers_dat(client, NULL, &added, &err),
+            BTCCLIENT_STATUS_INVALID_ARGUMENT, "path is NULL");
+  CHECK_ERR(btcclient_client_import_peers_dat(client, "/nonexistent/peers.dat", &added, &err),
+            BTCCLIENT_STATUS_PEERS_DAT, "/nonexistent/peers.dat");
+  CHECK_ERR(btcclient_client_import_peers_dat(client, "/proc/self/status", &added, &err),
+            BTCCLIENT_STATUS_PEERS_DAT, NULL);
+  CHECK(added == 99);
+
+  CHECK_ERR(btcclient_client_import_peers_dat(client, BTCCLIENT_FIXTURES "/peers-core29-mainnet.dat",
+                                              &added, &err),
+            BTCCLIENT_STATUS_OK, NULL);
+  CHECK(added == 6);
+  CHECK_ERR(btcclient_client_address_book(client, &book, &err), BTCCLIENT_STATUS_OK, NULL);
+  CHECK(btcclient_address_book_new_count(book) == 4);
+  CHECK(btcclient_address_book_tried_count(book) == 2);
+  groups = btcclient_address_book_group_count(book);
+  CHECK(groups >= 5);
+  for (i = 0; i < groups; i++) {
+    CHECK_STATUS(btcclient_address_book_group(book, i, &group, &new_count, &tried_count),
+                 BTCCLIENT_STATUS_OK);
+    CHECK(group != NULL && group[0] != '\0');
+    total_new += new_count;
+    total_tried += tried_count;
+    if (strcmp(group, "1.1.0.0/16") == 0) CHECK(tried_count == 1);
+    if (strcmp(group, "2a01:4f8::/32") == 0) CHECK(tried_count == 1);
+  }
+  CHECK(total_new == 4 && total_tried == 2);
+  CHECK_STATUS(btcclient_address_book_group(book, 0, NULL, &new_count, &tried_count),
+               BTCCLIENT_STATUS_INVALID_ARGUMENT);
+  btcclient_address_book_free(book);
+  btcclient_address_book_free(NULL);
+  CHECK(btcclient_address_book_new_count(NULL) == 0);
+  CHECK_STATUS(btcclient_client_free(client), BTCCLIENT_STATUS_OK);
 }
 
 static void test_lifecycle_and_peers(void) {
@@ -684,6 +748,7 @@ int main(void) {
   test_errors();
   test_config_validation();
   test_struct_sizes();
+  test_address_book();
   test_lifecycle_and_peers();
   test_poll_mode_without_peers();
   test_event_accessors_with_null();

@@ -894,6 +894,48 @@ static void scenario_stop_timeout(const simnet *sim) {
   pthread_mutex_destroy(&s.lock);
 }
 
+/* ---- address book persistence ---- */
+
+/* A client that connected to a node remembers it: with address_book_path set, the next
+ * client (a restart) starts with that node in its tried table. */
+static void scenario_address_book_file(const simnet *sim) {
+  char path[] = "/tmp/btcclient-book-XXXXXX";
+  int fd = mkstemp(path);
+  btcclient_config c = sim_config();
+  btcclient_client *client = NULL;
+  btcclient_address_book *book = NULL;
+  uint64_t id = 0;
+  printf("-- address book file\n");
+  if (fd < 0) {
+    CHECK(fd >= 0);
+    return;
+  }
+  close(fd);
+  unlink(path); /* a missing file is an empty book */
+  c.discovery = false;
+  c.dns_seeds = "";
+  c.address_book_path = path;
+  CHECK_ERR(btcclient_client_new(&c, NULL, &client, &err), BTCCLIENT_STATUS_OK, NULL);
+  if (client == NULL) return;
+  CHECK_ERR(btcclient_client_start(client, &err), BTCCLIENT_STATUS_OK, NULL);
+  CHECK_ERR(btcclient_client_add_peer(client, sim->addrs[0], &id, &err), BTCCLIENT_STATUS_OK, NULL);
+  CHECK_ERR(btcclient_client_wait_connected(client, id, 15000, &err), BTCCLIENT_STATUS_OK, NULL);
+  CHECK_ERR(btcclient_client_stop(client, 5000, &err), BTCCLIENT_STATUS_OK, NULL);
+  CHECK_STATUS(btcclient_client_free(client), BTCCLIENT_STATUS_OK);
+  CHECK(access(path, F_OK) == 0); /* saved at stop */
+
+  client = NULL;
+  CHECK_ERR(btcclient_client_new(&c, NULL, &client, &err), BTCCLIENT_STATUS_OK, NULL);
+  if (client == NULL) return;
+  CHECK_ERR(btcclient_client_start(client, &err), BTCCLIENT_STATUS_OK, NULL);
+  CHECK_ERR(btcclient_client_address_book(client, &book, &err), BTCCLIENT_STATUS_OK, NULL);
+  CHECK(btcclient_address_book_tried_count(book) == 1);
+  btcclient_address_book_free(book);
+  CHECK_ERR(btcclient_client_stop(client, 5000, &err), BTCCLIENT_STATUS_OK, NULL);
+  CHECK_STATUS(btcclient_client_free(client), BTCCLIENT_STATUS_OK);
+  unlink(path);
+}
+
 /* ---- log levels ---- */
 
 /* What one run logged: records per level, and whether the documented ones appeared. */
@@ -989,6 +1031,7 @@ int main(void) {
   scenario_poll(&sim);
   scenario_poll_free_unpolled(&sim);
   scenario_stop_timeout(&sim);
+  scenario_address_book_file(&sim);
 
   CHECK_STATUS(btcclient_set_logger(NULL, 0, NULL), BTCCLIENT_STATUS_OK);
   pthread_mutex_lock(&logs.lock);

@@ -48,21 +48,10 @@ impl Castable for btcclient_client {
 
 impl Client {
     fn new(config: &btcclient_config, listeners: btcclient_listeners) -> Result<Client, FfiError> {
-        let user_agent = if config.user_agent.is_null() {
-            None
-        } else {
-            // SAFETY: a non-NULL `user_agent` is a NUL-terminated string valid during the call
-            // (the header's rules).
-            Some(
-                unsafe { try_str(config.user_agent, "config.user_agent") }.map_err(|e| {
-                    FfiError::new(
-                        btcclient_status::InvalidConfig,
-                        format!("invalid config: {}", e.message),
-                    )
-                })?,
-            )
-        };
-        let mut manager_config = config.manager_config(user_agent)?;
+        // SAFETY: the config's string fields are NULL or NUL-terminated strings valid during
+        // the call (the header's rules).
+        let strings = unsafe { config.strings() }?;
+        let mut manager_config = config.manager_config(&strings)?;
         if config.poll_mode && listeners.any_callback() {
             return Err(FfiError::config(
                 "poll_mode",

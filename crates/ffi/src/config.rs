@@ -8,7 +8,7 @@ use btcclient_manager::bitcoin::p2p::ServiceFlags;
 use btcclient_manager::{Backoff, Config, Delivery, Error};
 
 use crate::error::FfiError;
-use crate::ffi::{boundary, write_sized_defaults, SizedStruct};
+use crate::ffi::{boundary, try_str, write_sized_defaults, SizedStruct};
 use crate::status::btcclient_status;
 use crate::types::{btcclient_delivery, btcclient_network};
 
@@ -89,6 +89,26 @@ pub struct btcclient_config {
     /// counts as a failed attempt (at most 86400000; 0 makes every connection stable at once).
     /// Default 60000.
     pub stable_after_ms: u64,
+    /// Discovered peers to keep connected, drawn from the address book, at most one per
+    /// network group (at most `max_peers`; peers the program adds come on top, within
+    /// `max_peers`). 0 fills up to `max_peers`. Default 0. Bitcoin Core keeps 8.
+    pub target_outbound: usize,
+    /// DNS seeds asked when the address book is short: NULL asks the network's seeds
+    /// (Bitcoin Core's list; none on regtest), "" asks none, otherwise host names separated by
+    /// commas. Copied by `btcclient_client_new`. Default NULL.
+    pub dns_seeds: *const c_char,
+    /// A file the address book is loaded from at start and saved to periodically and at stop
+    /// (atomically; a damaged file is moved aside and the book starts empty). NULL keeps the
+    /// book in memory only. Copied by `btcclient_client_new`. Default NULL.
+    pub address_book_path: *const c_char,
+}
+
+/// The string fields of a config, checked UTF-8 (`None` for NULL).
+#[derive(Clone, Copy, Debug, Default)]
+pub(crate) struct ConfigStrings<'a> {
+    pub(crate) user_agent: Option<&'a str>,
+    pub(crate) dns_seeds: Option<&'a str>,
+    pub(crate) address_book_path: Option<&'a str>,
 }
 
 /// The size of the first layout of `btcclient_config` (up to `poll_mode`, with its padding):
@@ -135,6 +155,9 @@ impl Default for btcclient_config {
             },
             poll_mode: false,
             stable_after_ms: ms(d.stable_after),
+            target_outbound: d.target_outbound.unwrap_or(0),
+            dns_seeds: std::ptr::null(),
+            address_book_path: std::ptr::null(),
         }
     }
 }
@@ -153,9 +176,33 @@ unsafe impl SizedStruct for btcclient_config {
 }
 
 impl btcclient_config {
-    /// The manager's config for these fields (listeners not set), validated. `user_agent` is
-    /// the already converted string (`None` for NULL).
-    pub(crate) fn manager_config(&self, user_agent: Option<&str>) -> Result<Config, FfiError> {
+    /// The string fields, checked.
+    ///
+    /// # Safety
+    /// Each string field is NULL or a NUL-terminated string valid while the result is used.
+    pub(crate) unsafe fn strings(&self) -> Result<ConfigStrings<'_>, FfiError> {
+        let read = |ptr: *const c_char, field: &str| {
+            if ptr.is_null() {
+                return Ok(None);
+            }
+            // SAFETY: non-NULL, NUL-terminated and valid (this function's contract).
+            unsafe { try_str(ptr, field) }.map(Some).map_err(|e| {
+                FfiError::new(
+                    btcclient_status::InvalidConfig,
+                    format!("invalid config: {}", e.message),
+                )
+            })
+        };
+        Ok(ConfigStrings {
+            user_agent: read(self.user_agent, "user_agent")?,
+            dns_seeds: read(self.dns_seeds, "dns_seeds")?,
+            address_book_path: read(self.address_book_path, "address_book_path")?,
+        })
+    }
+
+    /// The manager's config for these fields (listeners not set), validated, with the string
+    /// fields as converted by [`btcclient_config::strings`].
+    pub(crate) fn manager_config(&self, strings: &ConfigStrings<'_>) -> Result<Config, FfiError> {
         let network = btcclient_network::from_u32(self.network)
             .ok_or_else(|| FfiError::config("network", format!("unknown value {}", self.network)))?
             .to_network(self.custom_magic);
@@ -197,9 +244,18 @@ impl btcclient_config {
             delivery,
             ..Config::default()
         };
-        if let Some(ua) = user_agent {
+        if let Some(ua) = strings.user_agent {
             config.user_agent = ua.to_owned();
         }
+        config.target_outbound = (self.target_outbound != 0).then_some(self.target_outbound);
+        config.dns_seeds = strings.dns_seeds.map(|list| {
+            if list.is_empty() {
+                Vec::new()
+            } else {
+                list.split(',').map(|s| s.trim().to_owned()).collect()
+            }
+        });
+        config.address_book_path = strings.address_book_path.map(std::path::PathBuf::from);
         config.validate().map_err(|e| match e {
             Error::InvalidConfig { field, reason } => {
                 let mut reason = reason;
@@ -260,7 +316,7 @@ mod tests {
     #[test]
     fn defaults_convert_to_the_managers_defaults() {
         let c = btcclient_config::default();
-        let config = c.manager_config(None).expect("valid");
+        let config = c.manager_config(&ConfigStrings::default()).expect("valid");
         let d = Config::default();
         assert_eq!(config.network, d.network);
         assert_eq!(config.max_peers, d.max_peers);
@@ -292,6 +348,9 @@ mod tests {
         let c = btcclient_config {
             struct_size: std::mem::size_of::<btcclient_config>(),
             stable_after_ms: 800,
+            target_outbound: 3,
+            dns_seeds: std::ptr::null(),
+            address_book_path: std::ptr::null(),
             network: btcclient_network::Custom as u32,
             custom_magic: [1, 2, 3, 4],
             max_peers: 7,
@@ -316,7 +375,22 @@ mod tests {
             delivery: btcclient_delivery::Concurrent as u32,
             poll_mode: true,
         };
-        let config = c.manager_config(Some("/t:1/")).expect("valid");
+        let config = c
+            .manager_config(&ConfigStrings {
+                user_agent: Some("/t:1/"),
+                dns_seeds: Some("seed.example.org, seed2.example.org"),
+                address_book_path: Some("/tmp/book.dat"),
+            })
+            .expect("valid");
+        assert_eq!(
+            config.dns_seeds,
+            Some(vec!["seed.example.org".into(), "seed2.example.org".into()])
+        );
+        assert_eq!(
+            config.address_book_path.as_deref(),
+            Some(std::path::Path::new("/tmp/book.dat"))
+        );
+        assert_eq!(config.target_outbound, Some(3));
         assert_eq!(config.network, Network::Custom([1, 2, 3, 4]));
         assert_eq!(config.max_peers, 7);
         assert_eq!(config.max_failure_count, 3);
@@ -393,7 +467,9 @@ mod tests {
         for (change, expected) in cases {
             let mut c = btcclient_config::default();
             change(&mut c);
-            let e = c.manager_config(None).expect_err(expected);
+            let e = c
+                .manager_config(&ConfigStrings::default())
+                .expect_err(expected);
             assert_eq!(e.status, btcclient_status::InvalidConfig);
             assert!(
                 e.message.starts_with(expected),
@@ -402,7 +478,10 @@ mod tests {
             );
         }
         let e = btcclient_config::default()
-            .manager_config(Some("bad\nagent"))
+            .manager_config(&ConfigStrings {
+                user_agent: Some("bad\nagent"),
+                ..ConfigStrings::default()
+            })
             .expect_err("control character");
         assert!(e.message.contains("user_agent"), "{}", e.message);
     }

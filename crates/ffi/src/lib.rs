@@ -32,6 +32,7 @@
 
 mod ffi;
 
+pub mod book;
 pub mod client;
 pub mod config;
 pub mod error;

@@ -55,12 +55,15 @@ pub enum btcclient_status {
     Internal = 16,
     /// A bug: the library panicked. The call had no effect that can be relied on.
     InternalPanic = 17,
+    /// A Bitcoin Core `peers.dat` could not be imported: unreadable, truncated, a bad
+    /// checksum, another network's, or a newer format than Core 29 reads.
+    PeersDat = 18,
 }
 
 impl btcclient_status {
     /// Every value, in numeric order. (Crate-private: cbindgen would emit a public `const`
     /// array as a macro naming the Rust variants.)
-    pub(crate) const ALL: [btcclient_status; 18] = [
+    pub(crate) const ALL: [btcclient_status; 19] = [
         btcclient_status::Ok,
         btcclient_status::ClientAlreadyStarted,
         btcclient_status::ClientNotStarted,
@@ -79,6 +82,7 @@ impl btcclient_status {
         btcclient_status::NoEvent,
         btcclient_status::Internal,
         btcclient_status::InternalPanic,
+        btcclient_status::PeersDat,
     ];
 
     /// The status with this number, if there is one.
@@ -107,6 +111,7 @@ impl btcclient_status {
             btcclient_status::NoEvent => "no event within the timeout\0",
             btcclient_status::Internal => "internal error\0",
             btcclient_status::InternalPanic => "internal panic\0",
+            btcclient_status::PeersDat => "peers.dat could not be imported\0",
         }
     }
 }
@@ -128,6 +133,7 @@ pub(crate) fn status_of(error: &Error) -> btcclient_status {
         Error::PeerNotConnected(_) => btcclient_status::PeerNotConnected,
         Error::CalledFromCallback => btcclient_status::CalledFromCallback,
         Error::Runtime(_) => btcclient_status::Internal,
+        Error::PeersDat(_) => btcclient_status::PeersDat,
         // The manager's error enum is non-exhaustive: a future variant is reported as
         // internal until it gets a number of its own.
         _ => btcclient_status::Internal,
@@ -161,7 +167,8 @@ mod tests {
         }
         assert_eq!(btcclient_status::Ok as u32, 0);
         assert_eq!(btcclient_status::InternalPanic as u32, 17);
-        assert_eq!(btcclient_status::from_u32(18), None);
+        assert_eq!(btcclient_status::PeersDat as u32, 18);
+        assert_eq!(btcclient_status::from_u32(19), None);
         assert_eq!(btcclient_status::from_u32(u32::MAX), None);
     }
 

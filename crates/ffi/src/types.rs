@@ -138,6 +138,8 @@ pub enum btcclient_disconnect_reason {
     Io = 7,
     /// A discovered peer dropped by the health check.
     Unhealthy = 8,
+    /// A discovered peer removed to make room for a peer the program added.
+    Evicted = 9,
 }
 
 impl From<&DisconnectReason> for btcclient_disconnect_reason {
@@ -153,6 +155,7 @@ impl From<&DisconnectReason> for btcclient_disconnect_reason {
             }
             DisconnectReason::Io(_) => btcclient_disconnect_reason::Io,
             DisconnectReason::Unhealthy => btcclient_disconnect_reason::Unhealthy,
+            DisconnectReason::Evicted => btcclient_disconnect_reason::Evicted,
             _ => btcclient_disconnect_reason::Other,
         }
     }

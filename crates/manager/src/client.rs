@@ -560,7 +560,8 @@ impl BtcClient {
     /// this network (nothing is imported then).
     pub fn import_peers_dat(&self, path: impl AsRef<Path>) -> Result<PeersDatImport> {
         let shared = self.shared();
-        let imported = lock(&shared.book).import_peers_dat_file(path.as_ref(), unix_now())?;
+        let data = crate::addrbook::read_peers_dat(path.as_ref())?;
+        let imported = lock(&shared.book).import_peers_dat(&data, unix_now())?;
         info!(
             new = imported.added_new,
             tried = imported.added_tried,

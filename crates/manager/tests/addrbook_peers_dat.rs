@@ -357,7 +357,7 @@ fn imports_from_a_file_path() {
     assert_eq!(r.added(), 6);
     assert!(matches!(
         book().import_peers_dat_file(&dir.path().join("missing.dat"), NOW),
-        Err(PeersDatError::Io(_))
+        Err(PeersDatError::Io { .. })
     ));
 }
 
@@ -518,4 +518,22 @@ fn damaged_files_never_panic() {
             b.check().expect("consistent");
         }
     }
+}
+
+/// `tests/fixtures/peers-core29-mainnet.dat`, which the C and Go tests import, is exactly
+/// [`core29_sample`] as this file's builder writes it (`BTCCLIENT_BLESS=1` rewrites it).
+#[test]
+fn the_fixture_for_c_and_go_is_this_builders_sample() {
+    let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../../tests/fixtures/peers-core29-mainnet.dat");
+    let bytes = core29_sample().bytes();
+    if std::env::var_os("BTCCLIENT_BLESS").is_some() {
+        std::fs::write(&path, &bytes).expect("write the fixture");
+    }
+    let on_disk = std::fs::read(&path).expect("the fixture exists");
+    assert!(
+        on_disk == bytes,
+        "{} differs from core29_sample()",
+        path.display()
+    );
 }

@@ -58,8 +58,8 @@ const FLOOD_MESSAGES: usize = 20;
 const FLOOD_ENTRIES: usize = 1_000;
 
 /// Bitcoin Core's `MAX_PCT_ADDR_TO_SEND`: a `getaddr` answer holds at most this share (in
-/// percent) of the addresses known.
-const MAX_PCT_ADDR_TO_SEND: usize = 23;
+/// percent) of the addresses known (simnet's default).
+pub(crate) const MAX_PCT_ADDR_TO_SEND: u8 = 23;
 
 /// The services a v1-only simnet node advertises (the default): Core 29's defaults without
 /// `NODE_P2P_V2`, `NODE_NETWORK | NODE_WITNESS | NODE_NETWORK_LIMITED` (1033).
@@ -760,7 +760,7 @@ impl Conn {
         self.getaddr_due = None;
         let mut addrs = self.node.advertised();
         // As Core's GetAddr: a random 23 % of what it knows, at most 1,000.
-        let n = (addrs.len() * MAX_PCT_ADDR_TO_SEND / 100).min(MAX_ADDR_ENTRIES);
+        let n = (addrs.len() * self.node.shared.getaddr_percent / 100).min(MAX_ADDR_ENTRIES);
         for i in 0..n {
             let j = i + self.rng.below((addrs.len() - i) as u64) as usize;
             addrs.swap(i, j);

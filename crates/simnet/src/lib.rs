@@ -80,6 +80,7 @@ use btcclient_wire::{Frame, SessionId, WireConfig};
 use tokio::runtime::Handle;
 
 pub use chain::{locator_heights, Chain, MAX_HEADERS_RESULTS, REGTEST_BITS};
+use conn::MAX_PCT_ADDR_TO_SEND;
 pub use conn::{node_services, node_services_with, PROTOCOL_VERSION};
 pub use node::RECEIVED_LOG_LEN;
 
@@ -183,6 +184,7 @@ pub struct SimnetBuilder {
     magic: [u8; 4],
     getaddr_delay: Duration,
     getaddr_once: bool,
+    getaddr_percent: u8,
     advertise: AddrAdvertise,
     ping_interval: Option<Duration>,
     user_agent: String,
@@ -199,6 +201,7 @@ impl Default for SimnetBuilder {
             magic: Magic::REGTEST.to_bytes(),
             getaddr_delay: DEFAULT_GETADDR_DELAY,
             getaddr_once: true,
+            getaddr_percent: MAX_PCT_ADDR_TO_SEND,
             advertise: AddrAdvertise::OtherNodes,
             ping_interval: None,
             user_agent: DEFAULT_USER_AGENT.to_owned(),
@@ -238,6 +241,15 @@ impl SimnetBuilder {
     /// Delay before a node answers `getaddr` (default 200 ms; Core: tens of seconds).
     pub fn getaddr_delay(mut self, delay: Duration) -> Self {
         self.getaddr_delay = delay;
+        self
+    }
+
+    /// The share of its known addresses, in percent (1 to 100), a node answers `getaddr` with
+    /// (default 23, Bitcoin Core's `MAX_PCT_ADDR_TO_SEND`). A small simulated network whose
+    /// nodes know only each other answers nothing at Core's share (23 % of fewer than 5 is
+    /// none); tests that want discovery to reach every node of such a network raise it.
+    pub fn getaddr_percent(mut self, percent: u8) -> Self {
+        self.getaddr_percent = percent.clamp(1, 100);
         self
     }
 
@@ -309,6 +321,7 @@ impl SimnetBuilder {
             chain: Arc::new(chain),
             getaddr_delay: self.getaddr_delay,
             getaddr_once: self.getaddr_once,
+            getaddr_percent: usize::from(self.getaddr_percent),
             advertise: self.advertise,
             ping_interval: self.ping_interval,
             user_agent: self.user_agent,

@@ -33,6 +33,8 @@ pub(crate) struct Shared {
     pub(crate) chain: Arc<Chain>,
     pub(crate) getaddr_delay: Duration,
     pub(crate) getaddr_once: bool,
+    /// The share of known addresses in a `getaddr` answer, in percent.
+    pub(crate) getaddr_percent: usize,
     pub(crate) advertise: AddrAdvertise,
     pub(crate) ping_interval: Option<Duration>,
     pub(crate) user_agent: String,

@@ -60,7 +60,7 @@ use rand::Rng;
 use crate::address::{is_routable, network_group};
 use crate::Network;
 
-pub use peers_dat::{PeersDatError, PeersDatImport, MAX_PEERS_DAT_LEN};
+pub use peers_dat::{read_peers_dat, PeersDatError, PeersDatImport, MAX_PEERS_DAT_LEN};
 pub use store::{LoadProblem, LoadWarning, Loaded};
 
 /// Buckets in the new table (Core's `ADDRMAN_NEW_BUCKET_COUNT`).

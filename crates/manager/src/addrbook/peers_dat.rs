@@ -106,8 +106,32 @@ pub enum PeersDatError {
     #[error("peers.dat is larger than {MAX_PEERS_DAT_LEN} bytes")]
     TooLarge,
     /// The file could not be read.
-    #[error("cannot read peers.dat: {0}")]
-    Io(#[from] std::io::Error),
+    #[error("cannot read {path}: {source}")]
+    Io {
+        /// The file.
+        path: String,
+        /// Why.
+        source: std::io::Error,
+    },
+}
+
+/// Reads a `peers.dat` file (at most [`MAX_PEERS_DAT_LEN`] bytes) for
+/// [`AddrBook::import_peers_dat`]: the I/O happens before the book is locked.
+pub fn read_peers_dat(path: &Path) -> Result<Vec<u8>, PeersDatError> {
+    let io = |source| PeersDatError::Io {
+        path: path.display().to_string(),
+        source,
+    };
+    let mut data = Vec::new();
+    File::open(path)
+        .map_err(io)?
+        .take(MAX_PEERS_DAT_LEN + 1)
+        .read_to_end(&mut data)
+        .map_err(io)?;
+    if data.len() as u64 > MAX_PEERS_DAT_LEN {
+        return Err(PeersDatError::TooLarge);
+    }
+    Ok(data)
 }
 
 impl From<Truncated> for PeersDatError {
@@ -242,13 +266,7 @@ impl AddrBook {
         path: &Path,
         now: u64,
     ) -> Result<PeersDatImport, PeersDatError> {
-        let mut data = Vec::new();
-        File::open(path)?
-            .take(MAX_PEERS_DAT_LEN + 1)
-            .read_to_end(&mut data)?;
-        if data.len() as u64 > MAX_PEERS_DAT_LEN {
-            return Err(PeersDatError::TooLarge);
-        }
+        let data = read_peers_dat(path)?;
         self.import_peers_dat(&data, now)
     }
 }

@@ -24,6 +24,10 @@ struct Options {
     /// Delay before answering getaddr, in milliseconds.
     #[arg(long, default_value_t = 200)]
     getaddr_delay_ms: u64,
+    /// The share of its known addresses a node answers getaddr with, in percent (Bitcoin
+    /// Core: 23; with a few nodes that know only each other, 23 % is nothing).
+    #[arg(long, default_value_t = 23, value_parser = clap::value_parser!(u8).range(1..=100))]
+    getaddr_percent: u8,
     /// Fault on every node: close each connection after sending this many messages
     /// (`version`, `wtxidrelay`, `sendaddrv2`, `verack`, then Core's greeting); 4 closes
     /// right after the handshake.
@@ -86,6 +90,7 @@ fn main() -> ExitCode {
             .nodes(usize::from(options.nodes))
             .chain_length(options.chain_length)
             .getaddr_delay(Duration::from_millis(options.getaddr_delay_ms))
+            .getaddr_percent(options.getaddr_percent)
             .build()
             .await
         {
