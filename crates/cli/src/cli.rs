@@ -157,9 +157,24 @@ pub enum BackoffArg {
 #[derive(Debug, Args, Clone)]
 pub struct ConnectArgs {
     /// Peers to connect to: HOST:PORT, IPv4:PORT or `[IPv6]:PORT` (the port may be left out for
-    /// the network's default port).
-    #[arg(required = true, value_name = "HOST:PORT")]
+    /// the network's default port). None: the client starts from its address book, and asks
+    /// the network's DNS seeds when the book is short.
+    #[arg(value_name = "HOST:PORT")]
     pub peers: Vec<String>,
+
+    /// Where the address book is kept, as DIR/NETWORK/addrbook.dat [default: the platform's
+    /// data directory: $XDG_DATA_HOME/btcclient or ~/.local/share/btcclient].
+    #[arg(long, value_name = "DIR")]
+    pub data_dir: Option<std::path::PathBuf>,
+
+    /// Keep the address book in memory only.
+    #[arg(long, conflicts_with = "data_dir")]
+    pub no_data_dir: bool,
+
+    /// First add the addresses of a Bitcoin Core peers.dat (a node's data directory has one)
+    /// to the address book.
+    #[arg(long, value_name = "PATH")]
+    pub import_peers_dat: Option<std::path::PathBuf>,
 
     /// Network: mainnet, testnet4, testnet3, signet or regtest.
     #[arg(long, short = 'n', value_name = "NETWORK", value_parser = parse_network, default_value = "mainnet")]
@@ -271,6 +286,20 @@ pub struct ConfigArgs {
     /// How the client runs its callbacks [default: serialized].
     #[arg(long, value_enum)]
     pub delivery: Option<DeliveryArg>,
+
+    /// Discovered peers to keep connected, one per network group, drawn from the address
+    /// book [default: up to --max-peers; Bitcoin Core keeps 8].
+    #[arg(long, value_name = "N")]
+    pub target_outbound: Option<usize>,
+
+    /// A DNS seed to ask when the address book is short; repeat for several [default: the
+    /// network's seeds, Bitcoin Core's list; none on regtest].
+    #[arg(long = "dns-seed", value_name = "HOST")]
+    pub dns_seeds: Vec<String>,
+
+    /// Ask no DNS seed.
+    #[arg(long, conflicts_with = "dns_seeds")]
+    pub no_dns_seeds: bool,
 }
 
 impl ConfigArgs {
@@ -351,8 +380,35 @@ impl ConfigArgs {
                 DeliveryArg::Concurrent => Delivery::Concurrent,
             });
         }
+        if let Some(v) = self.target_outbound {
+            b = b.target_outbound(Some(v));
+        }
+        if self.no_dns_seeds {
+            b = b.dns_seeds(Some(Vec::new()));
+        } else if !self.dns_seeds.is_empty() {
+            b = b.dns_seeds(Some(self.dns_seeds.clone()));
+        }
         b
     }
+}
+
+/// The platform's data directory for btcclient: `$XDG_DATA_HOME/btcclient`, else
+/// `~/.local/share/btcclient` (`~/Library/Application Support/btcclient` on macOS); None
+/// when neither variable is set.
+pub fn default_data_dir() -> Option<std::path::PathBuf> {
+    let home = || {
+        std::env::var_os("HOME")
+            .filter(|h| !h.is_empty())
+            .map(std::path::PathBuf::from)
+    };
+    if cfg!(target_os = "macos") {
+        return home().map(|h| h.join("Library/Application Support/btcclient"));
+    }
+    std::env::var_os("XDG_DATA_HOME")
+        .filter(|d| !d.is_empty())
+        .map(std::path::PathBuf::from)
+        .or_else(|| home().map(|h| h.join(".local/share")))
+        .map(|d| d.join("btcclient"))
 }
 
 /// Parses `20s`, `500ms`, `2m`, `1h`, `1.5s` or a bare number of seconds.

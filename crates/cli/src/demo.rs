@@ -110,6 +110,7 @@ pub async fn run(args: DemoArgs, start: std::time::Instant) -> Result<bool, Fail
             bitcoin::consensus::Params::new(bitcoin::Network::Regtest).max_attainable_target,
         ),
         first_connect_timeout: Duration::from_secs(6),
+        bootstrap: None,
     };
     let tip = chain.tip().to_string();
     let session = Session::new(client, out, plan, Instant::from_std(start));

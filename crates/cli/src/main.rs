@@ -107,9 +107,27 @@ async fn connect(args: ConnectArgs, start: Instant) -> Result<bool, Failure> {
         .map(|p| cli::with_default_port(p, network.default_port()))
         .collect();
     let (tx, rx) = mpsc::unbounded_channel();
+    // The address book's file: DATA_DIR/NETWORK/addrbook.dat.
+    let book_path = if args.no_data_dir {
+        None
+    } else {
+        args.data_dir
+            .clone()
+            .or_else(cli::default_data_dir)
+            .map(|dir| dir.join(network_name(network)).join("addrbook.dat"))
+    };
+    if let Some(dir) = book_path.as_ref().and_then(|p| p.parent()) {
+        std::fs::create_dir_all(dir).map_err(|e| {
+            Failure::Run(format!(
+                "cannot create the data directory {}: {e}",
+                dir.display()
+            ))
+        })?;
+    }
     let config = args
         .config
         .apply(network)
+        .address_book_path(book_path.clone())
         .listeners(session::listeners(tx))
         .build()
         .map_err(|e| Failure::Usage(e.to_string()))?;
@@ -117,11 +135,35 @@ async fn connect(args: ConnectArgs, start: Instant) -> Result<bool, Failure> {
     for p in &peers {
         check_address(p)?;
     }
+    let seeds: Vec<String> = match &config.dns_seeds {
+        Some(list) => list.clone(),
+        None => btcclient_manager::dns::default_dns_seeds(network)
+            .iter()
+            .map(|s| (*s).to_owned())
+            .collect(),
+    };
     let first_connect_timeout =
         config.connection_timeout + config.handshake_timeout + Duration::from_secs(1);
     let max_peers = config.max_peers;
     let client = BtcClient::new(config).map_err(|e| Failure::Run(e.to_string()))?;
+    let out = Output::new(args.run.json, start);
+    if let Some(path) = &args.import_peers_dat {
+        let imported = client
+            .import_peers_dat(path)
+            .map_err(|e| Failure::Run(format!("importing {}: {e}", path.display())))?;
+        out.emit(&Event::Imported {
+            path: path.display().to_string(),
+            new: imported.added_new,
+            tried: imported.added_tried,
+        });
+    }
     client.start().map_err(|e| Failure::Run(e.to_string()))?;
+    let book = client.address_book();
+    out.emit(&Event::AddressBook {
+        path: book_path.map(|p| p.display().to_string()),
+        new: book.new,
+        tried: book.tried,
+    });
 
     let plan = Plan {
         duration: (!args.run.duration.is_zero()).then_some(args.run.duration),
@@ -131,8 +173,8 @@ async fn connect(args: ConnectArgs, start: Instant) -> Result<bool, Failure> {
         genesis: genesis_block(btc_network).header,
         max_target: Some(bitcoin::consensus::Params::new(btc_network).max_attainable_target),
         first_connect_timeout,
+        bootstrap: peers.is_empty().then_some(seeds),
     };
-    let out = Output::new(args.run.json, start);
     let session = Session::new(client, out, plan, tokio::time::Instant::from_std(start));
     session.emit(Event::Start {
         mode: "connect",

@@ -25,6 +25,29 @@ pub enum Event {
         /// The client's max_peers.
         max_peers: usize,
     },
+    /// The address book was loaded (or started empty).
+    AddressBook {
+        /// Its file, if it is kept on disk.
+        path: Option<String>,
+        /// Addresses heard of.
+        new: usize,
+        /// Addresses connected to before.
+        tried: usize,
+    },
+    /// A Bitcoin Core peers.dat was imported into the address book.
+    Imported {
+        /// The file.
+        path: String,
+        /// Addresses added to the new table.
+        new: usize,
+        /// Addresses added to the tried table.
+        tried: usize,
+    },
+    /// No peer was given: the client starts from its address book and these DNS seeds.
+    Bootstrap {
+        /// The DNS seeds asked when the book is short.
+        seeds: Vec<String>,
+    },
     /// The simulated network is up.
     Simnet {
         /// Number of nodes.
@@ -243,7 +266,11 @@ impl Event {
                 max_peers,
             } => format!(
                 "{mode} on {network}: starting from {}, max {max_peers} peers",
-                peers.join(", ")
+                if peers.is_empty() {
+                    "the address book".to_owned()
+                } else {
+                    peers.join(", ")
+                }
             ),
             Event::Simnet {
                 nodes,
@@ -309,6 +336,20 @@ impl Event {
             }
             Event::PeerDropped { peer } => format!("- {peer} no longer managed"),
             Event::MaxPeers { max } => format!("max peers reached ({max})"),
+            Event::AddressBook { path, new, tried } => match path {
+                Some(p) => format!("address book {p}: {new} new, {tried} tried"),
+                None => format!("address book (in memory): {new} new, {tried} tried"),
+            },
+            Event::Imported { path, new, tried } => {
+                format!("imported {} addresses from {path} ({new} new, {tried} tried)", new + tried)
+            }
+            Event::Bootstrap { seeds } if seeds.is_empty() => {
+                "no peer given: starting from the address book (no DNS seed to ask)".into()
+            }
+            Event::Bootstrap { seeds } => format!(
+                "no peer given: starting from the address book, asking the DNS seeds when it is short ({})",
+                seeds.join(", ")
+            ),
             Event::SyncPeer {
                 peer,
                 height,

@@ -101,6 +101,10 @@ pub struct Plan {
     pub max_target: Option<Target>,
     /// How long the first peers have to connect before the run gives up.
     pub first_connect_timeout: Duration,
+    /// No peer was given: the run starts from the address book and these DNS seeds, and
+    /// gives up when the seeds cannot be reached and the book is empty, or when no peer
+    /// connected within the first-connect timeout after they answered.
+    pub bootstrap: Option<Vec<String>>,
 }
 
 /// A node of the simulated network that goes down and comes back.
@@ -197,6 +201,49 @@ impl Session {
         self.out.emit(&event);
     }
 
+    /// While bootstrapping with no peer connected yet: why the run cannot go on, if it
+    /// cannot. Every DNS seed answered (or failed) and the book is still empty: nothing to
+    /// connect to. Or the seeds answered, and the first-connect timeout passed since without
+    /// a single connection.
+    fn bootstrap_failed(&self, answered_at: &mut Option<Instant>) -> Option<String> {
+        let seeds = self.plan.bootstrap.as_deref().unwrap_or_default();
+        let answers = self.client.dns_seed_answers();
+        let book = self.client.address_book();
+        let known = book.new + book.tried;
+        if answers.len() < seeds.len() {
+            return None;
+        }
+        let now = Instant::now();
+        let since = *answered_at.get_or_insert(now);
+        if known == 0 {
+            return Some(if seeds.is_empty() {
+                "no peer given, the address book is empty and there is no DNS seed to ask: \
+                 give peers on the command line, or --dns-seed"
+                    .to_owned()
+            } else {
+                let failures: Vec<String> = answers
+                    .iter()
+                    .map(|a| match &a.result {
+                        Ok(n) => format!("{}: {n} usable addresses", a.seed),
+                        Err(e) => format!("{}: {e}", a.seed),
+                    })
+                    .collect();
+                format!(
+                    "no peer given, the address book is empty and no DNS seed gave an address \
+                     ({}): give peers on the command line",
+                    failures.join("; ")
+                )
+            });
+        }
+        if now.duration_since(since) > self.plan.first_connect_timeout {
+            return Some(format!(
+                "no peer connected within {:?}: the address book knows {known} addresses",
+                self.plan.first_connect_timeout
+            ));
+        }
+        None
+    }
+
     /// Adds the given peers, runs until the duration passes, Ctrl-C, the sync ends (with
     /// `exit_when_synced`) or none of the given peers can be connected; stops the client and
     /// returns the summary.
@@ -228,7 +275,15 @@ impl Session {
                 }
             }
         }
-        let mut waiting_first = !first.is_empty();
+        let bootstrapping = peers.is_empty() && self.plan.bootstrap.is_some();
+        if let (true, Some(seeds)) = (bootstrapping, &self.plan.bootstrap) {
+            self.emit(Event::Bootstrap {
+                seeds: seeds.clone(),
+            });
+        }
+        let given = !first.is_empty();
+        let mut waiting_first = given || bootstrapping;
+        let mut seeds_answered_at: Option<Instant> = None;
 
         let deadline = self.plan.duration.map(|d| self.start + d);
         let far = self.start + Duration::from_secs(100 * 365 * 24 * 3600);
@@ -252,7 +307,7 @@ impl Session {
                     _ = tokio::time::sleep_until(deadline.unwrap_or(far)), if deadline.is_some() => {
                         break "duration"
                     }
-                    joined = first.join_next(), if waiting_first => match joined {
+                    joined = first.join_next(), if waiting_first && given => match joined {
                         Some(Ok(Ok(()))) => {
                             waiting_first = false;
                             first.abort_all();
@@ -288,6 +343,12 @@ impl Session {
                 if waiting_first && !self.reached.is_empty() {
                     waiting_first = false;
                     first.abort_all();
+                }
+                if waiting_first && bootstrapping {
+                    if let Some(why) = self.bootstrap_failed(&mut seeds_answered_at) {
+                        first_errors.push(why);
+                        break "no_peer_connected";
+                    }
                 }
                 if self.plan.exit_when_synced && self.is_synced() {
                     break "synced";
@@ -339,14 +400,23 @@ impl Session {
             peers_removed: self.peers_removed,
             peers: peers_at_end,
         };
-        self.out.finish(&Event::Summary(summary.clone()));
-        if !ok {
+        let failure = (!ok).then(|| {
             let detail = if first_errors.is_empty() {
                 "no peer given".to_owned()
             } else {
                 first_errors.join("; ")
             };
-            eprintln!("error: could not connect to any peer: {detail}");
+            format!("could not connect to any peer: {detail}")
+        });
+        if let (Some(message), true) = (&failure, self.out.is_json()) {
+            self.emit(Event::Error {
+                peer: None,
+                message: message.clone(),
+            });
+        }
+        self.out.finish(&Event::Summary(summary.clone()));
+        if let Some(message) = failure {
+            eprintln!("error: {message}");
         }
         summary
     }

@@ -7,8 +7,19 @@ use std::time::{Duration, Instant};
 use btcclient_simnet::Simnet;
 use serde_json::Value;
 
+/// The command, with its data directory (the address book) in a directory of the test run,
+/// never in the user's home.
+fn command() -> Command {
+    let mut c = Command::new(env!("CARGO_BIN_EXE_btcclient"));
+    c.env(
+        "XDG_DATA_HOME",
+        std::env::temp_dir().join(format!("btcclient-cli-test-{}", std::process::id())),
+    );
+    c
+}
+
 fn btcclient(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_btcclient"))
+    command()
         .args(args)
         .output()
         .expect("the btcclient binary runs")
@@ -202,7 +213,6 @@ fn bad_arguments_are_refused_with_a_message() {
         ),
         (&["connect", "127.0.0.1:99999"], "invalid peer address"),
         (&["connect", "[::1"], "invalid peer address"),
-        (&["connect"], "HOST:PORT"),
         (&["demo", "--nodes", "0"], "--nodes"),
         (&["frobnicate"], "unrecognized subcommand"),
     ];
@@ -280,7 +290,7 @@ async fn a_peer_sending_headers_that_fail_is_reported_and_removed() {
         .expect("simnet starts");
     let node = simnet.node(0).clone();
     let tip: Header = *simnet.chain().headers().last().expect("a chain");
-    let child = std::process::Command::new(env!("CARGO_BIN_EXE_btcclient"))
+    let child = command()
         .args([
             "connect",
             "--network",
@@ -366,4 +376,143 @@ async fn a_peer_on_another_chain_is_removed() {
     let s = summary(&events);
     assert_eq!(s["peers_removed"], 1);
     assert_eq!(s["headers_synced"], 0);
+}
+
+/// With no peer given, `connect` starts from the address book and the DNS seeds; when there
+/// is nothing to start from, it says so and exits 1.
+#[test]
+fn connect_without_peers_and_without_seeds_says_so() {
+    let out = btcclient(&["connect", "-n", "regtest", "--no-data-dir"]);
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out.stderr));
+    let stderr = text(&out.stderr);
+    assert!(
+        stderr.contains("the address book is empty and there is no DNS seed to ask"),
+        "{stderr}"
+    );
+}
+
+/// A DNS seed that cannot be resolved: the error names it and why. (A 64-character label is
+/// refused by the resolver library itself: no query leaves the machine.)
+#[test]
+fn connect_with_an_unreachable_dns_seed_says_so() {
+    let seed = format!("{}.test", "a".repeat(64));
+    let out = btcclient(&[
+        "connect",
+        "-n",
+        "regtest",
+        "--no-data-dir",
+        "--dns-seed",
+        &seed,
+    ]);
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out.stderr));
+    let stderr = text(&out.stderr);
+    assert!(
+        stderr.contains("no DNS seed gave an address") && stderr.contains(&seed),
+        "{stderr}"
+    );
+}
+
+/// `--import-peers-dat` reports what it took from a Bitcoin Core peers.dat (a Core 29 mainnet
+/// file, tests/fixtures); discovery is off, so none of its public addresses is dialled.
+#[test]
+fn connect_imports_a_peers_dat() {
+    let fixture = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../../tests/fixtures/peers-core29-mainnet.dat"
+    );
+    let out = btcclient(&[
+        "connect",
+        "-n",
+        "mainnet",
+        "--json",
+        "--no-data-dir",
+        "--no-discovery",
+        "--no-dns-seeds",
+        "--connection-timeout",
+        "100ms",
+        "--handshake-timeout",
+        "100ms",
+        "--import-peers-dat",
+        fixture,
+    ]);
+    let ev = events(&out);
+    let imported = named(&ev, "imported");
+    assert_eq!(imported.len(), 1, "{ev:?}");
+    assert_eq!(
+        (imported[0]["new"].as_u64(), imported[0]["tried"].as_u64()),
+        (Some(4), Some(2))
+    );
+    let book = named(&ev, "address_book");
+    assert_eq!(
+        (book[0]["new"].as_u64(), book[0]["tried"].as_u64()),
+        (Some(4), Some(2))
+    );
+    assert!(
+        named(&ev, "peer_added").is_empty(),
+        "nothing dialled: {ev:?}"
+    );
+    assert_eq!(out.status.code(), Some(1));
+
+    let out = btcclient(&[
+        "connect",
+        "--no-data-dir",
+        "--import-peers-dat",
+        "/nonexistent/peers.dat",
+    ]);
+    assert_eq!(out.status.code(), Some(1));
+    let stderr = text(&out.stderr);
+    assert!(
+        stderr.contains("cannot read /nonexistent/peers.dat"),
+        "{stderr}"
+    );
+}
+
+/// The address book is kept in the data directory, one file per network, and a second run
+/// starts with what the first learned.
+#[test]
+fn the_address_book_is_kept_in_the_data_directory() {
+    let rt = tokio::runtime::Runtime::new().expect("runtime");
+    let simnet = rt
+        .block_on(Simnet::builder().nodes(1).build())
+        .expect("simnet starts");
+    let node = simnet.addrs()[0].to_string();
+    let dir = std::env::temp_dir().join(format!("btcclient-cli-data-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    let data_dir = dir.to_string_lossy().into_owned();
+    let run = |peer: Option<&str>| {
+        let mut args = vec![
+            "connect",
+            "-n",
+            "regtest",
+            "--json",
+            "--duration",
+            "2s",
+            "--allow-local-addresses",
+            "--data-dir",
+            &data_dir,
+        ];
+        args.extend(peer);
+        events(&btcclient(&args))
+    };
+    let first = run(Some(&node));
+    assert!(!named(&first, "peer_connected").is_empty(), "{first:?}");
+    assert!(dir.join("regtest/addrbook.dat").exists());
+    let second = run(None);
+    let book = named(&second, "address_book");
+    assert_eq!(book[0]["tried"].as_u64(), Some(1), "{second:?}");
+    // It connects to the peer it remembered.
+    let connected = named(&second, "peer_connected");
+    assert_eq!(
+        connected.first().map(|e| &e["peer"]),
+        Some(&Value::from(node.clone())),
+        "{second:?}"
+    );
+    // It connects to the peer it remembered.
+    let connected = named(&second, "peer_connected");
+    assert_eq!(
+        connected.first().map(|e| &e["peer"]),
+        Some(&Value::from(node.clone()))
+    );
+    let _ = std::fs::remove_dir_all(&dir);
+    rt.block_on(simnet.shutdown());
 }

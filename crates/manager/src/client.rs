@@ -41,6 +41,8 @@ pub(crate) struct Shared {
     state: Mutex<State>,
     /// Every address heard of. Lock order: `state` before `book`.
     book: Mutex<AddrBook>,
+    /// What each DNS seed asked in the current run answered, in the order asked.
+    dns_answers: Mutex<Vec<DnsSeedAnswer>>,
     /// The client handle, not kept alive by its own state.
     client: WeakClient,
 }
@@ -323,6 +325,14 @@ impl BtcClient {
                 let mut ticker = tokio::time::interval(interval);
                 ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
                 ticker.tick().await;
+                // Peers from the book at once (a restarted client dials its tried peers
+                // without waiting a health-check interval).
+                match weak.upgrade() {
+                    Some(shared) => {
+                        shared.fill_outbound(generation);
+                    }
+                    None => return,
+                }
                 let mut next_save = tokio::time::Instant::now() + BOOK_SAVE_INTERVAL;
                 loop {
                     let tick = tokio::select! {
@@ -351,6 +361,7 @@ impl BtcClient {
                     .map(|s| (*s).to_owned())
                     .collect(),
             };
+            lock(&shared.dns_answers).clear();
             if !seeds.is_empty() {
                 run.tracker.spawn_on(
                     seed_from_dns(
@@ -552,6 +563,13 @@ impl BtcClient {
         lock(&self.shared().book).stats()
     }
 
+    /// What the DNS seeds asked in the current run answered so far, in the order asked: the
+    /// addresses each added to the book, or why it did not answer. Empty when none was asked
+    /// (the book was not short, or seeding is off).
+    pub fn dns_seed_answers(&self) -> Vec<DnsSeedAnswer> {
+        lock(&self.shared().dns_answers).clone()
+    }
+
     /// Imports the addresses of a Bitcoin Core `peers.dat` (of this client's network) into the
     /// address book: what Core tried goes to the tried table where its slot is free. Works
     /// whether or not the client runs; a running client may connect to them at once.
@@ -718,6 +736,7 @@ impl Shared {
             id: NEXT_CLIENT_ID.fetch_add(1, Ordering::Relaxed),
             wire: config.wire(),
             book: Mutex::new(empty_book(&config)),
+            dns_answers: Mutex::new(Vec::new()),
             config,
             handle,
             nonces: Mutex::new(HashSet::new()),
@@ -1021,24 +1040,31 @@ async fn seed_from_dns(
             _ = cancel.cancelled() => return,
             r = tokio::time::timeout(timeout, resolver.resolve(&seed)) => r,
         };
-        let ips = match answer {
-            Ok(Ok(ips)) => ips,
+        let Some(shared) = weak.upgrade() else { return };
+        let result = match answer {
+            Ok(Ok(ips)) => Ok(shared.seeded(generation, &seed, &ips)),
             Ok(Err(e)) => {
-                debug!(seed, "DNS seed did not answer: {e}");
-                continue;
+                info!(seed, "DNS seed did not answer: {e}");
+                Err(e.to_string())
             }
             Err(_) => {
-                debug!(seed, "DNS seed timed out");
-                continue;
+                info!(seed, "DNS seed timed out");
+                Err(format!("no answer within {timeout:?}"))
             }
         };
-        match weak.upgrade() {
-            Some(shared) => {
-                shared.seeded(generation, &seed, &ips);
-            }
-            None => return,
+        if shared.connected_in(generation).is_some() {
+            lock(&shared.dns_answers).push(DnsSeedAnswer { seed, result });
         }
     }
+}
+
+/// What one DNS seed answered ([`BtcClient::dns_seed_answers`]).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct DnsSeedAnswer {
+    /// The seed's host name.
+    pub seed: String,
+    /// How many addresses it added to the book, or why it did not answer.
+    pub result: std::result::Result<usize, String>,
 }
 
 #[cfg(test)]

@@ -75,7 +75,7 @@ pub use address::{is_bad_port, is_routable, network_group, parse_peer_address};
 pub use bitcoin;
 pub use btcclient_wire as wire;
 pub use btcclient_wire::{Frame, RawBlock};
-pub use client::{BtcClient, WeakClient};
+pub use client::{BtcClient, DnsSeedAnswer, WeakClient};
 pub use config::{
     Backoff, Config, ConfigBuilder, Delivery, Network, MIN_PEER_PROTOCOL_VERSION, PROTOCOL_VERSION,
 };

@@ -489,10 +489,36 @@ async fn importing_something_that_is_not_a_peers_dat_is_a_clear_error() {
     let missing = client
         .import_peers_dat(dir.path().join("missing.dat"))
         .unwrap_err();
+    let text = missing.to_string();
     assert!(
-        missing.to_string().starts_with("cannot read peers.dat"),
+        text.starts_with("cannot read ") && text.contains("missing.dat"),
         "{missing}"
     );
     assert_eq!(client.address_book().new, 0);
     client.stop(Duration::from_secs(5)).await.unwrap();
+}
+
+/// Each seed's answer is reported: the addresses it added, or why it did not answer (a seed
+/// that does not resolve, here one the fake resolver does not know).
+#[tokio::test]
+async fn dns_seed_answers_say_what_each_seed_gave() {
+    let s = seeded().await;
+    let client = started(
+        seeded_config(&s, None).dns_seeds(Some(vec!["seed-a.test".into(), "gone.test".into()])),
+    );
+    assert!(
+        eventually(Duration::from_secs(5), || client.dns_seed_answers().len()
+            == 2)
+        .await
+    );
+    let answers = client.dns_seed_answers();
+    assert_eq!(answers[0].seed, "seed-a.test");
+    assert_eq!(answers[0].result, Ok(3));
+    assert_eq!(answers[1].seed, "gone.test");
+    assert!(
+        matches!(&answers[1].result, Err(e) if e.contains("no such host")),
+        "{answers:?}"
+    );
+    client.stop(Duration::from_secs(5)).await.unwrap();
+    s.net.shutdown().await;
 }
