@@ -313,6 +313,7 @@ static void test_address_book(void) {
   btcclient_address_book *book = NULL;
   const char *group = NULL;
   size_t added = 99, new_count = 0, tried_count = 0, i, groups, total_new = 0, total_tried = 0;
+  size_t new_total;
   btcclient_config_default(&c, sizeof c);
   c.dns_seeds = ""; /* never asked here: the client is not started */
   CHECK_ERR(btcclient_client_new(&c, NULL, &client, &err), BTCCLIENT_STATUS_OK, NULL);
@@ -338,12 +339,17 @@ static void test_address_book(void) {
   CHECK_ERR(btcclient_client_import_peers_dat(client, BTCCLIENT_FIXTURES "/peers-core29-mainnet.dat",
                                               &added, &err),
             BTCCLIENT_STATUS_OK, NULL);
-  CHECK(added == 6);
+  /* The file's entries are two years old, so "terrible": the book's slots come from a random
+   * key per client, and now and then two of the four new ones meet in one slot, where the
+   * later takes the earlier's place. What was added is what the book holds. */
+  CHECK(added == 5 || added == 6);
   CHECK_ERR(btcclient_client_address_book(client, &book, &err), BTCCLIENT_STATUS_OK, NULL);
-  CHECK(btcclient_address_book_new_count(book) == 4);
+  new_total = btcclient_address_book_new_count(book);
+  CHECK(new_total == 3 || new_total == 4);
   CHECK(btcclient_address_book_tried_count(book) == 2);
+  CHECK(added == new_total + 2);
   groups = btcclient_address_book_group_count(book);
-  CHECK(groups >= 5);
+  CHECK(groups >= 4);
   for (i = 0; i < groups; i++) {
     CHECK_STATUS(btcclient_address_book_group(book, i, &group, &new_count, &tried_count),
                  BTCCLIENT_STATUS_OK);
@@ -353,7 +359,7 @@ static void test_address_book(void) {
     if (strcmp(group, "1.1.0.0/16") == 0) CHECK(tried_count == 1);
     if (strcmp(group, "2a01:4f8::/32") == 0) CHECK(tried_count == 1);
   }
-  CHECK(total_new == 4 && total_tried == 2);
+  CHECK(total_new == new_total && total_tried == 2);
   CHECK_STATUS(btcclient_address_book_group(book, 0, NULL, &new_count, &tried_count),
                BTCCLIENT_STATUS_INVALID_ARGUMENT);
   btcclient_address_book_free(book);

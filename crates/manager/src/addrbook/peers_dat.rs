@@ -217,6 +217,7 @@ impl AddrBook {
         };
         let tried = parsed.tried.iter().map(|e| (e, true));
         let new = parsed.new.iter().map(|e| (e, false));
+        let mut placed = Vec::new();
         for (e, in_tried) in tried.chain(new) {
             let Decoded::Addr(net) = e.addr else {
                 out.unsupported += 1;
@@ -248,12 +249,19 @@ impl AddrBook {
                 attempts: u32::try_from(e.attempts).unwrap_or(0),
                 in_tried: false,
             };
-            if in_tried && self.insert_tried(entry.clone()) {
-                out.added_tried += 1;
-            } else if self.insert_new(entry, Some(now)) {
-                out.added_new += 1;
+            if (in_tried && self.insert_tried(entry.clone())) || self.insert_new(entry, Some(now)) {
+                placed.push(addr);
             } else {
                 out.not_placed += 1;
+            }
+        }
+        // A later entry of the file may have taken the slot of an earlier one (a terrible
+        // entry gives way): count what the book holds now, not what was inserted.
+        for addr in &placed {
+            match self.get(addr) {
+                Some(e) if e.in_tried => out.added_tried += 1,
+                Some(_) => out.added_new += 1,
+                None => out.not_placed += 1,
             }
         }
         Ok(out)
