@@ -88,7 +88,40 @@ func TestAddressBookConfigInvalid(t *testing.T) {
 
 // A Core peers.dat imported into a client that is not started: 6 addresses added, seen in
 // the snapshot with their groups.
+//
+// The book's bucketing key is random per client, so two of the fixture's addresses can land
+// in the same slot (the later one replaces the earlier, or a tried entry goes to new): seen in
+// about 1 run of 20, with ImportPeersDat still returning 6. Every attempt is checked for what
+// holds in any layout; a fresh client is tried (up to 8) until the layout has no collision,
+// which then shows exactly 4 new and 2 tried.
 func TestImportPeersDat(t *testing.T) {
+	for attempt := 1; ; attempt++ {
+		book := importFixture(t)
+		if book.New == 4 && book.Tried == 2 {
+			groups := map[string]GroupCount{}
+			for _, g := range book.Groups {
+				groups[g.Group] = g
+			}
+			for _, name := range []string{"1.1.0.0/16", "2a01:4f8::/32"} {
+				if g, ok := groups[name]; !ok || g.Tried != 1 || g.New != 0 {
+					t.Fatalf("group %s = %+v (found %v), want 1 tried; groups %+v", name, g, ok, book.Groups)
+				}
+			}
+			t.Logf("attempt %d: %d groups: %+v", attempt, len(book.Groups), book.Groups)
+			return
+		}
+		t.Logf("attempt %d: a slot collision in this client's layout: New %d, Tried %d", attempt, book.New, book.Tried)
+		if attempt == 8 {
+			t.Fatalf("8 fresh clients, none without a collision: last book %+v", book)
+		}
+	}
+}
+
+// importFixture imports the fixture into a fresh mainnet client (not started, no DNS seeds)
+// and checks what holds whatever the book's random layout: 6 added, at most one of them
+// displaced, the groups summing to the tables, both tried entries' groups present.
+func importFixture(t *testing.T) AddressBookStats {
+	t.Helper()
 	c, err := NewBtcClient(WithNetwork(Mainnet), WithDNSSeeds([]string{}))
 	if err != nil {
 		t.Fatal(err)
@@ -98,7 +131,6 @@ func TestImportPeersDat(t *testing.T) {
 	if err != nil || book.New != 0 || book.Tried != 0 || len(book.Groups) != 0 {
 		t.Fatalf("empty book: %+v, %v", book, err)
 	}
-
 	n, err := c.ImportPeersDat(peersDatFixture)
 	if err != nil || n != 6 {
 		t.Fatalf("ImportPeersDat(%s) = %d, %v; want 6", peersDatFixture, n, err)
@@ -107,28 +139,28 @@ func TestImportPeersDat(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if book.New != 4 || book.Tried != 2 {
-		t.Fatalf("book after import: New %d, Tried %d; want 4, 2 (%+v)", book.New, book.Tried, book)
+	if book.New+book.Tried < 5 || book.New+book.Tried > 6 || book.Tried < 1 || book.Tried > 2 {
+		t.Fatalf("book after import: New %d, Tried %d; want 4 and 2, at worst one collision (%+v)",
+			book.New, book.Tried, book)
 	}
-	groups := map[string]GroupCount{}
+	groups := map[string]bool{}
 	var sumNew, sumTried int
 	for _, g := range book.Groups {
 		if g.Group == "" {
 			t.Fatalf("a group without a name in %+v", book.Groups)
 		}
-		groups[g.Group] = g
+		groups[g.Group] = true
 		sumNew += g.New
 		sumTried += g.Tried
 	}
-	if sumNew != 4 || sumTried != 2 {
-		t.Fatalf("groups sum to New %d, Tried %d: %+v", sumNew, sumTried, book.Groups)
+	if sumNew != book.New || sumTried != book.Tried {
+		t.Fatalf("groups sum to New %d, Tried %d, the book has %d, %d: %+v", sumNew, sumTried,
+			book.New, book.Tried, book.Groups)
 	}
-	for _, name := range []string{"1.1.0.0/16", "2a01:4f8::/32"} {
-		if g, ok := groups[name]; !ok || g.Tried != 1 {
-			t.Fatalf("group %s = %+v (found %v), want 1 tried; groups %+v", name, g, ok, book.Groups)
-		}
+	if !groups["1.1.0.0/16"] || !groups["2a01:4f8::/32"] {
+		t.Fatalf("groups %+v lack 1.1.0.0/16 or 2a01:4f8::/32", book.Groups)
 	}
-	t.Logf("%d groups: %+v", len(book.Groups), book.Groups)
+	return book
 }
 
 func TestImportPeersDatErrors(t *testing.T) {
