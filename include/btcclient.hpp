@@ -4,7 +4,8 @@
 //   copyable.
 // - Failures throw btcclient::Error (the status and the library's message). Every Client
 //   method also has a noexcept form taking a btcclient::Status& last, which reports the
-//   failure there instead (Client::peers(Status&) throws only std::bad_alloc).
+//   failure there instead (Client::peers(Status&) and Client::address_book(Status&) throw
+//   only std::bad_alloc).
 // - Listeners are std::function members. Inside a listener call the client through the
 //   Status& forms: a failure there (e.g. BTCCLIENT_STATUS_PEER_ALREADY_EXISTS, or
 //   BTCCLIENT_STATUS_CALLED_FROM_CALLBACK from stop and wait_connected) is a value to act on.
@@ -190,7 +191,9 @@ inline std::string hash_to_hex(const uint8_t* hash) {
 
 inline std::string hash_to_hex(const Hash& hash) { return hash_to_hex(hash.data()); }
 
-/// A btcclient_config with defaults and chainable setters. Keeps its user agent string.
+/// A btcclient_config with defaults and chainable setters. Keeps its strings (user agent, DNS
+/// seeds, address book path): raw() points at them, valid while this object lives and is not
+/// changed (Client's constructor copies them).
 class Config {
  public:
   Config() { detail::check(btcclient_config_default(&raw_, sizeof raw_), nullptr); }
@@ -226,11 +229,51 @@ class Config {
   Config& event_queue_len(size_t n) { raw_.event_queue_len = n; return *this; }
   Config& delivery(uint32_t d) { raw_.delivery = d; return *this; }
   Config& poll_mode(bool on) { raw_.poll_mode = on; return *this; }
+  /// Discovered peers to keep connected, drawn from the address book, at most one per network
+  /// group (at most max_peers). 0 (the default) fills up to max_peers; Bitcoin Core keeps 8.
+  Config& target_outbound(size_t n) { raw_.target_outbound = n; return *this; }
+  /// The DNS seeds asked when the address book is short; an empty vector asks none. Throws
+  /// Error (BTCCLIENT_STATUS_INVALID_CONFIG) for a seed that is empty or contains a comma or
+  /// a NUL byte (the C ABI takes one comma-separated string).
+  Config& dns_seeds(const std::vector<std::string>& seeds) {
+    std::string joined;
+    for (const std::string& seed : seeds) {
+      if (seed.find_first_not_of(" \t\r\n") == std::string::npos ||
+          seed.find(',') != std::string::npos || seed.find('\0') != std::string::npos) {
+        throw Error(BTCCLIENT_STATUS_INVALID_CONFIG,
+                    "invalid config: dns_seeds: seed \"" + seed +
+                        "\" is empty or contains a comma or a NUL byte");
+      }
+      if (!joined.empty()) joined += ',';
+      joined += seed;
+    }
+    dns_seeds_ = std::move(joined);
+    return *this;
+  }
+  /// Asks the network's DNS seeds (Bitcoin Core's list; none on regtest): the default.
+  Config& default_dns_seeds() { dns_seeds_.reset(); return *this; }
+  /// The file the address book is loaded from at start and saved to periodically and at stop;
+  /// "" (the default) keeps it in memory only. Throws Error (BTCCLIENT_STATUS_INVALID_CONFIG)
+  /// for a path with a NUL byte.
+  Config& address_book_path(std::string path) {
+    if (path.find('\0') != std::string::npos) {
+      throw Error(BTCCLIENT_STATUS_INVALID_CONFIG,
+                  "invalid config: address_book_path contains a NUL byte");
+    }
+    if (path.empty()) {
+      address_book_path_.reset();
+    } else {
+      address_book_path_ = std::move(path);
+    }
+    return *this;
+  }
 
-  /// The C struct (pointing at this object's user agent string).
+  /// The C struct (pointing at this object's strings).
   btcclient_config raw() const {
     btcclient_config c = raw_;
     c.user_agent = user_agent_ ? user_agent_->c_str() : nullptr;
+    c.dns_seeds = dns_seeds_ ? dns_seeds_->c_str() : nullptr;
+    c.address_book_path = address_book_path_ ? address_book_path_->c_str() : nullptr;
     return c;
   }
 
@@ -238,6 +281,25 @@ class Config {
   static uint64_t ms(std::chrono::milliseconds d) { return detail::ms(d); }
   btcclient_config raw_{};
   std::optional<std::string> user_agent_;
+  std::optional<std::string> dns_seeds_;          // nullopt: NULL, the network's seeds
+  std::optional<std::string> address_book_path_;  // nullopt: NULL, in memory only
+};
+
+/// One network group of an address book snapshot.
+struct AddressGroup {
+  /// "1.2.0.0/16", "2001:db8::/32", "onion/3".
+  std::string group;
+  size_t new_count = 0;
+  size_t tried_count = 0;
+};
+
+/// A snapshot of a client's address book (Client::address_book()).
+struct AddressBook {
+  /// Addresses in the "new" table (heard of, not yet connected to).
+  size_t new_count = 0;
+  /// Addresses in the "tried" table (connected to at least once).
+  size_t tried_count = 0;
+  std::vector<AddressGroup> groups;
 };
 
 /// Listener callbacks. Unset members are not called (and their messages not decoded). By
@@ -486,9 +548,9 @@ class Client {
   }
 
   // Each method has two forms. The first throws Error. The second takes a Status& last, is
-  // noexcept (peers: throws only std::bad_alloc) and reports a failure in that Status, leaving
-  // a result at its zero value (0, -1, empty, std::nullopt). Use the Status& forms inside
-  // listeners (see Listeners).
+  // noexcept (peers, address_book: throw only std::bad_alloc) and reports a failure in that
+  // Status, leaving a result at its zero value (0, -1, empty, std::nullopt). Use the Status&
+  // forms inside listeners (see Listeners).
 
   void start() {
     Status status;
@@ -613,6 +675,61 @@ class Client {
       out.push_back(std::move(s));
     }
     return out;
+  }
+
+  /// A snapshot of the address book (also before start and after stop).
+  AddressBook address_book() const {
+    Status status;
+    AddressBook book = address_book(status);
+    status.throw_if_error();
+    return book;
+  }
+  /// Throws only std::bad_alloc.
+  AddressBook address_book(Status& status) const {
+    btcclient_address_book* raw_book = nullptr;
+    status = call([&](btcclient_error** e) { return btcclient_client_address_book(raw_, &raw_book, e); });
+    AddressBook out;
+    if (!status.ok()) return out;
+    struct BookFree {
+      void operator()(btcclient_address_book* b) const noexcept { btcclient_address_book_free(b); }
+    };
+    std::unique_ptr<btcclient_address_book, BookFree> book(raw_book);
+    out.new_count = btcclient_address_book_new_count(book.get());
+    out.tried_count = btcclient_address_book_tried_count(book.get());
+    const size_t n = btcclient_address_book_group_count(book.get());
+    out.groups.reserve(n);
+    for (size_t i = 0; i < n; i++) {
+      AddressGroup g;
+      const char* name = nullptr;
+      status = Status(btcclient_address_book_group(book.get(), i, &name, &g.new_count, &g.tried_count),
+                      nullptr);
+      if (!status.ok()) return AddressBook();
+      g.group = detail::str(name);
+      out.groups.push_back(std::move(g));
+    }
+    return out;
+  }
+
+  /// Imports a Bitcoin Core peers.dat into the address book (also before start); returns how
+  /// many addresses were added. Fails with BTCCLIENT_STATUS_PEERS_DAT (unreadable, truncated,
+  /// bad checksum, another network's, a newer format; the message names the problem and the
+  /// path) or BTCCLIENT_STATUS_INVALID_ARGUMENT (a path with a NUL byte or not UTF-8).
+  size_t import_peers_dat(const std::string& path) {
+    Status status;
+    const size_t added = import_peers_dat(path, status);
+    status.throw_if_error();
+    return added;
+  }
+  size_t import_peers_dat(const std::string& path, Status& status) noexcept {
+    size_t added = 0;
+    if (path.find('\0') != std::string::npos) {  // c_str() would name another file
+      status = Status(BTCCLIENT_STATUS_INVALID_ARGUMENT, nullptr);
+      return 0;
+    }
+    status = call([&](btcclient_error** e) {
+      return btcclient_client_import_peers_dat(raw_, path.c_str(), &added, e);
+    });
+    return status.ok() ? added : 0;
   }
 
   /// Sends command + payload to the peer at `addr`.

@@ -102,9 +102,7 @@ func NewBtcClient(opts ...Option) (*BtcClient, error) {
 	if err != nil {
 		return nil, err
 	}
-	if ccfg.user_agent != nil {
-		defer C.free(unsafe.Pointer(ccfg.user_agent))
-	}
+	defer freeConfigStrings(&ccfg)
 	c := &client{delivery: cfg.Delivery, token: tokens.Add(1)}
 	if cfg.Listeners != nil {
 		c.listeners = *cfg.Listeners

@@ -10,6 +10,7 @@ import (
 	"fmt"
 	"strings"
 	"time"
+	"unicode/utf8"
 	"unsafe"
 )
 
@@ -198,6 +199,20 @@ type Config struct {
 	EventQueueLen int
 	// Delivery selects how events reach the listeners. Default DeliveryPoll.
 	Delivery Delivery
+	// TargetOutbound is the number of discovered peers to keep connected, drawn from the
+	// address book, at most one per network group (at most MaxPeers; peers added with
+	// AddPeer come on top, within MaxPeers). 0 fills up to MaxPeers. Default 0. Bitcoin
+	// Core keeps 8.
+	TargetOutbound int
+	// DNSSeeds are the DNS seeds (host names) asked when the address book is short. nil
+	// asks the network's seeds (Bitcoin Core's list; none on regtest); an empty non-nil
+	// slice ([]string{}) asks none. A seed may not be empty nor contain a comma or a NUL
+	// byte. Default nil.
+	DNSSeeds []string
+	// AddressBookPath is a file the address book is loaded from at Start and saved to
+	// periodically and at Stop (atomically; a damaged file is moved aside and the book
+	// starts empty). "" keeps the book in memory only. Default "".
+	AddressBookPath string
 	// Listeners are the functions called for messages and peer events. NewBtcClient copies
 	// the struct: changing it later has no effect.
 	Listeners *MessageListeners
@@ -229,6 +244,7 @@ func DefaultConfig() Config {
 		SendQueueLen:        int(c.send_queue_len),
 		EventQueueLen:       int(c.event_queue_len),
 		Delivery:            DeliveryPoll,
+		TargetOutbound:      int(c.target_outbound),
 		Listeners:           &MessageListeners{},
 	}
 }
@@ -318,13 +334,37 @@ func WithEventQueueLen(n int) Option { return func(c *Config) { c.EventQueueLen 
 // WithDelivery selects how events reach the listeners.
 func WithDelivery(d Delivery) Option { return func(c *Config) { c.Delivery = d } }
 
+// WithTargetOutbound sets the number of discovered peers to keep connected (0: up to
+// MaxPeers; at most MaxPeers).
+func WithTargetOutbound(n int) Option { return func(c *Config) { c.TargetOutbound = n } }
+
+// WithDNSSeeds sets the DNS seeds asked when the address book is short: nil selects the
+// network's seeds, an empty non-nil slice ([]string{}) none. The slice is copied.
+func WithDNSSeeds(seeds []string) Option {
+	if seeds != nil {
+		seeds = append([]string{}, seeds...)
+	}
+	return func(c *Config) { c.DNSSeeds = seeds }
+}
+
+// WithAddressBookPath sets the file the address book is loaded from and saved to ("" keeps
+// it in memory only).
+func WithAddressBookPath(path string) Option {
+	return func(c *Config) { c.AddressBookPath = path }
+}
+
 // WithListeners sets the listener functions.
 func WithListeners(l *MessageListeners) Option { return func(c *Config) { c.Listeners = l } }
 
-// toC converts the config to the C struct; the user agent string (if any) is allocated
-// with malloc and must be freed by the caller after btcclient_client_new.
-func (cfg *Config) toC() (C.btcclient_config, error) {
-	var c C.btcclient_config
+// toC converts the config to the C struct; its strings (user_agent, dns_seeds,
+// address_book_path, where not NULL) are allocated with malloc and must be released with
+// freeConfigStrings after btcclient_client_new. On error nothing is left allocated.
+func (cfg *Config) toC() (c C.btcclient_config, err error) {
+	defer func() {
+		if err != nil {
+			freeConfigStrings(&c)
+		}
+	}()
 	C.btcclient_config_default(&c, C.size_t(unsafe.Sizeof(c)))
 	bad := func(field, why string) error {
 		return &Error{Status: statusInvalidConfig, Message: "invalid config: " + goFieldName(field) + ": " + why}
@@ -346,6 +386,7 @@ func (cfg *Config) toC() (C.btcclient_config, error) {
 		{"SendQueueBytes", cfg.SendQueueBytes, &c.send_queue_bytes},
 		{"SendQueueLen", cfg.SendQueueLen, &c.send_queue_len},
 		{"EventQueueLen", cfg.EventQueueLen, &c.event_queue_len},
+		{"TargetOutbound", cfg.TargetOutbound, &c.target_outbound},
 	}
 	for _, f := range ints {
 		if f.v < 0 {
@@ -392,15 +433,56 @@ func (cfg *Config) toC() (C.btcclient_config, error) {
 	default:
 		return c, bad("Delivery", fmt.Sprintf("unknown value %d", int(cfg.Delivery)))
 	}
+	// A string with a NUL byte matches ErrInvalidArgument too (C would read it only up to
+	// the NUL).
+	nul := func(field string) error {
+		err := bad(field, "contains a NUL byte").(*Error)
+		err.also = ErrInvalidArgument
+		return err
+	}
 	if cfg.UserAgent != "" {
 		if strings.IndexByte(cfg.UserAgent, 0) >= 0 {
-			err := bad("UserAgent", "contains a NUL byte").(*Error)
-			err.also = ErrInvalidArgument
-			return c, err
+			return c, nul("UserAgent")
 		}
 		c.user_agent = C.CString(cfg.UserAgent)
 	}
+	if cfg.DNSSeeds != nil {
+		// The library takes one string: the host names separated by commas, "" for none.
+		for _, seed := range cfg.DNSSeeds {
+			switch {
+			case strings.IndexByte(seed, 0) >= 0:
+				return c, nul("DNSSeeds")
+			case strings.IndexByte(seed, ',') >= 0:
+				return c, bad("DNSSeeds", fmt.Sprintf("seed %q contains a comma", seed))
+			case strings.TrimSpace(seed) == "":
+				// Joined, it would read as "no seeds" (a single one) or fail as ",,".
+				return c, bad("DNSSeeds", fmt.Sprintf("empty seed %q", seed))
+			case !utf8.ValidString(seed):
+				return c, bad("DNSSeeds", fmt.Sprintf("seed %q is not valid UTF-8", seed))
+			}
+		}
+		c.dns_seeds = C.CString(strings.Join(cfg.DNSSeeds, ","))
+	}
+	if cfg.AddressBookPath != "" {
+		if strings.IndexByte(cfg.AddressBookPath, 0) >= 0 {
+			return c, nul("AddressBookPath")
+		}
+		if !utf8.ValidString(cfg.AddressBookPath) {
+			return c, bad("AddressBookPath", fmt.Sprintf("%q is not valid UTF-8 (the library takes UTF-8 paths only)", cfg.AddressBookPath))
+		}
+		c.address_book_path = C.CString(cfg.AddressBookPath)
+	}
 	return c, nil
+}
+
+// freeConfigStrings releases the strings toC allocated and sets them to NULL.
+func freeConfigStrings(c *C.btcclient_config) {
+	for _, p := range []**C.char{&c.user_agent, &c.dns_seeds, &c.address_book_path} {
+		if *p != nil {
+			C.free(unsafe.Pointer(*p))
+			*p = nil
+		}
+	}
 }
 
 // toMillis rounds a duration up to whole milliseconds (a positive duration never becomes 0).
@@ -420,6 +502,8 @@ var options = map[string]string{
 	"Discovery": "WithDiscovery", "MaxMessageSize": "WithMaxMessageSize",
 	"SendQueueBytes": "WithSendQueue", "SendQueueLen": "WithSendQueue",
 	"EventQueueLen": "WithEventQueueLen", "Delivery": "WithDelivery", "Listeners": "WithListeners",
+	"TargetOutbound": "WithTargetOutbound", "DNSSeeds": "WithDNSSeeds",
+	"AddressBookPath": "WithAddressBookPath",
 }
 
 // goFieldName is how an error names a Config field: "MaxPeers (WithMaxPeers)".
@@ -446,6 +530,8 @@ var cFields = strings.NewReplacer(
 	"max_message_size", "MaxMessageSize", "send_queue_bytes", "SendQueueBytes",
 	"send_queue_len", "SendQueueLen", "event_queue_len", "EventQueueLen",
 	"allow_local_addresses", "AllowLocalAddresses", "custom_magic", "Network",
+	"target_outbound", "TargetOutbound", "dns_seeds", "DNSSeeds",
+	"address_book_path", "AddressBookPath",
 )
 
 // configError renames the fields in the library's INVALID_CONFIG message ("invalid config:

@@ -36,9 +36,10 @@ var (
 	// *PeerConnectionError by WaitConnected.
 	ErrPeerConnection = errors.New("btcclient: peer connection failed")
 	// ErrInvalidArgument: an argument out of range (a locator over 101 hashes, an empty
-	// getdata), or a string with a NUL byte (an address, a command, Config.UserAgent, which
-	// also matches ErrInvalidConfig): C strings end at a NUL, so such a string is refused
-	// rather than cut short.
+	// getdata), or a string with a NUL byte (an address, a command, a path for
+	// ImportPeersDat; Config.UserAgent, DNSSeeds and AddressBookPath, which also match
+	// ErrInvalidConfig): C strings end at a NUL, so such a string is refused rather than cut
+	// short.
 	ErrInvalidArgument = errors.New("btcclient: invalid argument")
 	// ErrInvalidAddress: a peer address that is not host:port, ipv4:port or [ipv6]:port.
 	ErrInvalidAddress = errors.New("btcclient: invalid peer address")
@@ -54,6 +55,10 @@ var (
 	ErrCalledFromCallback = errors.New("btcclient: called from inside a listener")
 	// ErrClientClosed: a call on a client after Close.
 	ErrClientClosed = errors.New("btcclient: client closed")
+	// ErrPeersDat: ImportPeersDat could not import the file: unreadable, truncated, a bad
+	// checksum, another network's, or a newer format than Bitcoin Core 29 reads (the
+	// message names the problem and the path).
+	ErrPeersDat = errors.New("btcclient: peers.dat not imported")
 	// ErrInternal: the library could not create a thread, its runtime or a descriptor, or
 	// panicked (a bug).
 	ErrInternal = errors.New("btcclient: internal error")
@@ -149,6 +154,8 @@ func sentinel(s Status) error {
 		return ErrPeerNotConnected
 	case C.BTCCLIENT_STATUS_CALLED_FROM_CALLBACK:
 		return ErrCalledFromCallback
+	case C.BTCCLIENT_STATUS_PEERS_DAT:
+		return ErrPeersDat
 	default:
 		return ErrInternal
 	}

@@ -207,6 +207,8 @@ const (
 	DisconnectProtocolViolation DisconnectCode = C.BTCCLIENT_DISCONNECT_REASON_PROTOCOL_VIOLATION
 	DisconnectIO                DisconnectCode = C.BTCCLIENT_DISCONNECT_REASON_IO
 	DisconnectUnhealthy         DisconnectCode = C.BTCCLIENT_DISCONNECT_REASON_UNHEALTHY
+	// DisconnectEvicted: a discovered peer removed to make room for one added with AddPeer.
+	DisconnectEvicted DisconnectCode = C.BTCCLIENT_DISCONNECT_REASON_EVICTED
 )
 
 // DisconnectReason is why a peer was disconnected: a code and the library's description.
