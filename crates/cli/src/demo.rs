@@ -64,6 +64,9 @@ pub async fn run(args: DemoArgs, start: std::time::Instant) -> Result<bool, Fail
         .network(bitcoin::Network::Regtest)
         .getaddr_delay(Duration::from_millis(200))
         .advertise(AddrAdvertise::OtherNodes)
+        // A real node knows thousands of addresses and answers getaddr with 23 % of them; a
+        // demo node knows only the other demo nodes, so it tells all of them.
+        .getaddr_percent(100)
         .ping_interval(None)
         .build()
         .await
