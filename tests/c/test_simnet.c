@@ -494,7 +494,7 @@ static void scenario_callbacks(const simnet *sim, uint32_t delivery) {
             BTCCLIENT_STATUS_PEER_CONNECTION, "127.0.0.1:1");
   /* Each failed attempt is an event: the count goes up, a retry delay is announced. */
   st_lock(&st);
-  CHECK(wait_for(&st, attempt_failed_twice, 10));
+  CHECK(wait_for(&st, attempt_failed_twice, 30));
   CHECK(st.last_failures >= 2);
   st_unlock(&st);
   CHECK_ERR(btcclient_client_remove_peer_by_id(client, bad_id, &err), BTCCLIENT_STATUS_OK, NULL);
