@@ -208,7 +208,7 @@ async fn a_peer_that_misbehaves_after_every_handshake_becomes_unhealthy() {
             .listeners(rec.listeners()),
     );
     let peer = client.add_peer(&net.addrs()[0].to_string()).unwrap();
-    // Each handshake succeeds, yet the failures add up across sessions.
+    // Each handshake succeeds, yet the failures add up across connections.
     assert!(
         eventually(Duration::from_secs(10), || peer.status()
             == PeerStatus::Unhealthy)
