@@ -182,8 +182,9 @@ type Config struct {
 	// AllowLocalAddresses dials discovered loopback/private addresses and skips the
 	// one-peer-per-network-group rule (regtest, simulated networks). Default false.
 	AllowLocalAddresses bool
-	// Discovery learns peers from addr/addrv2 answers to our getaddr, up to MaxPeers.
-	// Default true.
+	// Discovery puts the addresses of addr/addrv2 answers to our getaddr (and of the DNS
+	// seeds, when the address book is short) into the address book, and keeps TargetOutbound
+	// peers drawn from it connected. Default true.
 	Discovery bool
 	// MaxMessageSize is the largest message payload accepted or sent
 	// (1000..33554432). Default 4000000.
@@ -315,8 +316,8 @@ func WithAllowLocalAddresses(allow bool) Option {
 	return func(c *Config) { c.AllowLocalAddresses = allow }
 }
 
-// WithDiscovery turns peer discovery (getaddr on connect, peers from addr/addrv2) on or
-// off.
+// WithDiscovery turns peer discovery (getaddr on connect, the address book's outbound
+// peers, DNS seeds) on or off.
 func WithDiscovery(on bool) Option { return func(c *Config) { c.Discovery = on } }
 
 // WithMaxMessageSize sets the largest message payload accepted or sent.
