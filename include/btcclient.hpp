@@ -95,6 +95,15 @@ class Status {
 
 namespace detail {
 
+/// A string argument with a NUL byte would reach C cut short (another address, command or
+/// file): such a call is BTCCLIENT_STATUS_INVALID_ARGUMENT instead. Sets `status` and returns
+/// true when `s` has one.
+inline bool has_nul(const std::string& s, Status& status) noexcept {
+  if (s.find('\0') == std::string::npos) return false;
+  status = Status(BTCCLIENT_STATUS_INVALID_ARGUMENT, nullptr);
+  return true;
+}
+
 /// Throws Error for a failed status, taking (and freeing) the error object. Call it with the
 /// status already in a variable: `check(f(&err), err)` may read `err` before f writes it (C++
 /// leaves the order of argument evaluation unspecified).
@@ -218,7 +227,16 @@ class Config {
   /// How long a connection must stay up after its handshake to count as stable (only then
   /// do the failure streak and backoff reset; 0: at once; at most 24 h). Default 60 s.
   Config& stable_after(std::chrono::milliseconds d) { raw_.stable_after_ms = ms(d); return *this; }
-  Config& user_agent(std::string ua) { user_agent_ = std::move(ua); return *this; }
+  /// Throws Error (BTCCLIENT_STATUS_INVALID_CONFIG) for a user agent with a NUL byte (the C
+  /// string would end there).
+  Config& user_agent(std::string ua) {
+    if (ua.find('\0') != std::string::npos) {
+      throw Error(BTCCLIENT_STATUS_INVALID_CONFIG,
+                  "invalid config: user_agent: contains a NUL byte");
+    }
+    user_agent_ = std::move(ua);
+    return *this;
+  }
   Config& services(uint64_t s) { raw_.services = s; return *this; }
   Config& relay(bool on) { raw_.relay = on; return *this; }
   Config& allow_local_addresses(bool on) { raw_.allow_local_addresses = on; return *this; }
@@ -583,6 +601,7 @@ class Client {
   }
   uint64_t add_peer(const std::string& addr, Status& status) noexcept {
     uint64_t id = 0;
+    if (detail::has_nul(addr, status)) return 0;
     status = call([&](btcclient_error** e) {
       return btcclient_client_add_peer(raw_, addr.c_str(), &id, e);
     });
@@ -595,6 +614,7 @@ class Client {
     status.throw_if_error();
   }
   void remove_peer(const std::string& addr, Status& status) noexcept {
+    if (detail::has_nul(addr, status)) return;
     status = call([&](btcclient_error** e) {
       return btcclient_client_remove_peer(raw_, addr.c_str(), e);
     });
@@ -722,10 +742,7 @@ class Client {
   }
   size_t import_peers_dat(const std::string& path, Status& status) noexcept {
     size_t added = 0;
-    if (path.find('\0') != std::string::npos) {  // c_str() would name another file
-      status = Status(BTCCLIENT_STATUS_INVALID_ARGUMENT, nullptr);
-      return 0;
-    }
+    if (detail::has_nul(path, status)) return 0;  // c_str() would name another file
     status = call([&](btcclient_error** e) {
       return btcclient_client_import_peers_dat(raw_, path.c_str(), &added, e);
     });
@@ -740,6 +757,7 @@ class Client {
   }
   void send(const std::string& addr, const std::string& command,
             const std::vector<uint8_t>& payload, Status& status) noexcept {
+    if (detail::has_nul(addr, status) || detail::has_nul(command, status)) return;
     status = call([&](btcclient_error** e) {
       return btcclient_client_send(raw_, addr.c_str(), command.c_str(), payload.data(),
                                    payload.size(), e);
@@ -754,6 +772,7 @@ class Client {
   }
   void send(uint64_t id, const std::string& command, const std::vector<uint8_t>& payload,
             Status& status) noexcept {
+    if (detail::has_nul(command, status)) return;
     status = call([&](btcclient_error** e) {
       return btcclient_client_send_to(raw_, id, command.c_str(), payload.data(), payload.size(), e);
     });

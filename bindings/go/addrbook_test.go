@@ -118,8 +118,9 @@ func TestImportPeersDat(t *testing.T) {
 }
 
 // importFixture imports the fixture into a fresh mainnet client (not started, no DNS seeds)
-// and checks what holds whatever the book's random layout: 6 added, at most one of them
-// displaced, the groups summing to the tables, both tried entries' groups present.
+// and checks what holds whatever the book's random layout: 6 added, or 5 when two met in one
+// slot (the count is what the book holds), the groups summing to the tables, both tried
+// entries' groups present.
 func importFixture(t *testing.T) AddressBookStats {
 	t.Helper()
 	c, err := NewBtcClient(WithNetwork(Mainnet), WithDNSSeeds([]string{}))
@@ -132,12 +133,15 @@ func importFixture(t *testing.T) AddressBookStats {
 		t.Fatalf("empty book: %+v, %v", book, err)
 	}
 	n, err := c.ImportPeersDat(peersDatFixture)
-	if err != nil || n != 6 {
-		t.Fatalf("ImportPeersDat(%s) = %d, %v; want 6", peersDatFixture, n, err)
+	if err != nil || n < 5 || n > 6 {
+		t.Fatalf("ImportPeersDat(%s) = %d, %v; want 6 (5 after a slot collision)", peersDatFixture, n, err)
 	}
 	book, err = c.AddressBook()
 	if err != nil {
 		t.Fatal(err)
+	}
+	if n != book.New+book.Tried {
+		t.Fatalf("ImportPeersDat added %d, the book holds %d new and %d tried", n, book.New, book.Tried)
 	}
 	if book.New+book.Tried < 5 || book.New+book.Tried > 6 || book.Tried < 1 || book.Tried > 2 {
 		t.Fatalf("book after import: New %d, Tried %d; want 4 and 2, at worst one collision (%+v)",
