@@ -110,6 +110,14 @@ impl PeerAddr {
             return Err(bad("invalid IPv4 address"));
         }
         let host = host_trimmed.to_ascii_lowercase();
+        if host == "onion" || host.ends_with(".onion") {
+            // A Tor onion service is reachable only through Tor; asking the local resolver
+            // for it would tell the DNS servers which service this client looks for.
+            return Err(bad(
+                "an onion address can only be reached through a Tor proxy, which this client \
+                 does not use yet; it is never looked up in DNS",
+            ));
+        }
         let key = format!("{host}:{port}");
         Ok(PeerAddr::Host(host, port, key))
     }
@@ -465,6 +473,18 @@ mod tests {
         let e = reason("[fe80::1%eth0]:8333");
         assert!(e.contains("zone"), "{e}");
         assert!(e.contains("eth0"), "{e}");
+        // An onion name is refused, never handed to the resolver (a DNS leak).
+        for onion in [
+            "pg6mmjiyjmcrsslvykfwnntlaru7p5svn6y2ymmju6nubxndf4pscryd.onion:8333",
+            "EXAMPLE.ONION.:8333",
+        ] {
+            let e = reason(onion);
+            assert!(
+                e.contains("Tor proxy") && e.contains("never looked up"),
+                "{e}"
+            );
+        }
+        assert!(parse_peer_address("onion.example.org:8333").is_ok());
         // A huge input is cut, and its length said.
         let huge = "a".repeat(200 * 1024);
         let e = reason(&huge);
