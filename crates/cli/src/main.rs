@@ -135,13 +135,7 @@ async fn connect(args: ConnectArgs, start: Instant) -> Result<bool, Failure> {
     for p in &peers {
         check_address(p)?;
     }
-    let seeds: Vec<String> = match &config.dns_seeds {
-        Some(list) => list.clone(),
-        None => btcclient_manager::dns::default_dns_seeds(network)
-            .iter()
-            .map(|s| (*s).to_owned())
-            .collect(),
-    };
+    let seeds = config.dns_seed_list();
     let first_connect_timeout =
         config.connection_timeout + config.handshake_timeout + Duration::from_secs(1);
     let max_peers = config.max_peers;

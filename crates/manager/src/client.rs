@@ -354,13 +354,7 @@ impl BtcClient {
             &shared.handle,
         );
         if shared.config.discovery {
-            let seeds: Vec<String> = match &shared.config.dns_seeds {
-                Some(list) => list.clone(),
-                None => crate::dns::default_dns_seeds(shared.config.network)
-                    .iter()
-                    .map(|s| (*s).to_owned())
-                    .collect(),
-            };
+            let seeds = shared.config.dns_seed_list();
             lock(&shared.dns_answers).clear();
             if !seeds.is_empty() {
                 run.tracker.spawn_on(

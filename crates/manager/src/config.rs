@@ -250,6 +250,18 @@ fn invalid(field: &'static str, reason: impl Into<String>) -> Error {
 }
 
 impl Config {
+    /// The DNS seeds this configuration asks: [`Config::dns_seeds`], or the network's
+    /// ([`crate::dns::default_dns_seeds`]) when it is `None`.
+    pub fn dns_seed_list(&self) -> Vec<String> {
+        match &self.dns_seeds {
+            Some(list) => list.clone(),
+            None => crate::dns::default_dns_seeds(self.network)
+                .iter()
+                .map(|s| (*s).to_owned())
+                .collect(),
+        }
+    }
+
     /// A builder starting from the defaults.
     pub fn builder() -> ConfigBuilder {
         ConfigBuilder {
