@@ -17,29 +17,14 @@ use tokio::net::tcp::{OwnedReadHalf, OwnedWriteHalf};
 use tokio::net::TcpStream;
 
 /// The `send` flags of every write: no signal when the peer has gone.
-#[cfg(not(any(
-    target_os = "macos",
-    target_os = "ios",
-    target_os = "tvos",
-    target_os = "watchos"
-)))]
+#[cfg(not(target_vendor = "apple"))]
 const SEND_FLAGS: libc::c_int = libc::MSG_NOSIGNAL;
-#[cfg(any(
-    target_os = "macos",
-    target_os = "ios",
-    target_os = "tvos",
-    target_os = "watchos"
-))]
+#[cfg(target_vendor = "apple")]
 const SEND_FLAGS: libc::c_int = 0;
 
 /// Splits a connected stream into its read half and a write half that never raises a signal.
 pub(crate) fn split(stream: TcpStream) -> io::Result<(OwnedReadHalf, SocketWriter)> {
-    #[cfg(any(
-        target_os = "macos",
-        target_os = "ios",
-        target_os = "tvos",
-        target_os = "watchos"
-    ))]
+    #[cfg(target_vendor = "apple")]
     socket2::SockRef::from(&stream).set_nosigpipe(true)?;
     let (r, w) = stream.into_split();
     Ok((r, SocketWriter(w)))
