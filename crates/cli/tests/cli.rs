@@ -438,14 +438,19 @@ fn connect_imports_a_peers_dat() {
     let ev = events(&out);
     let imported = named(&ev, "imported");
     assert_eq!(imported.len(), 1, "{ev:?}");
-    assert_eq!(
-        (imported[0]["new"].as_u64(), imported[0]["tried"].as_u64()),
-        (Some(4), Some(2))
+    let counts = (imported[0]["new"].as_u64(), imported[0]["tried"].as_u64());
+    // The book's slots come from a random key per client: 8.8.8.8 and 8.8.4.4 (one group, one
+    // source) share a new bucket, and 1 time in 64 a slot, where the later entry takes the
+    // earlier's place. 4 new and 2 tried otherwise.
+    assert!(
+        counts == (Some(4), Some(2)) || counts == (Some(3), Some(2)),
+        "{counts:?}"
     );
     let book = named(&ev, "address_book");
     assert_eq!(
         (book[0]["new"].as_u64(), book[0]["tried"].as_u64()),
-        (Some(4), Some(2))
+        counts,
+        "the book holds what the import reported"
     );
     assert!(
         named(&ev, "peer_added").is_empty(),
