@@ -176,10 +176,13 @@ async fn resolve(
     }
 }
 
-async fn connect(
+/// Opens a TCP stream to the peer: resolves its name and dials it through the configured
+/// [`Dialer`](crate::Dialer). Returns the stream and the socket address dialled (the address
+/// our `version` names as the peer's).
+async fn open_stream(
     shared: &Shared,
     peer: &ManagedPeer,
-) -> Result<Connection<OwnedReadHalf, SocketWriter>, ConnectFailure> {
+) -> Result<(tokio::net::TcpStream, Option<SocketAddr>), ConnectFailure> {
     let config = &shared.config;
     let addr = resolve(peer, config.connection_timeout).await?;
     peer.set_resolved(addr);
@@ -188,7 +191,16 @@ async fn connect(
         .await
         .map_err(|_| ConnectFailure::DialTimeout)?
         .map_err(|e| ConnectFailure::Dial(e.to_string()))?;
-    debug!(%addr, "TCP connected; version handshake");
+    Ok((stream, Some(addr)))
+}
+
+async fn connect(
+    shared: &Shared,
+    peer: &ManagedPeer,
+) -> Result<Connection<OwnedReadHalf, SocketWriter>, ConnectFailure> {
+    let config = &shared.config;
+    let (stream, addr) = open_stream(shared, peer).await?;
+    debug!(?addr, "TCP connected; version handshake");
     let _ = stream.set_nodelay(true);
     let (r, w) = crate::socket::split(stream).map_err(|e| ConnectFailure::Io(e.to_string()))?;
     let (reader, writer) = btcclient_wire::open(r, w, &shared.wire)
@@ -232,7 +244,7 @@ impl Drop for NonceGuard<'_> {
 pub(crate) async fn handshake<R, W>(
     shared: &Shared,
     peer: &ManagedPeer,
-    addr: SocketAddr,
+    addr: Option<SocketAddr>,
     mut reader: FrameReader<R>,
     mut writer: FrameWriter<W>,
 ) -> Result<Connection<R, W>, ConnectFailure>
@@ -248,7 +260,7 @@ where
     let mut version = VersionMessage::new(
         config.services,
         unix_now(),
-        Address::new(&addr, ServiceFlags::NONE),
+        Address::new(&addr.unwrap_or(unspecified), ServiceFlags::NONE),
         Address::new(&unspecified, config.services),
         nonce,
         config.user_agent.clone(),

@@ -158,7 +158,7 @@ pub fn peer_session(input: &[u8]) {
             });
             let reader = FrameReader::new(cr, &wire);
             let writer = FrameWriter::new(cw, &wire);
-            if let Ok(conn) = handshake(&shared, &peer, addr, reader, writer).await {
+            if let Ok(conn) = handshake(&shared, &peer, Some(addr), reader, writer).await {
                 let events = Events::new(tx.clone(), CancellationToken::new());
                 let _reason = session(&shared, &peer, conn, &events).await;
             }
