@@ -43,6 +43,9 @@ pub(crate) struct Shared {
     book: Mutex<AddrBook>,
     /// What each DNS seed asked in the current run answered, in the order asked.
     dns_answers: Mutex<Vec<DnsSeedAnswer>>,
+    /// Peers (by managed address) found not to speak v2: spoken to over v1 for the client's
+    /// lifetime.
+    v1_only: Mutex<HashSet<String>>,
     /// The client handle, not kept alive by its own state.
     client: WeakClient,
 }
@@ -53,6 +56,12 @@ fn unix_now() -> u64 {
         .duration_since(UNIX_EPOCH)
         .map(|d| d.as_secs())
         .unwrap_or(0)
+}
+
+/// `services` without `NODE_P2P_V2`. (`ServiceFlags::remove` toggles the bits instead of
+/// clearing them: it would add the flag to services that lack it.)
+fn without_p2p_v2(services: ServiceFlags) -> ServiceFlags {
+    ServiceFlags::from(services.to_u64() & !ServiceFlags::P2P_V2.to_u64())
 }
 
 /// An empty address book for `config`, admitting local addresses only when they are allowed.
@@ -731,6 +740,7 @@ impl Shared {
             wire: config.wire(),
             book: Mutex::new(empty_book(&config)),
             dns_answers: Mutex::new(Vec::new()),
+            v1_only: Mutex::new(HashSet::new()),
             config,
             handle,
             nonces: Mutex::new(HashSet::new()),
@@ -828,7 +838,7 @@ impl Shared {
     /// Records the outcome of a connection attempt in the address book: a finished handshake
     /// marks the address good (it moves to the tried table; an address the user added enters
     /// the book first), a failed attempt counts against it.
-    pub(crate) fn book_outcome(&self, peer: &ManagedPeer, connected: bool) {
+    pub(crate) fn book_outcome(&self, peer: &ManagedPeer, connected: Option<ServiceFlags>) {
         let sock = match (peer.resolved(), peer.target()) {
             (Some(sock), _) => sock,
             (None, PeerAddr::Socket(sock, _)) => *sock,
@@ -837,19 +847,60 @@ impl Shared {
         let addr = BookAddr::from(sock);
         let now = unix_now();
         let mut book = lock(&self.book);
-        if connected {
-            if book.get(&addr).is_none() {
-                let entry = AddrV2Message {
-                    time: now as u32,
-                    services: ServiceFlags::NONE,
-                    addr: addr.net.to_addrv2(),
-                    port: addr.port,
-                };
-                book.add(&[entry], &Source::Local, now);
+        match connected {
+            Some(mut services) => {
+                if lock(&self.v1_only).contains(peer.addr()) {
+                    services = without_p2p_v2(services);
+                }
+                if book.get(&addr).is_none() {
+                    let entry = AddrV2Message {
+                        time: now as u32,
+                        services,
+                        addr: addr.net.to_addrv2(),
+                        port: addr.port,
+                    };
+                    book.add(&[entry], &Source::Local, now);
+                }
+                book.set_services(&addr, services);
+                book.good(&addr, now);
             }
-            book.good(&addr, now);
-        } else {
-            book.attempt(&addr, true, now);
+            None => {
+                book.attempt(&addr, true, now);
+            }
+        }
+    }
+
+    /// Whether [`Transport::V2Preferred`](crate::Transport::V2Preferred) tries v2 with this
+    /// peer: yes for peers the user added, for discovered ones when the address book records
+    /// `NODE_P2P_V2` for them; never once the peer was found v1-only.
+    pub(crate) fn wants_v2(&self, peer: &ManagedPeer) -> bool {
+        if lock(&self.v1_only).contains(peer.addr()) {
+            return false;
+        }
+        if !peer.is_discovered() {
+            return true;
+        }
+        match peer.target() {
+            PeerAddr::Socket(sock, _) => lock(&self.book)
+                .get(&BookAddr::from(*sock))
+                .is_some_and(|e| e.services.has(ServiceFlags::P2P_V2)),
+            PeerAddr::Host(..) => false,
+        }
+    }
+
+    /// The peer closed on our v2 key: speak v1 to it from now on, and stop recording
+    /// `NODE_P2P_V2` for its address in the book.
+    pub(crate) fn remember_v1_only(&self, peer: &ManagedPeer) {
+        lock(&self.v1_only).insert(peer.addr().to_owned());
+        let sock = match (peer.resolved(), peer.target()) {
+            (Some(sock), _) => sock,
+            (None, PeerAddr::Socket(sock, _)) => *sock,
+            (None, PeerAddr::Host(..)) => return,
+        };
+        let addr = BookAddr::from(sock);
+        let mut book = lock(&self.book);
+        if let Some(services) = book.get(&addr).map(|e| e.services) {
+            book.set_services(&addr, without_p2p_v2(services));
         }
     }
 

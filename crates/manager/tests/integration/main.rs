@@ -8,6 +8,7 @@ mod callbacks;
 mod discovery;
 mod faults;
 mod lifecycle;
+mod transport;
 
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
