@@ -123,6 +123,42 @@ impl<R: AsyncRead + Unpin, W: AsyncWrite + Unpin> Io<'_, R, W> {
     }
 }
 
+/// What our side of a handshake draws at random: the secret key and the garbage sent after
+/// our ElligatorSwift key.
+pub(crate) struct InitiatorSecrets {
+    secret_bytes: [u8; 32],
+    garbage: Vec<u8>,
+}
+
+impl InitiatorSecrets {
+    /// A random secret key and 0 to 4095 random garbage bytes.
+    pub(crate) fn random() -> InitiatorSecrets {
+        let mut rng = rand::thread_rng();
+        let secret_bytes = loop {
+            let mut bytes = [0u8; 32];
+            rng.fill_bytes(&mut bytes);
+            if SecretKey::from_slice(&bytes).is_ok() {
+                break bytes;
+            }
+        };
+        let mut garbage = vec![0u8; (rng.next_u32() as usize) % (V2_MAX_GARBAGE + 1)];
+        rng.fill_bytes(&mut garbage);
+        InitiatorSecrets {
+            secret_bytes,
+            garbage,
+        }
+    }
+
+    /// Chosen ones (a handshake checked byte for byte against a transcript). An invalid key or
+    /// too much garbage fails the handshake before anything is sent.
+    pub(crate) fn chosen(secret_bytes: [u8; 32], garbage: Vec<u8>) -> InitiatorSecrets {
+        InitiatorSecrets {
+            secret_bytes,
+            garbage,
+        }
+    }
+}
+
 /// Runs the initiator's handshake. Reads never go past what the handshake needs by more than
 /// one read's worth; whatever arrived after the peer's version packet is returned.
 pub(crate) async fn initiate<R, W>(
@@ -130,6 +166,7 @@ pub(crate) async fn initiate<R, W>(
     writer: &mut W,
     config: &WireConfig,
     progress: &mut HandshakeProgress,
+    secrets: InitiatorSecrets,
 ) -> Result<Established, WireError>
 where
     R: AsyncRead + Unpin,
@@ -145,17 +182,12 @@ where
         io.fail(V2HandshakeCause::Keys(e.to_string()))
     };
 
-    // Our key: a random secret (kept, for the wrong-network diagnosis) and random garbage.
-    let mut rng = rand::thread_rng();
-    let (secret, secret_bytes) = loop {
-        let mut bytes = [0u8; 32];
-        rng.fill_bytes(&mut bytes);
-        if let Ok(secret) = SecretKey::from_slice(&bytes) {
-            break (secret, bytes);
-        }
-    };
-    let mut garbage = vec![0u8; (rng.next_u32() as usize) % (V2_MAX_GARBAGE + 1)];
-    rng.fill_bytes(&mut garbage);
+    // Our key: the secret (kept, for the wrong-network diagnosis) and the garbage.
+    let InitiatorSecrets {
+        secret_bytes,
+        garbage,
+    } = secrets;
+    let secret = SecretKey::from_slice(&secret_bytes).map_err(|e| keys_failed(&io, &e))?;
     let curve = Secp256k1::signing_only();
     let handshake =
         Handshake::new_with_rng(magic, Role::Initiator, &mut KeyBytes(secret_bytes), &curve)
