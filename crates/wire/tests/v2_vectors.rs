@@ -802,3 +802,33 @@ async fn core_file_vectors_through_our_framing() {
     let counts = within(vectors_through_our_framing("core", CORE_CSV)).await;
     assert_eq!(counts, (1, 0));
 }
+
+/// BIP324 defines one bit of the header byte, the ignore bit; the others are reserved and a
+/// receiver must not look at them (Core tests `header & 0x80`). A decoy before the responder's
+/// version packet whose header has reserved bits set is still a decoy: the handshake goes on to
+/// the version packet, whose contents (here bytes that read like a ping) are not a message.
+#[tokio::test]
+async fn a_decoy_with_reserved_header_bits_does_not_end_the_handshake() {
+    within(async {
+        let config = WireConfig::new(bitcoin::Network::Bitcoin);
+        let message =
+            |command: &str, nonce: u64| reference::encode_message(command, &nonce.to_le_bytes());
+        for header in [0x81, 0xc0, 0xff] {
+            let script = Script {
+                our_garbage: vec![],
+                their_garbage: b"garbage".to_vec(),
+                decoys: vec![(header, vec![]), (0x80, vec![1, 2])],
+                version_contents: message("ping", 5),
+                after_version: vec![(false, message("pong", 6))],
+            };
+            let mut s = open_session(&script, &config).await;
+            let frame = s.next_frame().await;
+            assert_eq!(
+                frame.decode().expect("message"),
+                NetworkMessage::Pong(6),
+                "decoy header {header:#x}"
+            );
+        }
+    })
+    .await;
+}
