@@ -63,7 +63,7 @@ pub use config::{
 };
 pub use error::{V2HandshakeCause, WireError};
 pub use frame::{checksum, decode_payload, Frame};
-pub use transport::{open, open_v2, FrameReader, FrameWriter};
+pub use transport::{open, open_v2, open_v2_with_secrets, FrameReader, FrameWriter};
 pub use v2::{
     should_reconnect_v1, v2_command, v2_short_id, HandshakeProgress, SessionId, TransportKind,
     V2Decoder, V2Encoder, V1_HEADER_WORTH, V2_IGNORE_BIT, V2_LENGTH_LEN, V2_MAX_GARBAGE,

@@ -17,6 +17,7 @@ use tokio_util::codec::{Decoder, Encoder, FramedWrite};
 
 use crate::codec::{V1Codec, INITIAL_BUFFER};
 use crate::v2::{HandshakeProgress, SessionId, TransportKind, V2Decoder, V2Encoder};
+use crate::v2_handshake::InitiatorSecrets;
 use crate::{Frame, WireConfig, WireError};
 
 /// The reading half of a transport.
@@ -314,8 +315,8 @@ where
 /// # }
 /// ```
 pub async fn open_v2<R, W>(
-    mut reader: R,
-    mut writer: W,
+    reader: R,
+    writer: W,
     config: &WireConfig,
     progress: &mut HandshakeProgress,
 ) -> Result<(FrameReader<R>, FrameWriter<W>), WireError>
@@ -323,7 +324,47 @@ where
     R: AsyncRead + Unpin,
     W: AsyncWrite + Unpin,
 {
-    let session = crate::v2_handshake::initiate(&mut reader, &mut writer, config, progress).await?;
+    open_v2_inner(reader, writer, config, progress, InitiatorSecrets::random()).await
+}
+
+/// [`open_v2`] with our secret key and garbage chosen by the caller instead of drawn at random,
+/// so that a test can check the handshake and the packets after it byte for byte against a
+/// transcript computed elsewhere. The ElligatorSwift encoding of our key is the one the `bip324`
+/// crate derives from the secret key (libsecp256k1's `ellswift_encode` with zero randomness).
+///
+/// Never for a real connection: the same key and garbage make every session with a given peer
+/// key the same. An invalid secret key or more than 4095 bytes of garbage fail the handshake
+/// before anything is sent.
+#[doc(hidden)]
+pub async fn open_v2_with_secrets<R, W>(
+    reader: R,
+    writer: W,
+    config: &WireConfig,
+    progress: &mut HandshakeProgress,
+    secret_key: [u8; 32],
+    garbage: &[u8],
+) -> Result<(FrameReader<R>, FrameWriter<W>), WireError>
+where
+    R: AsyncRead + Unpin,
+    W: AsyncWrite + Unpin,
+{
+    let secrets = InitiatorSecrets::chosen(secret_key, garbage.to_vec());
+    open_v2_inner(reader, writer, config, progress, secrets).await
+}
+
+async fn open_v2_inner<R, W>(
+    mut reader: R,
+    mut writer: W,
+    config: &WireConfig,
+    progress: &mut HandshakeProgress,
+    secrets: InitiatorSecrets,
+) -> Result<(FrameReader<R>, FrameWriter<W>), WireError>
+where
+    R: AsyncRead + Unpin,
+    W: AsyncWrite + Unpin,
+{
+    let session =
+        crate::v2_handshake::initiate(&mut reader, &mut writer, config, progress, secrets).await?;
     Ok((
         FrameReader::new_v2(
             reader,

@@ -8,7 +8,8 @@
 //! I/O, the counting Core's v1 fallback needs, and the wrong-network diagnosis.
 
 use bip324::{
-    GarbageResult, Handshake, InboundCipher, OutboundCipher, ReceivedKey, Role, VersionResult,
+    CipherSession, GarbageResult, Handshake, InboundCipher, OutboundCipher, ReceivedGarbage,
+    ReceivedKey, Role, VersionResult,
 };
 use bitcoin::hashes::{hmac, sha256, Hash, HashEngine};
 use bitcoin::p2p::Magic;
@@ -19,13 +20,20 @@ use rand::RngCore;
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 
 use crate::error::V2HandshakeCause;
-use crate::v2::{max_contents, HandshakeProgress, SessionId, V2_MAX_GARBAGE};
+use crate::v2::{max_contents, HandshakeProgress, SessionId, V2_IGNORE_BIT, V2_MAX_GARBAGE};
 use crate::{WireConfig, WireError};
 
 /// Bytes of an ElligatorSwift-encoded public key.
 const KEY_LEN: usize = 64;
 /// Bytes of a garbage terminator.
 const TERMINATOR_LEN: usize = 16;
+
+/// Where the reading of the peer's decoys and version packet is: in `bip324`'s handshake, or past
+/// a decoy that `bip324` took for the version packet (see `initiate`).
+enum Stage<'a> {
+    Handshake(Handshake<ReceivedGarbage<'a>>),
+    Session(CipherSession),
+}
 
 /// What a completed handshake hands to the frame reader and writer.
 pub(crate) struct Established {
@@ -123,6 +131,42 @@ impl<R: AsyncRead + Unpin, W: AsyncWrite + Unpin> Io<'_, R, W> {
     }
 }
 
+/// What our side of a handshake draws at random: the secret key and the garbage sent after
+/// our ElligatorSwift key.
+pub(crate) struct InitiatorSecrets {
+    secret_bytes: [u8; 32],
+    garbage: Vec<u8>,
+}
+
+impl InitiatorSecrets {
+    /// A random secret key and 0 to 4095 random garbage bytes.
+    pub(crate) fn random() -> InitiatorSecrets {
+        let mut rng = rand::thread_rng();
+        let secret_bytes = loop {
+            let mut bytes = [0u8; 32];
+            rng.fill_bytes(&mut bytes);
+            if SecretKey::from_slice(&bytes).is_ok() {
+                break bytes;
+            }
+        };
+        let mut garbage = vec![0u8; (rng.next_u32() as usize) % (V2_MAX_GARBAGE + 1)];
+        rng.fill_bytes(&mut garbage);
+        InitiatorSecrets {
+            secret_bytes,
+            garbage,
+        }
+    }
+
+    /// Chosen ones (a handshake checked byte for byte against a transcript). An invalid key or
+    /// too much garbage fails the handshake before anything is sent.
+    pub(crate) fn chosen(secret_bytes: [u8; 32], garbage: Vec<u8>) -> InitiatorSecrets {
+        InitiatorSecrets {
+            secret_bytes,
+            garbage,
+        }
+    }
+}
+
 /// Runs the initiator's handshake. Reads never go past what the handshake needs by more than
 /// one read's worth; whatever arrived after the peer's version packet is returned.
 pub(crate) async fn initiate<R, W>(
@@ -130,6 +174,7 @@ pub(crate) async fn initiate<R, W>(
     writer: &mut W,
     config: &WireConfig,
     progress: &mut HandshakeProgress,
+    secrets: InitiatorSecrets,
 ) -> Result<Established, WireError>
 where
     R: AsyncRead + Unpin,
@@ -145,21 +190,12 @@ where
         io.fail(V2HandshakeCause::Keys(e.to_string()))
     };
 
-    // Our key: a random secret (kept, for the wrong-network diagnosis) and random garbage.
-    // (The thread's generator is not `Send`: it is not held across an await.)
-    let (secret, secret_bytes, garbage) = {
-        let mut rng = rand::thread_rng();
-        let (secret, secret_bytes) = loop {
-            let mut bytes = [0u8; 32];
-            rng.fill_bytes(&mut bytes);
-            if let Ok(secret) = SecretKey::from_slice(&bytes) {
-                break (secret, bytes);
-            }
-        };
-        let mut garbage = vec![0u8; (rng.next_u32() as usize) % (V2_MAX_GARBAGE + 1)];
-        rng.fill_bytes(&mut garbage);
-        (secret, secret_bytes, garbage)
-    };
+    // Our key: the secret (kept, for the wrong-network diagnosis) and the garbage.
+    let InitiatorSecrets {
+        secret_bytes,
+        garbage,
+    } = secrets;
+    let secret = SecretKey::from_slice(&secret_bytes).map_err(|e| keys_failed(&io, &e))?;
     let curve = Secp256k1::signing_only();
     let handshake =
         Handshake::new_with_rng(magic, Role::Initiator, &mut KeyBytes(secret_bytes), &curve)
@@ -199,7 +235,7 @@ where
 
     // Their garbage, up to their terminator.
     let mut other_networks: Option<Vec<([u8; 4], [u8; 16])>> = None;
-    let (mut handshake, consumed) = loop {
+    let (handshake, consumed) = loop {
         match handshake.receive_garbage(&inbuf) {
             Ok(GarbageResult::FoundGarbage {
                 handshake,
@@ -224,16 +260,25 @@ where
         io.recv(&mut inbuf, room.max(1)).await?;
     };
 
-    // Their decoys and version packet.
+    // Their decoys and version packet. BIP324 (as Core) tells a decoy by the ignore bit alone,
+    // the other header bits being reserved, while `bip324` takes only a header of exactly 0x80
+    // for a decoy: a packet it returns as the version packet with the ignore bit set is a decoy,
+    // and the packets after it (without associated data) are read with the session's cipher up
+    // to the real version packet, whose contents are not a message.
     let mut rest = BytesMut::from(&inbuf[consumed..]);
     let max = max_contents(config.max_payload());
+    let mut stage = Stage::Handshake(handshake);
     let cipher = loop {
         while rest.len() < 3 {
             io.recv(&mut rest, 4096).await?;
         }
-        let len = handshake
-            .decrypt_packet_len([rest[0], rest[1], rest[2]])
-            .map_err(|e| keys_failed(&io, &e))?;
+        let length = [rest[0], rest[1], rest[2]];
+        let len = match &mut stage {
+            Stage::Handshake(handshake) => handshake
+                .decrypt_packet_len(length)
+                .map_err(|e| keys_failed(&io, &e))?,
+            Stage::Session(cipher) => cipher.inbound().decrypt_packet_len(length),
+        };
         let contents = len.saturating_sub(17);
         if contents > max {
             return Err(io.fail(V2HandshakeCause::PacketTooLarge {
@@ -247,11 +292,27 @@ where
         }
         let _ = rest.split_to(3);
         let mut packet = rest.split_to(len);
-        match handshake.receive_version(&mut packet) {
-            Ok(VersionResult::Complete { cipher }) => break cipher,
-            Ok(VersionResult::Decoy(h)) => handshake = h,
-            Err(_) => return Err(io.fail(V2HandshakeCause::Decryption)),
+        let cipher = match stage {
+            Stage::Handshake(handshake) => match handshake.receive_version(&mut packet) {
+                Ok(VersionResult::Complete { cipher }) => cipher,
+                Ok(VersionResult::Decoy(handshake)) => {
+                    stage = Stage::Handshake(handshake);
+                    continue;
+                }
+                Err(_) => return Err(io.fail(V2HandshakeCause::Decryption)),
+            },
+            Stage::Session(mut cipher) => {
+                match cipher.inbound().decrypt_in_place(&mut packet, None) {
+                    Ok(_) => cipher,
+                    Err(_) => return Err(io.fail(V2HandshakeCause::Decryption)),
+                }
+            }
+        };
+        // The packet is decrypted in place: its first byte is the header.
+        if packet[0] & V2_IGNORE_BIT == 0 {
+            break cipher;
         }
+        stage = Stage::Session(cipher);
     };
     drop(inbuf);
     let session_id = SessionId(*cipher.id());
