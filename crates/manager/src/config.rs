@@ -11,6 +11,7 @@ use btcclient_wire::WireConfig;
 use crate::dialer::{Dialer, TcpDialer};
 use crate::dns::SharedResolver;
 use crate::listeners::Listeners;
+use crate::socks5::Proxy;
 use crate::{Error, Result};
 
 /// The network to speak: one of the public ones, or a private network by its magic bytes.
@@ -174,7 +175,10 @@ pub struct Config {
     /// the network's ([`crate::dns::default_dns_seeds`]; none for regtest); `Some(vec![])`:
     /// none. Each seed's A/AAAA records enter the book with the network's default port.
     pub dns_seeds: Option<Vec<String>>,
-    /// Resolves DNS seed names. Default the system's resolver.
+    /// Resolves host names the client looks up itself: peers added by host name and DNS
+    /// seeds when no proxy is set, and a proxy's own host name. Never asked for an onion
+    /// address, nor for anything else while [`proxy`](Self::proxy) is set. Default the
+    /// system's resolver.
     pub resolver: SharedResolver,
     /// How long after `start` the DNS seeds are asked when the address book is not empty
     /// but fewer than 2 peers are connected by then (an empty book asks them at once; a book
@@ -200,6 +204,17 @@ pub struct Config {
     pub delivery: Delivery,
     /// The callbacks.
     pub listeners: Listeners,
+    /// A SOCKS5 proxy that carries every connection (Bitcoin Core's `-proxy`): peers named
+    /// by host name go to it as domain-name requests (it resolves them: nothing is looked up
+    /// locally), DNS seeds are asked through it (a short connection to the seed's name, as
+    /// Core does), and, unless [`onion_proxy`](Self::onion_proxy) is set, onion addresses
+    /// too. Default `None`: direct connections.
+    pub proxy: Option<Proxy>,
+    /// The SOCKS5 proxy for Tor onion addresses (Bitcoin Core's `-onion`), usually Tor's
+    /// (`127.0.0.1:9050`); `None` (the default) uses [`proxy`](Self::proxy) if it is set.
+    /// With neither, onion addresses are refused by `add_peer` and not kept in the address
+    /// book.
+    pub onion_proxy: Option<Proxy>,
 }
 
 pub use btcclient_wire::{MIN_PEER_PROTOCOL_VERSION, PROTOCOL_VERSION};
@@ -238,6 +253,8 @@ impl Default for Config {
             event_queue_len: 256,
             delivery: Delivery::Serialized,
             listeners: Listeners::default(),
+            proxy: None,
+            onion_proxy: None,
         }
     }
 }
@@ -260,6 +277,12 @@ impl Config {
                 .map(|s| (*s).to_owned())
                 .collect(),
         }
+    }
+
+    /// The proxy onion addresses go through: [`Config::onion_proxy`], else
+    /// [`Config::proxy`]; `None` when onion addresses cannot be reached.
+    pub fn proxy_for_onion(&self) -> Option<&Proxy> {
+        self.onion_proxy.as_ref().or(self.proxy.as_ref())
     }
 
     /// A builder starting from the defaults.
@@ -371,6 +394,11 @@ impl Config {
                 return Err(invalid("network", "custom magic must not be all zeros"));
             }
         }
+        for (field, proxy) in [("proxy", &self.proxy), ("onion_proxy", &self.onion_proxy)] {
+            if let Some(proxy) = proxy {
+                proxy.validate().map_err(|reason| invalid(field, reason))?;
+            }
+        }
         Ok(())
     }
 
@@ -457,6 +485,10 @@ impl ConfigBuilder {
         delivery: Delivery;
         /// Sets [`Config::listeners`].
         listeners: Listeners;
+        /// Sets [`Config::proxy`].
+        proxy: Option<Proxy>;
+        /// Sets [`Config::onion_proxy`].
+        onion_proxy: Option<Proxy>;
     }
 
     /// Sets [`Config::user_agent`].
