@@ -669,8 +669,8 @@ typedef struct btcclient_config {
    */
   const char *address_book_path;
   /**
-   * A SOCKS5 proxy for every connection, as "HOST:PORT" ("127.0.0.1:9050", "[::1]:1080",
-   * "proxy.lan:1080"): peers named by host name are resolved by the proxy (never here),
+   * A SOCKS5 proxy for every connection, as "HOST:PORT" (`127.0.0.1:9050`, `[::1]:1080`,
+   * `proxy.lan:1080`): peers named by host name are resolved by the proxy (never here),
    * DNS seeds are asked through it, and onion addresses go through it unless
    * `onion_proxy` is set. NULL: direct connections. Copied by `btcclient_client_new`.
    * Default NULL.

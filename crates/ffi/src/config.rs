@@ -101,8 +101,8 @@ pub struct btcclient_config {
     /// (atomically; a damaged file is moved aside and the book starts empty). NULL keeps the
     /// book in memory only. Copied by `btcclient_client_new`. Default NULL.
     pub address_book_path: *const c_char,
-    /// A SOCKS5 proxy for every connection, as "HOST:PORT" ("127.0.0.1:9050", "[::1]:1080",
-    /// "proxy.lan:1080"): peers named by host name are resolved by the proxy (never here),
+    /// A SOCKS5 proxy for every connection, as "HOST:PORT" (`127.0.0.1:9050`, `[::1]:1080`,
+    /// `proxy.lan:1080`): peers named by host name are resolved by the proxy (never here),
     /// DNS seeds are asked through it, and onion addresses go through it unless
     /// `onion_proxy` is set. NULL: direct connections. Copied by `btcclient_client_new`.
     /// Default NULL.
