@@ -503,3 +503,46 @@ impl ConfigBuilder {
         Ok(self.config)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn proxies_are_checked_and_onion_addresses_use_the_proxy_unless_told_otherwise() {
+        let tor = Proxy::parse("127.0.0.1:9050").expect("proxy");
+        let other = Proxy::parse("127.0.0.1:1080").expect("proxy");
+        assert_eq!(Config::default().proxy_for_onion(), None);
+        let c = Config::builder()
+            .proxy(Some(tor.clone()))
+            .build()
+            .expect("valid");
+        assert_eq!(c.proxy_for_onion(), Some(&tor));
+        let c = Config::builder()
+            .proxy(Some(other))
+            .onion_proxy(Some(tor.clone()))
+            .build()
+            .expect("valid");
+        assert_eq!(c.proxy_for_onion(), Some(&tor));
+        let long = tor.clone().with_credentials("u".repeat(256), "p");
+        let e = Config::builder()
+            .proxy(Some(long))
+            .build()
+            .expect_err("too long");
+        assert_eq!(
+            e.to_string(),
+            "invalid config: proxy: the proxy username must be 1 to 255 bytes (is 256)"
+        );
+        let mut no_port = tor;
+        no_port.port = 0;
+        let e = Config::builder()
+            .onion_proxy(Some(no_port))
+            .build()
+            .expect_err("port 0");
+        assert!(
+            e.to_string()
+                .starts_with("invalid config: onion_proxy: 127.0.0.1:0: the proxy's port"),
+            "{e}"
+        );
+    }
+}
