@@ -313,6 +313,7 @@ pub(crate) async fn fetch_addresses(
         .await
         .map_err(|e| e.to_string())?;
     let mut heard = Vec::new();
+    let mut received = 0;
     let answer = timeout(wait, async {
         loop {
             let f = match reader.read_frame().await {
@@ -336,8 +337,10 @@ pub(crate) async fn fetch_addresses(
                     _ => Vec::new(),
                 };
                 let answered = entries.len() > 1;
+                received += entries.len();
                 heard.extend(entries.into_iter().filter(worth_keeping));
-                if answered {
+                // One answer, or at most one message's worth of single announcements.
+                if answered || received >= btcclient_wire::MAX_ADDR_ENTRIES {
                     return Ok(());
                 }
             }
