@@ -297,6 +297,67 @@ typedef uint32_t btcclient_delivery;
 #endif // __cplusplus
 
 /**
+ * The transport policy of `btcclient_config.transport`.
+ */
+enum btcclient_transport
+#if defined(__cplusplus) || __STDC_VERSION__ >= 202311L
+  : uint32_t
+#endif // defined(__cplusplus) || __STDC_VERSION__ >= 202311L
+ {
+  /**
+   * BIP324 v2 (encrypted) to peers the program added and to discovered addresses that
+   * advertise `NODE_P2P_V2`, v1 to the others; a peer that closes on our v2 key without a
+   * byte is dialled again at once over v1 (not a failure) and spoken to over v1 from then
+   * on, as Bitcoin Core does. The default.
+   */
+  BTCCLIENT_TRANSPORT_V2_PREFERRED = 0,
+  /**
+   * Plaintext v1 only.
+   */
+  BTCCLIENT_TRANSPORT_V1_ONLY = 1,
+  /**
+   * v2 only: a peer that does not speak v2 fails to connect.
+   */
+  BTCCLIENT_TRANSPORT_V2_ONLY = 2,
+};
+#ifndef __cplusplus
+#if __STDC_VERSION__ >= 202311L
+typedef enum btcclient_transport btcclient_transport;
+#else
+typedef uint32_t btcclient_transport;
+#endif // __STDC_VERSION__ >= 202311L
+#endif // __cplusplus
+
+/**
+ * The transport of a connection, in `btcclient_peer_snapshot.transport`.
+ */
+enum btcclient_transport_kind
+#if defined(__cplusplus) || __STDC_VERSION__ >= 202311L
+  : uint32_t
+#endif // defined(__cplusplus) || __STDC_VERSION__ >= 202311L
+ {
+  /**
+   * The peer has not connected yet.
+   */
+  BTCCLIENT_TRANSPORT_KIND_NONE = 0,
+  /**
+   * Plaintext v1.
+   */
+  BTCCLIENT_TRANSPORT_KIND_V1 = 1,
+  /**
+   * BIP324 v2.
+   */
+  BTCCLIENT_TRANSPORT_KIND_V2 = 2,
+};
+#ifndef __cplusplus
+#if __STDC_VERSION__ >= 202311L
+typedef enum btcclient_transport_kind btcclient_transport_kind;
+#else
+typedef uint32_t btcclient_transport_kind;
+#endif // __STDC_VERSION__ >= 202311L
+#endif // __cplusplus
+
+/**
  * A peer's state in a `btcclient_peer_snapshot`.
  */
 enum btcclient_peer_status
@@ -668,6 +729,12 @@ typedef struct btcclient_config {
    * book in memory only. Copied by `btcclient_client_new`. Default NULL.
    */
   const char *address_book_path;
+  /**
+   * A `btcclient_transport` value: which transport to speak to peers. Default
+   * `BTCCLIENT_TRANSPORT_V2_PREFERRED` (BIP324 v2 where the peer speaks it, as Bitcoin
+   * Core does).
+   */
+  uint32_t transport;
   /**
    * A SOCKS5 proxy for every connection, as "HOST:PORT" (`127.0.0.1:9050`, `[::1]:1080`,
    * `proxy.lan:1080`): peers named by host name are resolved by the proxy (never here),
@@ -1081,6 +1148,17 @@ typedef struct btcclient_peer_snapshot {
    * The last connection failure or disconnect reason; NULL when there was none.
    */
   const char *last_error;
+  /**
+   * A `btcclient_transport_kind` value: the transport of the current (or last)
+   * connection; `BTCCLIENT_TRANSPORT_KIND_NONE` before the first handshake.
+   */
+  uint32_t transport;
+  /**
+   * The BIP324 session id of the current (or last) v2 connection, 64 hex digits as Bitcoin
+   * Core's `getpeerinfo` shows it (`session_id`); NULL on v1 or before the first
+   * handshake.
+   */
+  const char *session_id;
 } btcclient_peer_snapshot;
 
 #ifdef __cplusplus

@@ -585,6 +585,15 @@ func (c *client) peers() []PeerInfo {
 		if s.last_error != nil {
 			p.LastError = C.GoString(s.last_error)
 		}
+		switch s.transport {
+		case C.BTCCLIENT_TRANSPORT_KIND_V1:
+			p.Transport = "v1"
+		case C.BTCCLIENT_TRANSPORT_KIND_V2:
+			p.Transport = "v2"
+		}
+		if s.session_id != nil {
+			p.SessionID = C.GoString(s.session_id)
+		}
 		out = append(out, p)
 	}
 	return out

@@ -148,7 +148,7 @@ func TestDefaultConfig(t *testing.T) {
 	if c.Network != Mainnet || c.MaxPeers != 30 || c.MaxFailureCount != 10 ||
 		c.HealthCheckInterval != 30*time.Second || c.ReconnectDelay != 5*time.Second ||
 		c.ConnectionTimeout != 10*time.Second || c.StableAfter != time.Minute || !c.Discovery ||
-		c.Delivery != DeliveryPoll ||
+		c.Delivery != DeliveryPoll || c.Transport != TransportV2Preferred ||
 		c.Listeners == nil {
 		t.Fatalf("unexpected defaults: %+v", c)
 	}

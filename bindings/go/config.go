@@ -136,6 +136,33 @@ func (d Delivery) String() string {
 	return fmt.Sprintf("Delivery(%d)", int(d))
 }
 
+// Transport selects the transport spoken to peers: BIP324 v2 (encrypted) or v1 (plaintext).
+type Transport int
+
+const (
+	// TransportV2Preferred (the default): v2 to peers added with AddPeer and to discovered
+	// addresses that advertise NODE_P2P_V2, v1 to the others. A peer that closes on our v2
+	// key without sending a byte is dialled again at once over v1 (not a failure) and spoken
+	// to over v1 from then on, as Bitcoin Core does.
+	TransportV2Preferred Transport = C.BTCCLIENT_TRANSPORT_V2_PREFERRED
+	// TransportV1Only: plaintext v1 only.
+	TransportV1Only Transport = C.BTCCLIENT_TRANSPORT_V1_ONLY
+	// TransportV2Only: v2 only; a peer that does not speak v2 fails to connect.
+	TransportV2Only Transport = C.BTCCLIENT_TRANSPORT_V2_ONLY
+)
+
+func (t Transport) String() string {
+	switch t {
+	case TransportV2Preferred:
+		return "v2-preferred"
+	case TransportV1Only:
+		return "v1"
+	case TransportV2Only:
+		return "v2"
+	}
+	return fmt.Sprintf("Transport(%d)", int(t))
+}
+
 // Config is the configuration of a client. Start from DefaultConfig (NewBtcClient applies
 // its options over it); NewBtcClient validates it and names the field that is out of range
 // (ErrInvalidConfig).
@@ -214,6 +241,8 @@ type Config struct {
 	// periodically and at Stop (atomically; a damaged file is moved aside and the book
 	// starts empty). "" keeps the book in memory only. Default "".
 	AddressBookPath string
+	// Transport is the transport spoken to peers. Default TransportV2Preferred.
+	Transport Transport
 	// Listeners are the functions called for messages and peer events. NewBtcClient copies
 	// the struct: changing it later has no effect.
 	Listeners *MessageListeners
@@ -261,6 +290,7 @@ func DefaultConfig() Config {
 		EventQueueLen:       int(c.event_queue_len),
 		Delivery:            DeliveryPoll,
 		TargetOutbound:      int(c.target_outbound),
+		Transport:           Transport(c.transport),
 		Listeners:           &MessageListeners{},
 	}
 }
@@ -372,6 +402,9 @@ func WithAddressBookPath(path string) Option {
 // WithListeners sets the listener functions.
 func WithListeners(l *MessageListeners) Option { return func(c *Config) { c.Listeners = l } }
 
+// WithTransport sets Config.Transport.
+func WithTransport(t Transport) Option { return func(c *Config) { c.Transport = t } }
+
 // WithProxy sends every connection through the SOCKS5 proxy at addr ("HOST:PORT"; "" for
 // direct connections): host names are resolved by the proxy, DNS seeds asked through it, and
 // onion addresses go through it unless WithOnionProxy names another.
@@ -468,6 +501,12 @@ func (cfg *Config) toC() (c C.btcclient_config, err error) {
 		c.delivery = C.BTCCLIENT_DELIVERY_CONCURRENT
 	default:
 		return c, bad("Delivery", fmt.Sprintf("unknown value %d", int(cfg.Delivery)))
+	}
+	switch cfg.Transport {
+	case TransportV2Preferred, TransportV1Only, TransportV2Only:
+		c.transport = C.uint32_t(cfg.Transport)
+	default:
+		return c, bad("Transport", fmt.Sprintf("unknown value %d", int(cfg.Transport)))
 	}
 	// A string with a NUL byte matches ErrInvalidArgument too (C would read it only up to
 	// the NUL).
@@ -574,8 +613,8 @@ var options = map[string]string{
 	"SendQueueBytes": "WithSendQueue", "SendQueueLen": "WithSendQueue",
 	"EventQueueLen": "WithEventQueueLen", "Delivery": "WithDelivery", "Listeners": "WithListeners",
 	"TargetOutbound": "WithTargetOutbound", "DNSSeeds": "WithDNSSeeds",
-	"AddressBookPath": "WithAddressBookPath",
-	"Proxy":           "WithProxy", "ProxyUsername": "WithProxyAuth", "ProxyPassword": "WithProxyAuth",
+	"AddressBookPath": "WithAddressBookPath", "Transport": "WithTransport",
+	"Proxy": "WithProxy", "ProxyUsername": "WithProxyAuth", "ProxyPassword": "WithProxyAuth",
 	"OnionProxy": "WithOnionProxy", "OnionProxyUsername": "WithOnionProxyAuth",
 	"OnionProxyPassword": "WithOnionProxyAuth",
 }
@@ -628,7 +667,7 @@ func configError(err error) error {
 	switch field {
 	case "backoff", "backoff_max_ms": // the exponential backoff's maximum
 		field = "BackoffMax"
-	case "network", "delivery", "proxy":
+	case "network", "delivery", "transport", "proxy":
 		field = strings.ToUpper(field[:1]) + field[1:]
 	case "onion_proxy":
 		field = "OnionProxy"

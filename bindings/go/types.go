@@ -271,4 +271,10 @@ type PeerInfo struct {
 	LastPingRTT time.Duration
 	// LastError is the last connection failure or disconnect reason ("" when none).
 	LastError string
+	// Transport is the transport of the current (or last) connection: "v1", "v2", or ""
+	// before the first handshake.
+	Transport string
+	// SessionID is the BIP324 session id of the current (or last) v2 connection, 64 hex
+	// digits as Bitcoin Core's getpeerinfo shows it ("" on v1).
+	SessionID string
 }

@@ -10,7 +10,7 @@
  *    after stop returned), free (user_data_free exactly once);
  * 2. poll mode: the descriptor polls readable, btcclient_poll_next and every event
  *    accessor, a full queue that loses nothing, stop and drain;
- * 3. the address book file, a SOCKS5 proxy (microsocks, started here), log levels.
+ * 3. the address book file, transports, a SOCKS5 proxy (microsocks, started here), log levels.
  *
  * Needs BTCCLIENT_SIMNET (path of the simnet binary) and microsocks ($MICROSOCKS or the PATH).
  */
@@ -937,6 +937,86 @@ static void scenario_address_book_file(const simnet *sim) {
   unlink(path);
 }
 
+/* ---- transports ---- */
+
+/* The snapshot of the only peer of `client` with id `id`: its transport and session id. */
+static void peer_transport(btcclient_client *client, uint64_t id, uint32_t *transport,
+                           char *session_id, size_t len) {
+  btcclient_peer_list *list = NULL;
+  size_t i;
+  *transport = 99;
+  session_id[0] = '\0';
+  CHECK_ERR(btcclient_client_peers(client, &list, &err), BTCCLIENT_STATUS_OK, NULL);
+  for (i = 0; i < btcclient_peer_list_len(list); i++) {
+    const btcclient_peer_snapshot *p = btcclient_peer_list_get(list, i);
+    if (p->id != id) continue;
+    *transport = p->transport;
+    if (p->session_id != NULL) snprintf(session_id, len, "%s", p->session_id);
+  }
+  btcclient_peer_list_free(list);
+}
+
+/* BIP324 v2 with a v2 node (simnet, as Bitcoin Core 27+), v1 with a --v1-only node (after
+ * the v2 attempt it hangs up on, which is not a failure), and BTCCLIENT_TRANSPORT_V2_ONLY
+ * refusing that node with a clear message. */
+static void scenario_transport(const simnet *sim) {
+  simnet v1;
+  btcclient_config c = sim_config();
+  btcclient_client *client = NULL;
+  uint64_t id = 0, id1 = 0;
+  uint32_t transport;
+  char session_id[80];
+  size_t i;
+  printf("-- transports\n");
+  if (simnet_start_with(&v1, 1, CHAIN_LENGTH, "--v1-only", NULL) != 0) {
+    CHECK(0);
+    simnet_stop(&v1);
+    return;
+  }
+  c.discovery = false;
+  c.dns_seeds = "";
+  CHECK(c.transport == BTCCLIENT_TRANSPORT_V2_PREFERRED);
+  CHECK_ERR(btcclient_client_new(&c, NULL, &client, &err), BTCCLIENT_STATUS_OK, NULL);
+  if (client == NULL) {
+    simnet_stop(&v1);
+    return;
+  }
+  CHECK_ERR(btcclient_client_start(client, &err), BTCCLIENT_STATUS_OK, NULL);
+  CHECK_ERR(btcclient_client_add_peer(client, sim->addrs[0], &id, &err), BTCCLIENT_STATUS_OK, NULL);
+  CHECK_ERR(btcclient_client_wait_connected(client, id, 15000, &err), BTCCLIENT_STATUS_OK, NULL);
+  peer_transport(client, id, &transport, session_id, sizeof session_id);
+  CHECK(transport == BTCCLIENT_TRANSPORT_KIND_V2);
+  CHECK(strlen(session_id) == 64);
+  for (i = 0; i < strlen(session_id); i++) CHECK(strchr("0123456789abcdef", session_id[i]) != NULL);
+
+  CHECK_ERR(btcclient_client_add_peer(client, v1.addrs[0], &id1, &err), BTCCLIENT_STATUS_OK, NULL);
+  CHECK_ERR(btcclient_client_wait_connected(client, id1, 15000, &err), BTCCLIENT_STATUS_OK, NULL);
+  peer_transport(client, id1, &transport, session_id, sizeof session_id);
+  CHECK(transport == BTCCLIENT_TRANSPORT_KIND_V1);
+  CHECK(session_id[0] == '\0');
+  CHECK_ERR(btcclient_client_stop(client, 5000, &err), BTCCLIENT_STATUS_OK, NULL);
+  CHECK_STATUS(btcclient_client_free(client), BTCCLIENT_STATUS_OK);
+
+  client = NULL;
+  c.transport = BTCCLIENT_TRANSPORT_V2_ONLY;
+  CHECK_ERR(btcclient_client_new(&c, NULL, &client, &err), BTCCLIENT_STATUS_OK, NULL);
+  if (client != NULL) {
+    CHECK_ERR(btcclient_client_start(client, &err), BTCCLIENT_STATUS_OK, NULL);
+    CHECK_ERR(btcclient_client_add_peer(client, v1.addrs[0], &id1, &err), BTCCLIENT_STATUS_OK,
+              NULL);
+    CHECK_ERR(btcclient_client_wait_connected(client, id1, 15000, &err),
+              BTCCLIENT_STATUS_PEER_CONNECTION, "does not speak the v2 transport");
+    CHECK_ERR(btcclient_client_stop(client, 5000, &err), BTCCLIENT_STATUS_OK, NULL);
+    CHECK_STATUS(btcclient_client_free(client), BTCCLIENT_STATUS_OK);
+  }
+
+  client = NULL;
+  c.transport = 3;
+  CHECK_ERR(btcclient_client_new(&c, NULL, &client, &err), BTCCLIENT_STATUS_INVALID_CONFIG,
+            "transport: unknown value 3");
+  simnet_stop(&v1);
+}
+
 /* ---- through a SOCKS5 proxy ---- */
 
 /* With `proxy` set, microsocks (started here) carries the connection to a node; once the
@@ -1067,6 +1147,7 @@ int main(void) {
   scenario_poll_free_unpolled(&sim);
   scenario_stop_timeout(&sim);
   scenario_address_book_file(&sim);
+  scenario_transport(&sim);
   scenario_proxy(&sim);
 
   CHECK_STATUS(btcclient_set_logger(NULL, 0, NULL), BTCCLIENT_STATUS_OK);

@@ -2,7 +2,7 @@
 
 use std::time::Duration;
 
-use btcclient_manager::{Backoff, Config, ConfigBuilder, Delivery, Network, Proxy};
+use btcclient_manager::{Backoff, Config, ConfigBuilder, Delivery, Network, Proxy, Transport};
 use clap::{Args, Parser, Subcommand, ValueEnum};
 
 /// A Bitcoin P2P client: keeps connections to peers alive, discovers more, and syncs block
@@ -142,6 +142,21 @@ pub enum DeliveryArg {
     Serialized,
     /// Concurrently across peers, in order per peer.
     Concurrent,
+}
+
+/// The transport spoken to peers.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum TransportArg {
+    /// BIP324 v2 where the peer speaks it (peers given here, discovered ones that advertise
+    /// NODE_P2P_V2); a peer that hangs up on the v2 key is dialled again over v1 at once.
+    #[value(name = "v2-preferred")]
+    V2Preferred,
+    /// Plaintext v1 only.
+    #[value(name = "v1")]
+    V1,
+    /// BIP324 v2 only: peers that do not speak it fail.
+    #[value(name = "v2")]
+    V2,
 }
 
 /// Reconnection backoff.
@@ -301,6 +316,9 @@ pub struct ConfigArgs {
     #[arg(long, conflicts_with = "dns_seeds")]
     pub no_dns_seeds: bool,
 
+    /// The transport spoken to peers [default: v2-preferred, as Bitcoin Core].
+    #[arg(long, value_enum)]
+    pub transport: Option<TransportArg>,
     /// Send every connection through this SOCKS5 proxy (e.g. Tor's, 127.0.0.1:9050): host
     /// names are resolved by the proxy, never here; DNS seeds are asked through it; onion
     /// addresses too unless --onion-proxy is given [default: direct connections].
@@ -403,6 +421,13 @@ impl ConfigArgs {
         }
         if let Some(v) = self.target_outbound {
             b = b.target_outbound(Some(v));
+        }
+        if let Some(v) = self.transport {
+            b = b.transport(match v {
+                TransportArg::V2Preferred => Transport::V2Preferred,
+                TransportArg::V1 => Transport::V1Only,
+                TransportArg::V2 => Transport::V2Only,
+            });
         }
         if self.no_dns_seeds {
             b = b.dns_seeds(Some(Vec::new()));

@@ -82,6 +82,11 @@ pub enum Event {
         discovered: bool,
         /// Connected peers now.
         connected: usize,
+        /// The transport: `v1` or `v2`.
+        transport: String,
+        /// The BIP324 session id (v2 only), as Bitcoin Core's `getpeerinfo` shows it.
+        #[serde(skip_serializing_if = "Option::is_none")]
+        session_id: Option<String>,
     },
     /// A connected peer was disconnected.
     PeerDisconnected {
@@ -305,8 +310,10 @@ impl Event {
                 reconnect,
                 discovered,
                 connected,
+                transport,
+                session_id: _,
             } => format!(
-                "{} {peer} {} ({}{user_agent}, height {start_height}) - {connected} connected",
+                "{} {peer} {} ({}{user_agent}, height {start_height}, {transport}) - {connected} connected",
                 if *reconnect { "↻" } else { "✓" },
                 if *reconnect {
                     "reconnected"

@@ -305,7 +305,17 @@ impl Session {
                     biased;
                     _ = &mut ctrl_c => break "interrupted",
                     _ = tokio::time::sleep_until(deadline.unwrap_or(far)), if deadline.is_some() => {
-                        break "duration"
+                        if !self.reached.is_empty() {
+                            break "duration";
+                        }
+                        // No peer was ever reached (an attempt may have failed before its
+                        // wait began): say why from the peers' last errors.
+                        for p in self.client.peers() {
+                            if let Some(e) = p.last_error {
+                                first_errors.push(format!("peer {}: {e}", p.addr));
+                            }
+                        }
+                        break "no_peer_connected";
                     }
                     joined = first.join_next(), if waiting_first && given => match joined {
                         Some(Ok(Ok(()))) => {
@@ -555,6 +565,7 @@ impl Session {
             },
         );
         self.max_connected = self.max_connected.max(self.connected.len());
+        let snapshot = peer.snapshot();
         self.emit(Event::PeerConnected {
             peer: peer.addr().to_owned(),
             user_agent,
@@ -562,6 +573,10 @@ impl Session {
             reconnect,
             discovered: peer.is_discovered(),
             connected: self.connected.len(),
+            transport: snapshot
+                .transport
+                .map_or_else(String::new, |t| t.as_str().to_owned()),
+            session_id: snapshot.session_id.map(|id| id.to_hex()),
         });
         self.refresh();
         self.maybe_start_sync();

@@ -152,6 +152,74 @@ async fn connect_syncs_every_header_from_a_simulated_network() {
     );
 }
 
+/// `--transport`: a v2 node is reached over v2 (the session id shown is the one the node
+/// has); `--transport v2` against a v1-only node fails, saying why; the default falls back.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn connect_reports_the_transport_and_v2_only_refuses_a_v1_node() {
+    let v2 = Simnet::builder().build().await.expect("simnet starts");
+    let v1 = Simnet::builder()
+        .v2(false)
+        .build()
+        .await
+        .expect("simnet starts");
+    let (v2_addr, v1_addr) = (v2.addrs()[0].to_string(), v1.addrs()[0].to_string());
+    let run = |addr: String, transport: &'static str| {
+        tokio::task::spawn_blocking(move || {
+            btcclient(&[
+                "connect",
+                "-n",
+                "regtest",
+                "--json",
+                "--no-data-dir",
+                "--duration",
+                "1500ms",
+                "--transport",
+                transport,
+                &addr,
+            ])
+        })
+    };
+    let out = run(v2_addr.clone(), "v2-preferred").await.expect("joined");
+    let ev = events(&out);
+    let connected = named(&ev, "peer_connected");
+    assert_eq!(connected[0]["transport"], "v2", "{ev:?}");
+    let sessions: Vec<String> = v2
+        .node(0)
+        .v2_sessions()
+        .iter()
+        .map(|s| s.to_hex())
+        .collect();
+    assert_eq!(
+        connected[0]["session_id"].as_str(),
+        sessions.first().map(String::as_str)
+    );
+
+    let out = run(v1_addr.clone(), "v2-preferred").await.expect("joined");
+    let ev = events(&out);
+    let connected = named(&ev, "peer_connected");
+    assert_eq!(connected[0]["transport"], "v1", "{ev:?}");
+    assert!(connected[0].get("session_id").is_none());
+    assert!(named(&ev, "peer_failure").is_empty(), "{ev:?}");
+
+    let out = run(v1_addr.clone(), "v2").await.expect("joined");
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out.stdout));
+    let ev = events(&out);
+    assert!(named(&ev, "peer_connected").is_empty());
+    let failures = named(&ev, "peer_failure");
+    assert!(
+        failures.iter().any(|e| e["error"]
+            .as_str()
+            .is_some_and(|r| r.contains("does not speak the v2 transport"))),
+        "{ev:?}"
+    );
+
+    let out = run(v2_addr, "v1").await.expect("joined");
+    let ev = events(&out);
+    assert_eq!(named(&ev, "peer_connected")[0]["transport"], "v1", "{ev:?}");
+    v1.shutdown().await;
+    v2.shutdown().await;
+}
+
 /// `connect --proxy`: with nothing listening on the proxy's port the run ends at once with an
 /// error naming the proxy; with microsocks there, the headers are synced through it.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

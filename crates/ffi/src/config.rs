@@ -5,12 +5,12 @@ use std::ffi::c_char;
 use std::time::Duration;
 
 use btcclient_manager::bitcoin::p2p::ServiceFlags;
-use btcclient_manager::{Backoff, Config, Delivery, Error, Proxy};
+use btcclient_manager::{Backoff, Config, Delivery, Error, Proxy, Transport};
 
 use crate::error::FfiError;
 use crate::ffi::{boundary, try_str, write_sized_defaults, SizedStruct};
 use crate::status::btcclient_status;
-use crate::types::{btcclient_delivery, btcclient_network};
+use crate::types::{btcclient_delivery, btcclient_network, btcclient_transport};
 
 /// The configuration of a client. Fill it with `btcclient_config_default(&config, sizeof
 /// config)`, change the fields you need, pass it to `btcclient_client_new` (which copies it;
@@ -101,6 +101,10 @@ pub struct btcclient_config {
     /// (atomically; a damaged file is moved aside and the book starts empty). NULL keeps the
     /// book in memory only. Copied by `btcclient_client_new`. Default NULL.
     pub address_book_path: *const c_char,
+    /// A `btcclient_transport` value: which transport to speak to peers. Default
+    /// `BTCCLIENT_TRANSPORT_V2_PREFERRED` (BIP324 v2 where the peer speaks it, as Bitcoin
+    /// Core does).
+    pub transport: u32,
     /// A SOCKS5 proxy for every connection, as "HOST:PORT" (`127.0.0.1:9050`, `[::1]:1080`,
     /// `proxy.lan:1080`): peers named by host name are resolved by the proxy (never here),
     /// DNS seeds are asked through it, and onion addresses go through it unless
@@ -186,6 +190,7 @@ impl Default for btcclient_config {
             target_outbound: d.target_outbound.unwrap_or(0),
             dns_seeds: std::ptr::null(),
             address_book_path: std::ptr::null(),
+            transport: btcclient_transport::V2Preferred as u32,
             proxy: std::ptr::null(),
             proxy_username: std::ptr::null(),
             proxy_password: std::ptr::null(),
@@ -201,7 +206,7 @@ impl Default for btcclient_config {
 unsafe impl SizedStruct for btcclient_config {
     const NAME: &'static str = "btcclient_config";
     /// Layout 1 ended with `poll_mode`; layout 2 appended `stable_after_ms` to
-    /// `onion_proxy_password` (pointer-sized fields: no padding between). When a field is
+    /// `onion_proxy_password` (unreleased: fields may still be appended to it). When a field is
     /// appended: add the new `size_of` here, and assert that the new field starts at or after
     /// the previous layout's size (not in its tail padding), as `CONFIG_LAYOUT_1` does.
     const LAYOUTS: &'static [usize] = &[CONFIG_LAYOUT_1, std::mem::size_of::<btcclient_config>()];
@@ -257,6 +262,17 @@ impl btcclient_config {
                 ))
             }
         };
+        let transport = match self.transport {
+            v if v == btcclient_transport::V2Preferred as u32 => Transport::V2Preferred,
+            v if v == btcclient_transport::V1Only as u32 => Transport::V1Only,
+            v if v == btcclient_transport::V2Only as u32 => Transport::V2Only,
+            other => {
+                return Err(FfiError::config(
+                    "transport",
+                    format!("unknown value {other}"),
+                ))
+            }
+        };
         let ms = Duration::from_millis;
         let mut config = Config {
             network,
@@ -283,6 +299,7 @@ impl btcclient_config {
             send_queue_len: self.send_queue_len,
             event_queue_len: self.event_queue_len,
             delivery,
+            transport,
             ..Config::default()
         };
         if let Some(ua) = strings.user_agent {
@@ -441,6 +458,7 @@ mod tests {
         assert_eq!(config.send_queue_len, d.send_queue_len);
         assert_eq!(config.event_queue_len, d.event_queue_len);
         assert_eq!(config.delivery, d.delivery);
+        assert_eq!(config.transport, d.transport);
         assert!(!c.poll_mode);
     }
 
@@ -481,6 +499,7 @@ mod tests {
             event_queue_len: 9,
             delivery: btcclient_delivery::Concurrent as u32,
             poll_mode: true,
+            transport: btcclient_transport::V1Only as u32,
         };
         let config = c
             .manager_config(&ConfigStrings {
@@ -535,6 +554,16 @@ mod tests {
         assert_eq!(config.send_queue_len, 5);
         assert_eq!(config.event_queue_len, 9);
         assert_eq!(config.delivery, Delivery::Concurrent);
+        assert_eq!(config.transport, Transport::V1Only);
+        let v2 = btcclient_config {
+            transport: btcclient_transport::V2Only as u32,
+            ..c
+        };
+        let strings = ConfigStrings::default();
+        assert_eq!(
+            v2.manager_config(&strings).map(|c| c.transport).ok(),
+            Some(Transport::V2Only)
+        );
     }
 
     #[test]
@@ -548,6 +577,10 @@ mod tests {
             (
                 |c| c.delivery = 2,
                 "invalid config: delivery: unknown value 2",
+            ),
+            (
+                |c| c.transport = 3,
+                "invalid config: transport: unknown value 3",
             ),
             (|c| c.max_peers = 0, "invalid config: max_peers:"),
             (

@@ -3,7 +3,7 @@
 use std::ffi::{c_char, CString};
 use std::time::UNIX_EPOCH;
 
-use btcclient_manager::PeerSnapshot;
+use btcclient_manager::{PeerSnapshot, TransportKind};
 
 use crate::client::btcclient_client;
 use crate::error::btcclient_error;
@@ -11,7 +11,7 @@ use crate::ffi::{
     boundary, boundary_value, free_box, to_boxed_ptr, try_handle, try_out, try_ref, Castable,
 };
 use crate::status::btcclient_status;
-use crate::types::{btcclient_peer_status, c_string};
+use crate::types::{btcclient_peer_status, btcclient_transport_kind, c_string};
 
 /// One peer of a `btcclient_peer_list`. Its strings are owned by the list and valid until
 /// `btcclient_peer_list_free`.
@@ -57,6 +57,14 @@ pub struct btcclient_peer_snapshot {
     pub last_ping_rtt_us: i64,
     /// The last connection failure or disconnect reason; NULL when there was none.
     pub last_error: *const c_char,
+    // ---- appended in ABI 1 (the library hands this struct out by pointer: it may grow).
+    /// A `btcclient_transport_kind` value: the transport of the current (or last)
+    /// connection; `BTCCLIENT_TRANSPORT_KIND_NONE` before the first handshake.
+    pub transport: u32,
+    /// The BIP324 session id of the current (or last) v2 connection, 64 hex digits as Bitcoin
+    /// Core's `getpeerinfo` shows it (`session_id`); NULL on v1 or before the first
+    /// handshake.
+    pub session_id: *const c_char,
 }
 
 /// A snapshot of every managed peer, ordered by id, from `btcclient_client_peers`. Read it
@@ -70,6 +78,7 @@ struct OwnedSnapshot {
     _addr: CString,
     _user_agent: CString,
     _last_error: Option<CString>,
+    _session_id: Option<CString>,
 }
 
 /// What a `btcclient_peer_list` holds.
@@ -96,6 +105,7 @@ impl PeerList {
             let addr = c_string(&p.addr);
             let user_agent = c_string(p.info.as_ref().map_or("", |i| i.user_agent.as_str()));
             let last_error = p.last_error.as_deref().map(c_string);
+            let session_id = p.session_id.map(|id| c_string(&id.to_hex()));
             items.push(btcclient_peer_snapshot {
                 id: p.id,
                 addr: addr.as_ptr(),
@@ -120,11 +130,18 @@ impl PeerList {
                     .last_ping_rtt
                     .map_or(-1, |d| i64::try_from(d.as_micros()).unwrap_or(i64::MAX)),
                 last_error: last_error.as_ref().map_or(std::ptr::null(), |e| e.as_ptr()),
+                transport: match p.transport {
+                    None => btcclient_transport_kind::None,
+                    Some(TransportKind::V2) => btcclient_transport_kind::V2,
+                    Some(_) => btcclient_transport_kind::V1,
+                } as u32,
+                session_id: session_id.as_ref().map_or(std::ptr::null(), |e| e.as_ptr()),
             });
             strings.push(OwnedSnapshot {
                 _addr: addr,
                 _user_agent: user_agent,
                 _last_error: last_error,
+                _session_id: session_id,
             });
         }
         PeerList {
@@ -216,6 +233,8 @@ mod tests {
             messages_out: 4,
             last_ping_rtt: Some(Duration::from_micros(250)),
             last_error: None,
+            transport: Some(TransportKind::V2),
+            session_id: Some(btcclient_manager::SessionId([0xab; 32])),
         };
         let list = PeerList::new(&[snap]);
         let p = list.items[0];
@@ -239,5 +258,9 @@ mod tests {
         );
         assert_eq!(p.last_ping_rtt_us, 250);
         assert!(p.last_error.is_null());
+        assert_eq!(p.transport, btcclient_transport_kind::V2 as u32);
+        // SAFETY: owned by `list`, alive here.
+        let id = unsafe { CStr::from_ptr(p.session_id) };
+        assert_eq!(id.to_str().ok(), Some("ab".repeat(32).as_str()));
     }
 }

@@ -89,6 +89,35 @@ pub enum btcclient_delivery {
     Concurrent = 1,
 }
 
+/// The transport policy of `btcclient_config.transport`.
+#[repr(u32)]
+#[allow(non_camel_case_types)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum btcclient_transport {
+    /// BIP324 v2 (encrypted) to peers the program added and to discovered addresses that
+    /// advertise `NODE_P2P_V2`, v1 to the others; a peer that closes on our v2 key without a
+    /// byte is dialled again at once over v1 (not a failure) and spoken to over v1 from then
+    /// on, as Bitcoin Core does. The default.
+    V2Preferred = 0,
+    /// Plaintext v1 only.
+    V1Only = 1,
+    /// v2 only: a peer that does not speak v2 fails to connect.
+    V2Only = 2,
+}
+
+/// The transport of a connection, in `btcclient_peer_snapshot.transport`.
+#[repr(u32)]
+#[allow(non_camel_case_types)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum btcclient_transport_kind {
+    /// The peer has not connected yet.
+    None = 0,
+    /// Plaintext v1.
+    V1 = 1,
+    /// BIP324 v2.
+    V2 = 2,
+}
+
 /// A peer's state in a `btcclient_peer_snapshot`.
 #[repr(u32)]
 #[allow(non_camel_case_types)]

@@ -43,6 +43,9 @@ pub(crate) struct Shared {
     book: Mutex<AddrBook>,
     /// What each DNS seed asked in the current run answered, in the order asked.
     dns_answers: Mutex<Vec<DnsSeedAnswer>>,
+    /// Peers (by managed address) found not to speak v2: spoken to over v1 for the client's
+    /// lifetime.
+    v1_only: Mutex<HashSet<String>>,
     /// The client handle, not kept alive by its own state.
     client: WeakClient,
 }
@@ -53,6 +56,12 @@ fn unix_now() -> u64 {
         .duration_since(UNIX_EPOCH)
         .map(|d| d.as_secs())
         .unwrap_or(0)
+}
+
+/// `services` without `NODE_P2P_V2`. (`ServiceFlags::remove` toggles the bits instead of
+/// clearing them: it would add the flag to services that lack it.)
+fn without_p2p_v2(services: ServiceFlags) -> ServiceFlags {
+    ServiceFlags::from(services.to_u64() & !ServiceFlags::P2P_V2.to_u64())
 }
 
 /// An empty address book for `config`, admitting local addresses only when they are allowed.
@@ -750,6 +759,7 @@ impl Shared {
             wire: config.wire(),
             book: Mutex::new(empty_book(&config)),
             dns_answers: Mutex::new(Vec::new()),
+            v1_only: Mutex::new(HashSet::new()),
             config,
             handle,
             nonces: Mutex::new(HashSet::new()),
@@ -845,12 +855,17 @@ impl Shared {
     }
 
     /// Records the outcome of a connection attempt in the address book: a finished handshake
-    /// (`failure` None) marks the address good (it moves to the tried table; an address the
-    /// user added enters the book first), a failed attempt counts against it, unless the
-    /// proxy failed: then the peer was not tried at all (as Core, which does not count an
-    /// attempt whose proxy could not be reached), and a proxy outage leaves the book as it was.
-    pub(crate) fn book_outcome(&self, peer: &ManagedPeer, failure: Option<&ConnectFailure>) {
-        if failure.is_some_and(ConnectFailure::is_proxy_failure) {
+    /// (`outcome` Ok, with the services the peer announced) marks the address good (it moves
+    /// to the tried table; an address the user added enters the book first), a failed attempt
+    /// counts against it, unless the proxy failed: then the peer was not tried at all (as
+    /// Core, which does not count an attempt whose proxy could not be reached), and a proxy
+    /// outage leaves the book as it was.
+    pub(crate) fn book_outcome(
+        &self,
+        peer: &ManagedPeer,
+        outcome: std::result::Result<ServiceFlags, &ConnectFailure>,
+    ) {
+        if outcome.is_err_and(ConnectFailure::is_proxy_failure) {
             return;
         }
         let addr = match (peer.resolved(), peer.target().book_addr()) {
@@ -860,19 +875,59 @@ impl Shared {
         };
         let now = unix_now();
         let mut book = lock(&self.book);
-        if failure.is_none() {
-            if book.get(&addr).is_none() {
-                let entry = AddrV2Message {
-                    time: now as u32,
-                    services: ServiceFlags::NONE,
-                    addr: addr.net.to_addrv2(),
-                    port: addr.port,
-                };
-                book.add(&[entry], &Source::Local, now);
+        match outcome {
+            Ok(mut services) => {
+                if lock(&self.v1_only).contains(peer.addr()) {
+                    services = without_p2p_v2(services);
+                }
+                if book.get(&addr).is_none() {
+                    let entry = AddrV2Message {
+                        time: now as u32,
+                        services,
+                        addr: addr.net.to_addrv2(),
+                        port: addr.port,
+                    };
+                    book.add(&[entry], &Source::Local, now);
+                }
+                book.set_services(&addr, services);
+                book.good(&addr, now);
             }
-            book.good(&addr, now);
-        } else {
-            book.attempt(&addr, true, now);
+            Err(_) => {
+                book.attempt(&addr, true, now);
+            }
+        }
+    }
+
+    /// Whether [`Transport::V2Preferred`](crate::Transport::V2Preferred) tries v2 with this
+    /// peer: yes for peers the user added, for discovered ones when the address book records
+    /// `NODE_P2P_V2` for them; never once the peer was found v1-only.
+    pub(crate) fn wants_v2(&self, peer: &ManagedPeer) -> bool {
+        if lock(&self.v1_only).contains(peer.addr()) {
+            return false;
+        }
+        if !peer.is_discovered() {
+            return true;
+        }
+        match peer.target().book_addr() {
+            Some(addr) => lock(&self.book)
+                .get(&addr)
+                .is_some_and(|e| e.services.has(ServiceFlags::P2P_V2)),
+            None => false,
+        }
+    }
+
+    /// The peer closed on our v2 key: speak v1 to it from now on, and stop recording
+    /// `NODE_P2P_V2` for its address in the book.
+    pub(crate) fn remember_v1_only(&self, peer: &ManagedPeer) {
+        lock(&self.v1_only).insert(peer.addr().to_owned());
+        let addr = match (peer.resolved(), peer.target().book_addr()) {
+            (Some(sock), _) => BookAddr::from(sock),
+            (None, Some(addr)) => addr,
+            (None, None) => return,
+        };
+        let mut book = lock(&self.book);
+        if let Some(services) = book.get(&addr).map(|e| e.services) {
+            book.set_services(&addr, without_p2p_v2(services));
         }
     }
 

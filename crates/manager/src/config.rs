@@ -103,6 +103,54 @@ pub enum Delivery {
     Concurrent,
 }
 
+/// Which transport the client speaks to peers: BIP324 v2 (encrypted) or v1 (plaintext).
+///
+/// Bitcoin Core connects out over v2 by default since 27.0 and answers both on the same port.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Default)]
+#[non_exhaustive]
+pub enum Transport {
+    /// v2 to peers the user added and to discovered addresses that advertise `NODE_P2P_V2`,
+    /// v1 to the others. When a v2 attempt ends with nothing received from the peer after we
+    /// sent at least 24 bytes (Bitcoin Core's `ShouldReconnectV1`: a v1-only node closes on
+    /// our key), the client reconnects at once over v1 (that attempt is not a failure) and
+    /// speaks v1 to that address from then on (for the client's lifetime; the address book
+    /// also stops recording `NODE_P2P_V2` for it). The default.
+    #[default]
+    V2Preferred,
+    /// Plaintext v1 only.
+    V1Only,
+    /// v2 only: a peer that does not speak v2 fails with
+    /// [`ConnectFailure::V2NotSupported`](crate::ConnectFailure::V2NotSupported).
+    V2Only,
+}
+
+impl Transport {
+    /// The names the CLI and logs use: `v2-preferred`, `v1`, `v2`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Transport::V2Preferred => "v2-preferred",
+            Transport::V1Only => "v1",
+            Transport::V2Only => "v2",
+        }
+    }
+
+    /// Parses [`as_str`](Self::as_str)'s names (and `v1-only`, `v2-only`).
+    pub fn from_name(name: &str) -> Option<Transport> {
+        Some(match name.to_ascii_lowercase().as_str() {
+            "v2-preferred" | "v2preferred" => Transport::V2Preferred,
+            "v1" | "v1-only" => Transport::V1Only,
+            "v2" | "v2-only" => Transport::V2Only,
+            _ => return None,
+        })
+    }
+}
+
+impl std::fmt::Display for Transport {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
 /// The client's configuration. Build it with [`Config::builder`] (or start from
 /// [`Config::default`] and set fields); [`Config::validate`] checks every field and names the
 /// one that is wrong.
@@ -202,6 +250,8 @@ pub struct Config {
     pub event_queue_len: usize,
     /// How callbacks run. Default serialized.
     pub delivery: Delivery,
+    /// The transport spoken to peers. Default [`Transport::V2Preferred`].
+    pub transport: Transport,
     /// The callbacks.
     pub listeners: Listeners,
     /// A SOCKS5 proxy that carries every connection (Bitcoin Core's `-proxy`): peers named
@@ -252,6 +302,7 @@ impl Default for Config {
             send_queue_len: 1024,
             event_queue_len: 256,
             delivery: Delivery::Serialized,
+            transport: Transport::V2Preferred,
             listeners: Listeners::default(),
             proxy: None,
             onion_proxy: None,
@@ -483,6 +534,8 @@ impl ConfigBuilder {
         event_queue_len: usize;
         /// Sets [`Config::delivery`].
         delivery: Delivery;
+        /// Sets [`Config::transport`].
+        transport: Transport;
         /// Sets [`Config::listeners`].
         listeners: Listeners;
         /// Sets [`Config::proxy`].

@@ -10,7 +10,10 @@ use bitcoin::p2p::address::{AddrV2, AddrV2Message, Address};
 use bitcoin::p2p::message::NetworkMessage;
 use bitcoin::p2p::message_network::VersionMessage;
 use bitcoin::p2p::ServiceFlags;
-use btcclient_wire::{commands, Frame, FrameReader, FrameWriter, RawBlock, WireError, HEADER_LEN};
+use btcclient_wire::{
+    commands, Frame, FrameReader, FrameWriter, HandshakeProgress, RawBlock, TransportKind,
+    V2HandshakeCause, WireError, HEADER_LEN,
+};
 use rand::Rng;
 use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::net::tcp::OwnedReadHalf;
@@ -22,7 +25,7 @@ use tracing::{debug, info, trace, warn};
 use crate::addrbook::{NetAddr, Source};
 use crate::address::{dialable, v1_to_v2, AddrTokenBucket, PeerAddr};
 use crate::client::Shared;
-use crate::config::{MIN_PEER_PROTOCOL_VERSION, PROTOCOL_VERSION};
+use crate::config::{Transport, MIN_PEER_PROTOCOL_VERSION, PROTOCOL_VERSION};
 use crate::dispatch::{Event, EventKind};
 use crate::error::ConnectFailure;
 use crate::lifecycle::{Action, AttemptFailure, Input};
@@ -116,7 +119,7 @@ pub(crate) async fn run_peer(shared: Arc<Shared>, peer: ManagedPeer, events: Eve
             _ = cancel.cancelled() => break,
         };
         let Ok(attempt) = attempt else { break };
-        shared.book_outcome(&peer, attempt.as_ref().err());
+        shared.book_outcome(&peer, attempt.as_ref().map(|c| c.info.services));
         let next = match attempt {
             Err(failure) => {
                 // Reported even when a stop follows at once (a `wait_connected` woken by this
@@ -270,24 +273,119 @@ async fn dial_through(
     Ok(stream)
 }
 
+/// Connects with the transport [`Config::transport`](crate::Config::transport) chooses,
+/// falling back from v2 to v1 by Bitcoin Core's rule.
 async fn connect(
     shared: &Shared,
     peer: &ManagedPeer,
 ) -> Result<Connection<OwnedReadHalf, SocketWriter>, ConnectFailure> {
+    let policy = shared.config.transport;
+    let v2 = match policy {
+        Transport::V1Only => false,
+        Transport::V2Only => true,
+        Transport::V2Preferred => shared.wants_v2(peer),
+    };
+    if !v2 {
+        return connect_with(shared, peer, TransportKind::V1)
+            .await
+            .map_err(Fallback::into_failure);
+    }
+    match connect_with(shared, peer, TransportKind::V2).await {
+        Err(Fallback::V1(failure)) => {
+            if policy == Transport::V2Only {
+                return Err(failure);
+            }
+            // Nothing came back for our key: a v1-only node. Not a failure: dial again at
+            // once over v1, and speak v1 to this address from now on.
+            info!("no answer to the v2 key exchange ({failure}); reconnecting over v1");
+            shared.remember_v1_only(peer);
+            connect_with(shared, peer, TransportKind::V1)
+                .await
+                .map_err(Fallback::into_failure)
+        }
+        other => other.map_err(Fallback::into_failure),
+    }
+}
+
+/// How a connection attempt over one transport failed.
+enum Fallback {
+    /// A v2 attempt that Bitcoin Core's rule retries over v1 (with the cause it failed with).
+    V1(ConnectFailure),
+    /// Any other failure.
+    Failed(ConnectFailure),
+}
+
+impl Fallback {
+    fn into_failure(self) -> ConnectFailure {
+        match self {
+            Fallback::V1(f) | Fallback::Failed(f) => f,
+        }
+    }
+}
+
+impl From<ConnectFailure> for Fallback {
+    fn from(f: ConnectFailure) -> Fallback {
+        Fallback::Failed(f)
+    }
+}
+
+/// One connection attempt over `transport`: open the stream, set up the transport (the v2
+/// key exchange), run the version handshake. The handshake timeout covers the v2 key
+/// exchange and the version handshake together.
+async fn connect_with(
+    shared: &Shared,
+    peer: &ManagedPeer,
+    transport: TransportKind,
+) -> Result<Connection<OwnedReadHalf, SocketWriter>, Fallback> {
     let config = &shared.config;
     let (stream, addr) = open_stream(shared, peer).await?;
-    debug!(?addr, "TCP connected; version handshake");
+    debug!(?addr, %transport, "TCP connected; handshake");
     let _ = stream.set_nodelay(true);
     let (r, w) = crate::socket::split(stream).map_err(|e| ConnectFailure::Io(e.to_string()))?;
-    let (reader, writer) = btcclient_wire::open(r, w, &shared.wire)
-        .await
-        .map_err(|e| ConnectFailure::Io(e.to_string()))?;
-    timeout(
-        config.handshake_timeout,
-        handshake(shared, peer, addr, reader, writer),
-    )
-    .await
-    .map_err(|_| ConnectFailure::HandshakeTimeout)?
+    let mut progress = HandshakeProgress::default();
+    let attempt = async {
+        let (reader, writer) = match transport {
+            TransportKind::V2 => btcclient_wire::open_v2(r, w, &shared.wire, &mut progress)
+                .await
+                .map_err(v2_failure)?,
+            _ => btcclient_wire::open(r, w, &shared.wire)
+                .await
+                .map_err(|e| ConnectFailure::Io(e.to_string()))?,
+        };
+        handshake(shared, peer, addr, reader, writer)
+            .await
+            .map_err(Fallback::Failed)
+    };
+    match timeout(config.handshake_timeout, attempt).await {
+        Ok(r) => r,
+        // A peer that stays silent is not a v1 node (those close on our key): a timeout is
+        // a handshake failure whatever was exchanged.
+        Err(_) => Err(Fallback::Failed(ConnectFailure::HandshakeTimeout)),
+    }
+}
+
+/// What a failed v2 key exchange means for the attempt.
+fn v2_failure(e: WireError) -> Fallback {
+    if e.should_reconnect_v1() {
+        return Fallback::V1(ConnectFailure::V2NotSupported);
+    }
+    Fallback::Failed(match e {
+        WireError::V2WrongNetwork { .. } => ConnectFailure::WrongNetwork(e.to_string()),
+        WireError::V2Handshake {
+            cause: V2HandshakeCause::V1Reply,
+            ..
+        } => ConnectFailure::V2NotSupported,
+        WireError::V2Handshake {
+            cause: V2HandshakeCause::Closed,
+            ..
+        } => ConnectFailure::ClosedDuringHandshake,
+        WireError::V2Handshake {
+            cause: V2HandshakeCause::Io(io),
+            ..
+        } => ConnectFailure::Io(io.to_string()),
+        WireError::V2Handshake { cause, .. } => ConnectFailure::V2Handshake(cause.to_string()),
+        other => ConnectFailure::V2Handshake(other.to_string()),
+    })
 }
 
 /// Asks a node for addresses over a short connection, as Bitcoin Core's addr-fetch
@@ -366,6 +464,7 @@ fn unix_now() -> i64 {
 fn wire_failure(e: WireError) -> ConnectFailure {
     match e {
         WireError::Io(io) => ConnectFailure::Io(io.to_string()),
+        WireError::WrongMagic { .. } => ConnectFailure::WrongNetwork(e.to_string()),
         WireError::Truncated { .. } => ConnectFailure::ClosedDuringHandshake,
         other => ConnectFailure::Protocol(other.to_string()),
     }
@@ -574,7 +673,12 @@ where
         height = info.start_height,
         "connected"
     );
-    let actions = peer.record_connected(info, outbox.clone());
+    let actions = peer.record_connected(
+        info,
+        outbox.clone(),
+        reader.transport(),
+        reader.session_id(),
+    );
     let stable_at = actions.iter().find_map(|a| match a {
         Action::StableAt(t) => Some(*t),
         _ => None,

@@ -133,6 +133,14 @@ pub enum ConnectFailure {
         /// The SOCKS5 reply code (RFC 1928 §6; Tor's 0xf0–0xf7).
         code: u8,
     },
+    /// The transport is [`Transport::V2Only`](crate::Transport::V2Only) and the peer does not
+    /// speak BIP324 v2: it closed after our key without sending a byte, or answered in v1.
+    V2NotSupported,
+    /// The BIP324 v2 handshake failed (the peer's key exchange, garbage or version packet).
+    V2Handshake(String),
+    /// The peer speaks another network than ours (its v1 magic, or the keys of its v2
+    /// handshake, are another network's).
+    WrongNetwork(String),
 }
 
 impl ConnectFailure {
@@ -183,6 +191,12 @@ impl fmt::Display for ConnectFailure {
             ConnectFailure::WaitTimeout => f.write_str("not connected within the wait"),
             ConnectFailure::Removed => f.write_str("the peer was removed"),
             ConnectFailure::ClientStopped => f.write_str("the client was stopped"),
+            ConnectFailure::V2NotSupported => f.write_str(
+                "the peer does not speak the v2 transport (it closed after our key without \
+                 answering) and the transport is v2 only",
+            ),
+            ConnectFailure::V2Handshake(e) => write!(f, "v2 handshake failed: {e}"),
+            ConnectFailure::WrongNetwork(e) => write!(f, "wrong network: {e}"),
             ConnectFailure::Proxy { proxy, reason } => write!(f, "proxy {proxy}: {reason}"),
             ConnectFailure::ProxyRefused { proxy, code } => write!(
                 f,

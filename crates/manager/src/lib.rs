@@ -77,9 +77,11 @@ pub use address::{
 pub use bitcoin;
 pub use btcclient_wire as wire;
 pub use btcclient_wire::{Frame, RawBlock};
+pub use btcclient_wire::{SessionId, TransportKind};
 pub use client::{BtcClient, DnsSeedAnswer, WeakClient};
 pub use config::{
-    Backoff, Config, ConfigBuilder, Delivery, Network, MIN_PEER_PROTOCOL_VERSION, PROTOCOL_VERSION,
+    Backoff, Config, ConfigBuilder, Delivery, Network, Transport, MIN_PEER_PROTOCOL_VERSION,
+    PROTOCOL_VERSION,
 };
 pub use dialer::{DialFuture, Dialer, TcpDialer};
 pub use error::{ConnectFailure, Error, PeerConnectionError, Result};

@@ -8,7 +8,7 @@ use std::time::{Duration, SystemTime};
 
 use bitcoin::p2p::message::NetworkMessage;
 use bitcoin::p2p::ServiceFlags;
-use btcclient_wire::{Frame, WireError, HEADER_LEN};
+use btcclient_wire::{Frame, SessionId, TransportKind, WireError, HEADER_LEN};
 use tokio::sync::{mpsc, watch};
 use tokio_util::sync::CancellationToken;
 
@@ -96,6 +96,11 @@ pub struct PeerSnapshot {
     pub last_ping_rtt: Option<Duration>,
     /// The last connection failure or disconnect reason.
     pub last_error: Option<String>,
+    /// The transport of the current (or last) connection: v1 or BIP324 v2.
+    pub transport: Option<TransportKind>,
+    /// The BIP324 session id of the current (or last) v2 connection, as Bitcoin Core's
+    /// `getpeerinfo` shows it (`session_id`) for the same connection.
+    pub session_id: Option<SessionId>,
 }
 
 /// One connection's send queue: the channel to its writer and the bytes waiting in it. Each
@@ -185,6 +190,7 @@ struct PeerState {
     last_ping_rtt: Option<Duration>,
     last_error: Option<String>,
     last_failure: Option<ConnectFailure>,
+    transport: Option<(TransportKind, Option<SessionId>)>,
     outbox: Option<Outbox>,
     stop_reason: Option<DisconnectReason>,
     /// The current connection's connected event is queued for the listeners: from then on
@@ -255,6 +261,7 @@ impl ManagedPeer {
                     last_ping_rtt: None,
                     last_error: None,
                     last_failure: None,
+                    transport: None,
                     outbox: None,
                     stop_reason: None,
                     announced: false,
@@ -333,6 +340,8 @@ impl ManagedPeer {
             messages_out: s.messages_out.load(Ordering::Relaxed),
             last_ping_rtt: st.last_ping_rtt,
             last_error: st.last_error.clone(),
+            transport: st.transport.map(|(kind, _)| kind),
+            session_id: st.transport.and_then(|(_, id)| id),
         }
     }
 
@@ -463,10 +472,17 @@ impl ManagedPeer {
     }
 
     /// The handshake finished: the peer is connected, and sends go to `outbox`.
-    pub(crate) fn record_connected(&self, info: PeerInfo, outbox: Outbox) -> Vec<Action> {
+    pub(crate) fn record_connected(
+        &self,
+        info: PeerInfo,
+        outbox: Outbox,
+        transport: TransportKind,
+        session_id: Option<SessionId>,
+    ) -> Vec<Action> {
         let now = tokio::time::Instant::now();
         let mut st = lock(&self.shared.state);
         st.info = Some(info);
+        st.transport = Some((transport, session_id));
         st.connected_since = Some(SystemTime::now());
         st.outbox = Some(outbox);
         st.last_failure = None;

@@ -85,10 +85,17 @@ pub(crate) enum Out {
     Frame(Frame),
     /// Bytes written as they are (faults).
     Raw(Bytes),
-    /// Bytes written as they are, after which the writer sends nothing more.
-    Stall(Bytes),
-    /// Bytes written as they are, after which the node closes the connection.
-    Last(Bytes),
+    /// The first half of a frame as the connection's transport encodes it; then nothing more
+    /// is sent (`close: false`) or the node closes the connection (`close: true`).
+    Half {
+        frame: Frame,
+        close: bool,
+    },
+    /// A frame whose integrity check fails ([`SendCodec::encode_corrupt`]).
+    Corrupt(Frame),
+    /// The start of an oversized message ([`SendCodec::encode_oversized`]; `v1_header` on
+    /// v1); then nothing more is sent.
+    Oversized(Bytes),
     /// Close after this many messages in all (`DisconnectAfter`), or never.
     SetLimit(Option<usize>),
 }
@@ -120,13 +127,6 @@ fn now_secs() -> u64 {
         .duration_since(UNIX_EPOCH)
         .map(|d| d.as_secs())
         .unwrap_or(0)
-}
-
-fn encode(wire: &WireConfig, frame: &Frame) -> BytesMut {
-    let mut buf = BytesMut::new();
-    // Our own frames are far below the payload limit.
-    let _ = V1Codec::new(wire).encode_frame(frame, &mut buf);
-    buf
 }
 
 fn frame_of(message: &NetworkMessage) -> Option<Frame> {
@@ -342,14 +342,30 @@ async fn write_loop(
                 buf.split().freeze()
             }
             Out::Raw(bytes) => bytes,
-            Out::Stall(bytes) => {
+            Out::Half { frame, close } => {
+                buf.clear();
+                if codec.encode_frame(&frame, &mut buf).is_err() {
+                    continue;
+                }
+                let half = buf.split_to(buf.len() / 2);
+                let _ = wr.write_all(&half).await;
+                if close {
+                    let _ = wr.shutdown().await;
+                    return;
+                }
                 stalled = true;
-                bytes
+                continue;
             }
-            Out::Last(bytes) => {
-                let _ = wr.write_all(&bytes).await;
-                let _ = wr.shutdown().await;
-                return;
+            Out::Corrupt(frame) => {
+                buf.clear();
+                codec.encode_corrupt(&frame, &mut buf);
+                buf.split().freeze()
+            }
+            Out::Oversized(v1_header) => {
+                buf.clear();
+                codec.encode_oversized(&v1_header, &mut buf);
+                stalled = true;
+                buf.split().freeze()
             }
         };
         if wr.write_all(&bytes).await.is_err() {
@@ -774,15 +790,18 @@ impl Conn {
         self.send(message).await;
     }
 
-    /// `addrs` as this peer wants them: `addrv2` after its `sendaddrv2`, else `addr`.
+    /// `addrs` as this peer wants them: `addrv2` after its `sendaddrv2`, else `addr`. Each
+    /// address carries the services of a node like this one (`NODE_P2P_V2` when nodes
+    /// speak v2).
     fn addr_message(&self, addrs: &[SocketAddr], time: u32) -> NetworkMessage {
+        let services = node_services_with(self.node.shared.v2);
         if self.wants_addrv2 {
-            NetworkMessage::AddrV2(addrs.iter().map(|a| addrv2(a, time)).collect())
+            NetworkMessage::AddrV2(addrs.iter().map(|a| addrv2(a, time, services)).collect())
         } else {
             NetworkMessage::Addr(
                 addrs
                     .iter()
-                    .map(|a| (time, Address::new(a, node_services())))
+                    .map(|a| (time, Address::new(a, services)))
                     .collect(),
             )
         }
@@ -948,14 +967,6 @@ impl Conn {
         Bytes::from(header)
     }
 
-    fn bad_checksum(&self, frame: &Frame) -> Bytes {
-        let mut bytes = encode(&self.wire(), frame);
-        for b in &mut bytes[20..24] {
-            *b ^= 0xff;
-        }
-        bytes.freeze()
-    }
-
     /// A fault in place of the version reply; the node then stays silent.
     async fn handshake_fault(&mut self, fault: &Fault) {
         let version = self.our_version();
@@ -963,13 +974,13 @@ impl Conn {
             return;
         };
         let out = match fault {
-            Fault::StallMidMessage => {
-                let bytes = encode(&self.wire(), &frame).freeze();
-                Out::Stall(bytes.slice(..bytes.len() / 2))
-            }
+            Fault::StallMidMessage => Out::Half {
+                frame,
+                close: false,
+            },
             Fault::SendGarbage => Out::Raw(self.garbage()),
-            Fault::WrongChecksum => Out::Raw(self.bad_checksum(&frame)),
-            Fault::OversizedLength => Out::Raw(self.oversized_header("version")),
+            Fault::WrongChecksum => Out::Corrupt(frame),
+            Fault::OversizedLength => Out::Oversized(self.oversized_header("version")),
             _ => return,
         };
         self.out(out).await;
@@ -983,13 +994,8 @@ impl Conn {
                 let chain = &self.node.shared.chain;
                 let headers = chain.headers()[..chain.headers().len().min(11)].to_vec();
                 if let Some(frame) = frame_of(&NetworkMessage::Headers(headers)) {
-                    let half = encode(&self.wire(), &frame).freeze();
-                    let half = half.slice(..half.len() / 2);
-                    self.out(match fault {
-                        Fault::StallMidMessage => Out::Stall(half),
-                        _ => Out::Last(half),
-                    })
-                    .await;
+                    let close = *fault == Fault::TruncateThenClose;
+                    self.out(Out::Half { frame, close }).await;
                     self.silent = true;
                 }
             }
@@ -1001,14 +1007,13 @@ impl Conn {
             Fault::WrongChecksum => {
                 let nonce = self.rng.nonce();
                 if let Some(frame) = frame_of(&NetworkMessage::Ping(nonce)) {
-                    let bytes = self.bad_checksum(&frame);
-                    // The stream stays aligned: carry on normally afterwards.
-                    self.out(Out::Raw(bytes)).await;
+                    // On v1 the stream stays aligned: carry on normally afterwards.
+                    self.out(Out::Corrupt(frame)).await;
                 }
             }
             Fault::OversizedLength => {
-                let bytes = self.oversized_header("block");
-                self.out(Out::Raw(bytes)).await;
+                let header = self.oversized_header("block");
+                self.out(Out::Oversized(header)).await;
                 self.silent = true;
             }
             Fault::FloodAddr => self.flood_addr().await,
@@ -1041,10 +1046,10 @@ impl Conn {
     }
 }
 
-fn addrv2(addr: &SocketAddr, time: u32) -> AddrV2Message {
+fn addrv2(addr: &SocketAddr, time: u32, services: ServiceFlags) -> AddrV2Message {
     AddrV2Message {
         time,
-        services: node_services(),
+        services,
         addr: match addr.ip() {
             IpAddr::V4(ip) => AddrV2::Ipv4(ip),
             IpAddr::V6(ip) => AddrV2::Ipv6(ip),

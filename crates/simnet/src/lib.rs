@@ -107,20 +107,25 @@ pub enum Fault {
     /// Accept and read (and record) everything, but never send anything, not even `version`:
     /// the client's handshake timeout must fire. Core itself would close after 60 s.
     NeverAnswerVersion,
-    /// After the handshake, send the first half of a `headers` frame and then nothing, keeping
+    /// After the handshake, send the first half of a `headers` frame (as the connection's
+    /// transport encodes it: on v2, half of the encrypted packet) and then nothing, keeping
     /// the socket open.
     StallMidMessage,
-    /// After the handshake, send the first half of a `headers` frame, then close the
-    /// connection: a peer that handshakes and drops at once, every time.
+    /// After the handshake, send the first half of a `headers` frame (on v2, of its encrypted
+    /// packet), then close the connection: a peer that handshakes and drops at once, every
+    /// time.
     TruncateThenClose,
     /// After the handshake, send 64 to 255 random bytes that do not start with the network
     /// magic; then send nothing more.
     SendGarbage,
     /// After the handshake, send a `ping` frame whose checksum is wrong, then carry on
-    /// normally (the stream stays aligned on frames).
+    /// normally (the stream stays aligned on frames). On v2, the `ping` packet's
+    /// authentication tag is wrong instead: BIP324 has no way to skip such a packet, and
+    /// Core ends the connection.
     WrongChecksum,
     /// After the handshake, send a `block` header announcing a 33,000,000-byte payload; then
-    /// send nothing more.
+    /// send nothing more. On v2, a packet whose length field announces 16,777,215 bytes
+    /// (the most 3 bytes can say).
     OversizedLength,
     /// After the handshake (after the Core greeting), send 20 `addr` messages (`addrv2` if the
     /// client sent `sendaddrv2`) of 1,000 entries each, then carry on normally.
@@ -206,7 +211,7 @@ impl Default for SimnetBuilder {
             ping_interval: None,
             user_agent: DEFAULT_USER_AGENT.to_owned(),
             core_greeting: true,
-            v2: false,
+            v2: true,
         }
     }
 }
@@ -288,9 +293,10 @@ impl SimnetBuilder {
         self
     }
 
-    /// Whether nodes answer BIP324 v2 (default false: v1-only, as Core with `-v2transport=0`).
+    /// Whether nodes answer BIP324 v2 (default true, as Bitcoin Core 27+; false: v1-only, as
+    /// Core with `-v2transport=0`).
     ///
-    /// With true, a node does what Core 26+ does by default: it compares an inbound
+    /// With true, a node does what Core does by default: it compares an inbound
     /// connection's first 16 bytes with the v1 prefix (magic, `version`), speaks v1 when they
     /// match and answers the v2 handshake (key, garbage, terminator, version packet) when they
     /// do not, and advertises `NODE_P2P_V2` ([`node_services_with`]). A v1-only node reads a

@@ -20,6 +20,11 @@ use crate::Fault;
 
 /// Bytes of the v1 prefix Core compares (`V1_PREFIX_LEN`).
 pub(crate) const V1_PREFIX_LEN: usize = 16;
+/// The largest contents a v2 packet's 3-byte length field can announce.
+const V2_MAX_CONTENTS: usize = (1 << 24) - 1;
+/// The payload limit of a node's v2 encoder: room for a [`V2_MAX_CONTENTS`] decoy (the
+/// oversized-length fault). The node's own messages are far smaller.
+const V2_ENCODER_MAX_PAYLOAD: usize = V2_MAX_CONTENTS;
 /// Decoys sent before the version packet, and before every frame, under
 /// [`Fault::V2DecoyFlood`].
 pub(crate) const DECOY_FLOOD: usize = 200;
@@ -60,6 +65,44 @@ impl SendCodec {
                     encoder.encode_decoy(rng.below(64) as usize, dst)?;
                 }
                 encoder.encode_frame(frame, dst)
+            }
+        }
+    }
+
+    /// `frame` as this transport sends it, with its integrity check broken: on v1 a wrong
+    /// checksum (Core drops the message and carries on), on v2 a wrong authentication tag
+    /// (Core ends the connection).
+    pub(crate) fn encode_corrupt(&mut self, frame: &Frame, dst: &mut BytesMut) {
+        let start = dst.len();
+        if self.encode_frame(frame, dst).is_err() {
+            return;
+        }
+        match self {
+            SendCodec::V1(_) => {
+                for b in &mut dst[start + 20..start + 24] {
+                    *b ^= 0xff;
+                }
+            }
+            SendCodec::V2 { .. } => {
+                if let Some(last) = dst.last_mut() {
+                    *last ^= 0xff;
+                }
+            }
+        }
+    }
+
+    /// The start of a message announcing more than any peer accepts, and nothing after it:
+    /// on v1 `v1_header` (a header announcing 33 MB), on v2 a packet whose length field
+    /// announces the largest contents BIP324 can express (2^24 - 1 bytes).
+    pub(crate) fn encode_oversized(&mut self, v1_header: &[u8], dst: &mut BytesMut) {
+        match self {
+            SendCodec::V1(_) => dst.extend_from_slice(v1_header),
+            SendCodec::V2 { encoder, .. } => {
+                let mut packet = BytesMut::new();
+                if encoder.encode_decoy(V2_MAX_CONTENTS, &mut packet).is_ok() {
+                    // The length field and a little of the contents; the rest never comes.
+                    dst.extend_from_slice(&packet[..64]);
+                }
             }
         }
     }
@@ -250,7 +293,10 @@ async fn respond(
     Ok(Opened::V2 {
         recv: RecvCodec::V2(Box::new(V2Decoder::new(inbound, wire))),
         send: SendCodec::V2 {
-            encoder: Box::new(V2Encoder::new(outbound, wire)),
+            encoder: Box::new(V2Encoder::new(
+                outbound,
+                &wire.with_max_payload(V2_ENCODER_MAX_PAYLOAD),
+            )),
             decoys,
             rng: Rng::new(),
         },

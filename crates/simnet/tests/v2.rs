@@ -184,7 +184,7 @@ async fn v2_node_still_speaks_v1() {
 
 #[tokio::test]
 async fn v1_only_node_hangs_up_and_core_rule_says_reconnect_v1() {
-    let simnet = Simnet::builder().build().await.expect("simnet");
+    let simnet = Simnet::builder().v2(false).build().await.expect("simnet");
     let node = simnet.node(0);
     let (result, progress) = connect_v2(&simnet, node).await;
     let err = failed(result);

@@ -146,16 +146,20 @@ where
     };
 
     // Our key: a random secret (kept, for the wrong-network diagnosis) and random garbage.
-    let mut rng = rand::thread_rng();
-    let (secret, secret_bytes) = loop {
-        let mut bytes = [0u8; 32];
-        rng.fill_bytes(&mut bytes);
-        if let Ok(secret) = SecretKey::from_slice(&bytes) {
-            break (secret, bytes);
-        }
+    // (The thread's generator is not `Send`: it is not held across an await.)
+    let (secret, secret_bytes, garbage) = {
+        let mut rng = rand::thread_rng();
+        let (secret, secret_bytes) = loop {
+            let mut bytes = [0u8; 32];
+            rng.fill_bytes(&mut bytes);
+            if let Ok(secret) = SecretKey::from_slice(&bytes) {
+                break (secret, bytes);
+            }
+        };
+        let mut garbage = vec![0u8; (rng.next_u32() as usize) % (V2_MAX_GARBAGE + 1)];
+        rng.fill_bytes(&mut garbage);
+        (secret, secret_bytes, garbage)
     };
-    let mut garbage = vec![0u8; (rng.next_u32() as usize) % (V2_MAX_GARBAGE + 1)];
-    rng.fill_bytes(&mut garbage);
     let curve = Secp256k1::signing_only();
     let handshake =
         Handshake::new_with_rng(magic, Role::Initiator, &mut KeyBytes(secret_bytes), &curve)

@@ -304,3 +304,16 @@ fn encoder_refuses_payloads_over_the_limit() {
         }
     ));
 }
+
+/// The v2 handshake can run on a multi-threaded runtime: its future is `Send` (nothing that
+/// is not, like the thread's random generator, is held across an await).
+#[test]
+fn the_v2_handshake_future_is_send() {
+    fn assert_send<T: Send>(_: &T) {}
+    let (a, _b) = tokio::io::duplex(64);
+    let (rd, wr) = tokio::io::split(a);
+    let config = WireConfig::new(bitcoin::Network::Regtest);
+    let mut progress = btcclient_wire::HandshakeProgress::default();
+    let handshake = btcclient_wire::open_v2(rd, wr, &config, &mut progress);
+    assert_send(&handshake);
+}

@@ -699,6 +699,21 @@ impl AddrBook {
         true
     }
 
+    /// Replaces the services recorded for `addr` (what the peer said of itself in its
+    /// `version`, as Core's `SetServices`). Returns whether the book holds `addr`.
+    pub fn set_services(&mut self, addr: &BookAddr, services: ServiceFlags) -> bool {
+        let Some(slot) = self
+            .index
+            .get(addr)
+            .copied()
+            .and_then(|id| self.slot_mut(id))
+        else {
+            return false;
+        };
+        slot.entry.services = services;
+        true
+    }
+
     /// Records a successful connection (handshake done) to `addr` at `now`: resets its
     /// attempts and moves it to the tried table. If its tried slot is taken, the occupant goes
     /// back to the new table, into its own new slot (whatever is there is dropped). Returns

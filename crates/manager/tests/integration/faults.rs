@@ -270,13 +270,18 @@ async fn scripted_node(script: Vec<After>) -> (std::net::SocketAddr, tokio::task
     use btcclient_manager::wire::{FrameReader, FrameWriter, WireConfig};
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
+    // A v1-only node: a connection that does not open with a v1 `version` (a v2 key) is
+    // closed, as Core with -v2transport=0 does, and does not take a step of the script.
+    let handshakes = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let script = Arc::new(script);
     let task = tokio::spawn(async move {
         let mut conns = tokio::task::JoinSet::new();
-        for i in 0.. {
+        loop {
             let Ok((stream, _)) = listener.accept().await else {
                 break;
             };
-            let after = script[i.min(script.len() - 1)];
+            let script = script.clone();
+            let handshakes = handshakes.clone();
             conns.spawn(async move {
                 let config = WireConfig::new(btcclient_manager::bitcoin::Network::Regtest);
                 let (r, w) = stream.into_split();
@@ -288,6 +293,8 @@ async fn scripted_node(script: Vec<After>) -> (std::net::SocketAddr, tokio::task
                 let NetworkMessage::Version(mut v) = theirs.decode().unwrap() else {
                     panic!("expected version")
                 };
+                let i = handshakes.fetch_add(1, Ordering::SeqCst);
+                let after = script[i.min(script.len() - 1)];
                 v.nonce = v.nonce.wrapping_add(1);
                 writer
                     .write_message(&NetworkMessage::Version(v))

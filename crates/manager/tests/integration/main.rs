@@ -9,6 +9,7 @@ mod discovery;
 mod faults;
 mod lifecycle;
 mod proxy;
+mod transport;
 
 use std::collections::HashMap;
 use std::io;

@@ -602,6 +602,7 @@ async fn onion_addresses_need_an_onion_proxy_and_go_only_through_it() {
     assert_eq!(client.peer_count(), 1);
     assert!(resolver.asked.lock().unwrap().is_empty());
     client.stop(Duration::from_secs(5)).await.unwrap();
+    assert!(eventually(Duration::from_secs(5), || net.node(0).connections() == 0).await);
 
     // A proxy for everything and another for onion services: an onion address heard from a
     // peer enters the book and is dialled through the onion proxy alone.

@@ -38,6 +38,11 @@ struct Options {
     /// reset under its writes).
     #[arg(long, value_name = "MS", conflicts_with = "disconnect_after")]
     reset_after_ms: Option<u64>,
+    /// Nodes speak only the v1 transport (as Bitcoin Core with `-v2transport=0`): they close a
+    /// connection that opens with a BIP324 key, and do not advertise `NODE_P2P_V2`. By
+    /// default they answer both, as Core 27+ does.
+    #[arg(long)]
+    v1_only: bool,
 }
 
 async fn stdin_closed() {
@@ -91,6 +96,7 @@ fn main() -> ExitCode {
             .chain_length(options.chain_length)
             .getaddr_delay(Duration::from_millis(options.getaddr_delay_ms))
             .getaddr_percent(options.getaddr_percent)
+            .v2(!options.v1_only)
             .build()
             .await
         {
@@ -151,8 +157,10 @@ mod tests {
         let o = parse(&[]).expect("defaults");
         assert_eq!((o.nodes, o.chain_length, o.getaddr_delay_ms), (1, 100, 200));
         assert_eq!(o.disconnect_after, None);
-        let o = parse(&["--reset-after-ms", "150"]).expect("valid");
+        assert!(!o.v1_only);
+        let o = parse(&["--reset-after-ms", "150", "--v1-only"]).expect("valid");
         assert_eq!(o.reset_after_ms, Some(150));
+        assert!(o.v1_only);
     }
 
     #[test]
