@@ -735,6 +735,40 @@ typedef struct btcclient_config {
    * Core does).
    */
   uint32_t transport;
+  /**
+   * A SOCKS5 proxy for every connection, as "HOST:PORT" (`127.0.0.1:9050`, `[::1]:1080`,
+   * `proxy.lan:1080`): peers named by host name are resolved by the proxy (never here),
+   * DNS seeds are asked through it, and onion addresses go through it unless
+   * `onion_proxy` is set. NULL: direct connections. Copied by `btcclient_client_new`.
+   * Default NULL.
+   */
+  const char *proxy;
+  /**
+   * The username for `proxy` (1 to 255 bytes), set together with `proxy_password`. NULL
+   * (both): fresh random credentials for every connection, offered beside "no
+   * authentication" (Tor then isolates each connection on its own circuit). Copied by
+   * `btcclient_client_new`. Default NULL.
+   */
+  const char *proxy_username;
+  /**
+   * The password for `proxy` (1 to 255 bytes), set together with `proxy_username`. Copied
+   * by `btcclient_client_new`. Default NULL.
+   */
+  const char *proxy_password;
+  /**
+   * A SOCKS5 proxy for Tor onion addresses only, as "HOST:PORT" (Tor's is usually
+   * "127.0.0.1:9050"). NULL: `proxy` if set; with neither, onion addresses are refused.
+   * Copied by `btcclient_client_new`. Default NULL.
+   */
+  const char *onion_proxy;
+  /**
+   * The username for `onion_proxy`, as `proxy_username` is for `proxy`. Default NULL.
+   */
+  const char *onion_proxy_username;
+  /**
+   * The password for `onion_proxy`, as `proxy_password` is for `proxy`. Default NULL.
+   */
+  const char *onion_proxy_password;
 } btcclient_config;
 
 /**

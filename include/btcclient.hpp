@@ -201,7 +201,7 @@ inline std::string hash_to_hex(const uint8_t* hash) {
 inline std::string hash_to_hex(const Hash& hash) { return hash_to_hex(hash.data()); }
 
 /// A btcclient_config with defaults and chainable setters. Keeps its strings (user agent, DNS
-/// seeds, address book path): raw() points at them, valid while this object lives and is not
+/// seeds, address book path, proxies): raw() points at them, valid while this object lives and is not
 /// changed (Client's constructor copies them).
 class Config {
  public:
@@ -286,21 +286,67 @@ class Config {
     return *this;
   }
 
+  /// A SOCKS5 proxy for every connection, "HOST:PORT" ("127.0.0.1:9050"); "" (the default)
+  /// connects directly. Host names are resolved by the proxy, DNS seeds are asked through
+  /// it, and onion addresses go through it unless onion_proxy() is set. Checked by Client's
+  /// constructor; throws Error (BTCCLIENT_STATUS_INVALID_CONFIG) here for a NUL byte.
+  Config& proxy(std::string addr) {
+    proxy_ = text(std::move(addr), "proxy");
+    return *this;
+  }
+  /// Credentials for proxy() (1 to 255 bytes each); both "" (the default): fresh random
+  /// ones for every connection, offered beside "no authentication".
+  Config& proxy_auth(std::string username, std::string password) {
+    proxy_username_ = text(std::move(username), "proxy_username");
+    proxy_password_ = text(std::move(password), "proxy_password");
+    return *this;
+  }
+  /// A SOCKS5 proxy for Tor onion addresses only ("127.0.0.1:9050"); "" (the default) uses
+  /// proxy(); with neither, onion addresses are refused.
+  Config& onion_proxy(std::string addr) {
+    onion_proxy_ = text(std::move(addr), "onion_proxy");
+    return *this;
+  }
+  /// Credentials for onion_proxy(), as proxy_auth() for proxy().
+  Config& onion_proxy_auth(std::string username, std::string password) {
+    onion_proxy_username_ = text(std::move(username), "onion_proxy_username");
+    onion_proxy_password_ = text(std::move(password), "onion_proxy_password");
+    return *this;
+  }
+
   /// The C struct (pointing at this object's strings).
   btcclient_config raw() const {
     btcclient_config c = raw_;
-    c.user_agent = user_agent_ ? user_agent_->c_str() : nullptr;
-    c.dns_seeds = dns_seeds_ ? dns_seeds_->c_str() : nullptr;
-    c.address_book_path = address_book_path_ ? address_book_path_->c_str() : nullptr;
+    auto str = [](const std::optional<std::string>& s) { return s ? s->c_str() : nullptr; };
+    c.user_agent = str(user_agent_);
+    c.dns_seeds = str(dns_seeds_);
+    c.address_book_path = str(address_book_path_);
+    c.proxy = str(proxy_);
+    c.proxy_username = str(proxy_username_);
+    c.proxy_password = str(proxy_password_);
+    c.onion_proxy = str(onion_proxy_);
+    c.onion_proxy_username = str(onion_proxy_username_);
+    c.onion_proxy_password = str(onion_proxy_password_);
     return c;
   }
 
  private:
   static uint64_t ms(std::chrono::milliseconds d) { return detail::ms(d); }
+  /// nullopt for "", else the string; throws for a NUL byte (the C string would end there).
+  static std::optional<std::string> text(std::string s, const char* field) {
+    if (s.find('\0') != std::string::npos) {
+      throw Error(BTCCLIENT_STATUS_INVALID_CONFIG,
+                  std::string("invalid config: ") + field + " contains a NUL byte");
+    }
+    if (s.empty()) return std::nullopt;
+    return s;
+  }
   btcclient_config raw_{};
   std::optional<std::string> user_agent_;
   std::optional<std::string> dns_seeds_;          // nullopt: NULL, the network's seeds
   std::optional<std::string> address_book_path_;  // nullopt: NULL, in memory only
+  std::optional<std::string> proxy_, proxy_username_, proxy_password_;  // nullopt: NULL
+  std::optional<std::string> onion_proxy_, onion_proxy_username_, onion_proxy_password_;
 };
 
 /// One network group of an address book snapshot.

@@ -19,6 +19,7 @@ need valgrind valgrind
 need pkg-config pkg-config
 need readelf binutils
 need nm binutils
+need microsocks microsocks
 if [ -f bindings/go/go.mod ]; then need go golang-go; fi
 if [ ${#missing[@]} -gt 0 ]; then
   pkgs=$(printf '%s\n' "${missing[@]}" | sort -u | tr '\n' ' ')

@@ -246,6 +246,21 @@ type Config struct {
 	// Listeners are the functions called for messages and peer events. NewBtcClient copies
 	// the struct: changing it later has no effect.
 	Listeners *MessageListeners
+	// Proxy is a SOCKS5 proxy for every connection, "HOST:PORT" ("127.0.0.1:9050",
+	// "[::1]:1080"): peers named by host name are resolved by the proxy (never locally), DNS
+	// seeds are asked through it, and onion addresses go through it unless OnionProxy is
+	// set. "" (the default) connects directly.
+	Proxy string
+	// ProxyUsername and ProxyPassword authenticate to Proxy (1 to 255 bytes each, both or
+	// neither). Both "" (the default): fresh random credentials for every connection,
+	// offered beside "no authentication" (Tor then puts each connection on its own circuit).
+	ProxyUsername, ProxyPassword string
+	// OnionProxy is a SOCKS5 proxy for Tor onion addresses only ("127.0.0.1:9050" for a
+	// local Tor). "" (the default) uses Proxy; with neither, onion addresses are refused.
+	OnionProxy string
+	// OnionProxyUsername and OnionProxyPassword authenticate to OnionProxy, as
+	// ProxyUsername and ProxyPassword do to Proxy.
+	OnionProxyUsername, OnionProxyPassword string
 }
 
 // DefaultConfig returns the default configuration (the library's defaults).
@@ -390,6 +405,26 @@ func WithListeners(l *MessageListeners) Option { return func(c *Config) { c.List
 // WithTransport sets Config.Transport.
 func WithTransport(t Transport) Option { return func(c *Config) { c.Transport = t } }
 
+// WithProxy sends every connection through the SOCKS5 proxy at addr ("HOST:PORT"; "" for
+// direct connections): host names are resolved by the proxy, DNS seeds asked through it, and
+// onion addresses go through it unless WithOnionProxy names another.
+func WithProxy(addr string) Option { return func(c *Config) { c.Proxy = addr } }
+
+// WithProxyAuth sets the username and password for the proxy of WithProxy (both "" for
+// fresh random credentials per connection, the default).
+func WithProxyAuth(username, password string) Option {
+	return func(c *Config) { c.ProxyUsername, c.ProxyPassword = username, password }
+}
+
+// WithOnionProxy sends Tor onion addresses through the SOCKS5 proxy at addr (a local Tor's
+// is usually "127.0.0.1:9050"; "" uses the proxy of WithProxy, if any).
+func WithOnionProxy(addr string) Option { return func(c *Config) { c.OnionProxy = addr } }
+
+// WithOnionProxyAuth sets the username and password for the proxy of WithOnionProxy.
+func WithOnionProxyAuth(username, password string) Option {
+	return func(c *Config) { c.OnionProxyUsername, c.OnionProxyPassword = username, password }
+}
+
 // toC converts the config to the C struct; its strings (user_agent, dns_seeds,
 // address_book_path, where not NULL) are allocated with malloc and must be released with
 // freeConfigStrings after btcclient_client_new. On error nothing is left allocated.
@@ -512,12 +547,47 @@ func (cfg *Config) toC() (c C.btcclient_config, err error) {
 		}
 		c.address_book_path = C.CString(cfg.AddressBookPath)
 	}
+	proxies := []struct {
+		addr, user, pass             string
+		addrName, userName, passName string
+		dst                          [3]**C.char
+	}{
+		{cfg.Proxy, cfg.ProxyUsername, cfg.ProxyPassword, "Proxy", "ProxyUsername", "ProxyPassword",
+			[3]**C.char{&c.proxy, &c.proxy_username, &c.proxy_password}},
+		{cfg.OnionProxy, cfg.OnionProxyUsername, cfg.OnionProxyPassword, "OnionProxy",
+			"OnionProxyUsername", "OnionProxyPassword",
+			[3]**C.char{&c.onion_proxy, &c.onion_proxy_username, &c.onion_proxy_password}},
+	}
+	for _, p := range proxies {
+		values := []struct{ name, v string }{{p.addrName, p.addr}, {p.userName, p.user}, {p.passName, p.pass}}
+		for _, v := range values {
+			switch {
+			case strings.IndexByte(v.v, 0) >= 0:
+				return c, nul(v.name)
+			case !utf8.ValidString(v.v):
+				return c, bad(v.name, "is not valid UTF-8")
+			}
+		}
+		switch {
+		case p.addr == "" && (p.user != "" || p.pass != ""):
+			return c, bad(p.userName, "credentials without a proxy: set "+goFieldName(p.addrName)+" too")
+		case (p.user == "") != (p.pass == ""):
+			return c, bad(p.userName, "set the username and the password together, or neither")
+		}
+		for i, v := range values {
+			if v.v != "" {
+				*p.dst[i] = C.CString(v.v)
+			}
+		}
+	}
 	return c, nil
 }
 
 // freeConfigStrings releases the strings toC allocated and sets them to NULL.
 func freeConfigStrings(c *C.btcclient_config) {
-	for _, p := range []**C.char{&c.user_agent, &c.dns_seeds, &c.address_book_path} {
+	for _, p := range []**C.char{&c.user_agent, &c.dns_seeds, &c.address_book_path, &c.proxy,
+		&c.proxy_username, &c.proxy_password, &c.onion_proxy, &c.onion_proxy_username,
+		&c.onion_proxy_password} {
 		if *p != nil {
 			C.free(unsafe.Pointer(*p))
 			*p = nil
@@ -544,6 +614,9 @@ var options = map[string]string{
 	"EventQueueLen": "WithEventQueueLen", "Delivery": "WithDelivery", "Listeners": "WithListeners",
 	"TargetOutbound": "WithTargetOutbound", "DNSSeeds": "WithDNSSeeds",
 	"AddressBookPath": "WithAddressBookPath", "Transport": "WithTransport",
+	"Proxy": "WithProxy", "ProxyUsername": "WithProxyAuth", "ProxyPassword": "WithProxyAuth",
+	"OnionProxy": "WithOnionProxy", "OnionProxyUsername": "WithOnionProxyAuth",
+	"OnionProxyPassword": "WithOnionProxyAuth",
 }
 
 // goFieldName is how an error names a Config field: "MaxPeers (WithMaxPeers)".
@@ -572,6 +645,8 @@ var cFields = strings.NewReplacer(
 	"allow_local_addresses", "AllowLocalAddresses", "custom_magic", "Network",
 	"target_outbound", "TargetOutbound", "dns_seeds", "DNSSeeds",
 	"address_book_path", "AddressBookPath",
+	"onion_proxy_username", "OnionProxyUsername", "onion_proxy_password", "OnionProxyPassword",
+	"proxy_username", "ProxyUsername", "proxy_password", "ProxyPassword",
 )
 
 // configError renames the fields in the library's INVALID_CONFIG message ("invalid config:
@@ -592,8 +667,10 @@ func configError(err error) error {
 	switch field {
 	case "backoff", "backoff_max_ms": // the exponential backoff's maximum
 		field = "BackoffMax"
-	case "network", "delivery", "transport":
+	case "network", "delivery", "transport", "proxy":
 		field = strings.ToUpper(field[:1]) + field[1:]
+	case "onion_proxy":
+		field = "OnionProxy"
 	default:
 		field = cFields.Replace(field)
 	}

@@ -1,19 +1,24 @@
 /*
  * A tiny test harness for the C tests: CHECK macros that count, a closing
- * "N passed, N failed" line, and a helper that runs the simnet binary (simulated Bitcoin
- * nodes on 127.0.0.1) as a child process and reads the nodes' addresses.
+ * "N passed, N failed" line, a helper that runs the simnet binary (simulated Bitcoin
+ * nodes on 127.0.0.1) as a child process and reads the nodes' addresses, and one that runs
+ * microsocks (a SOCKS5 proxy) on 127.0.0.1.
  */
 #ifndef BTCCLIENT_TEST_HARNESS_H
 #define BTCCLIENT_TEST_HARNESS_H
 
 #define _GNU_SOURCE 1
 
+#include <arpa/inet.h>
 #include <errno.h>
+#include <fcntl.h>
+#include <netinet/in.h>
 #include <signal.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
 #include <sys/types.h>
 #include <sys/wait.h>
 #include <time.h>
@@ -201,6 +206,90 @@ static inline void simnet_stop(simnet *s) {
   kill(s->pid, SIGTERM);
   waitpid(s->pid, &status, 0);
   s->pid = -1;
+}
+
+/* ---- a SOCKS5 proxy: microsocks ---- */
+
+typedef struct socks_proxy {
+  pid_t pid;
+  char addr[32]; /* "127.0.0.1:PORT" */
+} socks_proxy;
+
+/* A free TCP port on 127.0.0.1 (nothing listens on it when this returns), 0 on error. */
+static inline int free_port(void) {
+  struct sockaddr_in sa;
+  socklen_t len = sizeof sa;
+  int port = 0;
+  int fd = socket(AF_INET, SOCK_STREAM, 0);
+  if (fd < 0) return 0;
+  memset(&sa, 0, sizeof sa);
+  sa.sin_family = AF_INET;
+  sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  if (bind(fd, (struct sockaddr *)&sa, sizeof sa) == 0 &&
+      getsockname(fd, (struct sockaddr *)&sa, &len) == 0) {
+    port = ntohs(sa.sin_port);
+  }
+  close(fd);
+  return port;
+}
+
+/* Whether something accepts TCP connections on 127.0.0.1:port. */
+static inline int port_accepts(int port) {
+  struct sockaddr_in sa;
+  int ok, fd = socket(AF_INET, SOCK_STREAM, 0);
+  if (fd < 0) return 0;
+  memset(&sa, 0, sizeof sa);
+  sa.sin_family = AF_INET;
+  sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  sa.sin_port = htons((uint16_t)port);
+  ok = connect(fd, (struct sockaddr *)&sa, sizeof sa) == 0;
+  close(fd);
+  return ok;
+}
+
+/* Starts `$MICROSOCKS -i 127.0.0.1 -p PORT` (default: microsocks on the PATH) on a free port
+ * and waits until it accepts connections. Returns 0 on success. */
+static inline int socks_start(socks_proxy *p) {
+  const char *bin = getenv("MICROSOCKS");
+  char port_arg[16];
+  int port = free_port(), i;
+  memset(p, 0, sizeof *p);
+  p->pid = -1;
+  if (bin == NULL || bin[0] == '\0') bin = "microsocks";
+  if (port == 0) return -1;
+  snprintf(port_arg, sizeof port_arg, "%d", port);
+  snprintf(p->addr, sizeof p->addr, "127.0.0.1:%d", port);
+  p->pid = fork();
+  if (p->pid < 0) return -1;
+  if (p->pid == 0) {
+    int null = open("/dev/null", O_RDWR);
+    if (null >= 0) {
+      dup2(null, STDIN_FILENO);
+      dup2(null, STDOUT_FILENO);
+    }
+    execlp(bin, bin, "-i", "127.0.0.1", "-p", port_arg, (char *)NULL);
+    perror("exec microsocks (apt-get install microsocks, or set MICROSOCKS)");
+    _exit(127);
+  }
+  for (i = 0; i < 100; i++) {
+    int status;
+    if (port_accepts(port)) return 0;
+    if (waitpid(p->pid, &status, WNOHANG) == p->pid) {
+      p->pid = -1;
+      return -1;
+    }
+    sleep_ms(50);
+  }
+  return -1;
+}
+
+/* Ends microsocks (SIGTERM) and reaps it. */
+static inline void socks_stop(socks_proxy *p) {
+  int status;
+  if (p->pid <= 0) return;
+  kill(p->pid, SIGTERM);
+  waitpid(p->pid, &status, 0);
+  p->pid = -1;
 }
 
 #endif /* BTCCLIENT_TEST_HARNESS_H */

@@ -153,6 +153,8 @@ static void test_config_validation(void) {
   CHECK(c.delivery == BTCCLIENT_DELIVERY_SERIALIZED && !c.poll_mode);
   CHECK(c.stable_after_ms == 60000);
   CHECK(c.target_outbound == 0 && c.dns_seeds == NULL && c.address_book_path == NULL);
+  CHECK(c.proxy == NULL && c.proxy_username == NULL && c.proxy_password == NULL);
+  CHECK(c.onion_proxy == NULL && c.onion_proxy_username == NULL && c.onion_proxy_password == NULL);
 
   /* NULL arguments. */
   CHECK_ERR(btcclient_client_new(NULL, NULL, &client, &err), BTCCLIENT_STATUS_INVALID_ARGUMENT,
@@ -191,6 +193,16 @@ static void test_config_validation(void) {
   BAD_CONFIG(b_.dns_seeds = "seed.example.org,,other.example.org", "dns_seeds");
   BAD_CONFIG(b_.dns_seeds = NON_UTF8, "dns_seeds is not valid UTF-8");
   BAD_CONFIG(b_.address_book_path = NON_UTF8, "address_book_path is not valid UTF-8");
+  BAD_CONFIG(b_.proxy = "", "proxy: empty proxy address");
+  BAD_CONFIG(b_.proxy = "127.0.0.1", "proxy: \"127.0.0.1\": missing :PORT");
+  BAD_CONFIG(b_.proxy = "127.0.0.1:0", "proxy: \"127.0.0.1:0\": the proxy's port must not be 0");
+  BAD_CONFIG(b_.proxy = NON_UTF8, "proxy is not valid UTF-8");
+  BAD_CONFIG(b_.onion_proxy = ":9050", "onion_proxy: \":9050\": empty proxy host");
+  BAD_CONFIG((b_.proxy = "127.0.0.1:9050", b_.proxy_username = "alice"),
+             "proxy_password: NULL while proxy_username is set");
+  BAD_CONFIG((b_.proxy = "127.0.0.1:9050", b_.proxy_username = "", b_.proxy_password = "x"),
+             "proxy_username: must be 1 to 255 bytes (is 0)");
+  BAD_CONFIG(b_.onion_proxy_password = "x", "onion_proxy_username: credentials without a proxy");
   BAD_CONFIG(b_.max_message_size = 999, "max_message_size");
   BAD_CONFIG(b_.send_queue_len = 0, "send_queue_len");
   BAD_CONFIG(b_.send_queue_bytes = 1000, "send_queue_bytes");
@@ -436,6 +448,13 @@ static void test_lifecycle_and_peers(void) {
             BTCCLIENT_STATUS_INVALID_ADDRESS, "invalid host name");
   CHECK_ERR(btcclient_client_add_peer(client, "999.1.1.1:8333", &id, &err),
             BTCCLIENT_STATUS_INVALID_ADDRESS, NULL);
+  /* An onion address without an onion proxy: refused, never looked up. */
+  CHECK_ERR(btcclient_client_add_peer(
+                client, "2gzyxa5ihm7nsggfxnu52rck2vv4rvmdlkiu3zzui5du4xyclen53wid.onion:8333", &id,
+                &err),
+            BTCCLIENT_STATUS_INVALID_ADDRESS, "onion_proxy");
+  CHECK_ERR(btcclient_client_add_peer(client, "expyuzz4wqqyqhjn.onion:8333", &id, &err),
+            BTCCLIENT_STATUS_INVALID_ADDRESS, "Tor v2");
   CHECK_ERR(btcclient_client_add_peer(client, NON_UTF8, &id, &err),
             BTCCLIENT_STATUS_INVALID_ARGUMENT, "not valid UTF-8");
   CHECK_ERR(btcclient_client_add_peer(client, NULL, &id, &err), BTCCLIENT_STATUS_INVALID_ARGUMENT,

@@ -19,7 +19,9 @@
 //    struct (and bad values are refused), the Core 29 fixture imported into a mainnet client
 //    (6 added: 4 new, 2 tried, groups 1.1.0.0/16 and 2a01:4f8::/32 with 1 tried each, in a
 //    layout without a slot collision; see check_fixture_book) in both forms, a missing file (PEERS_DAT naming the path) and a path with a NUL byte; against
-//    simnet, a book file that a second client loads with the node in its tried table.
+//    simnet, a book file that a second client loads with the node in its tried table;
+// 7. proxies: Config's proxy/proxy_auth/onion_proxy reach the C struct, and a bad one is
+//    refused naming its field.
 //
 // Needs BTCCLIENT_SIMNET (path of the simnet binary).
 #include "harness.h"
@@ -490,6 +492,28 @@ void test_address_book_config() {
                BTCCLIENT_STATUS_INVALID_CONFIG, "dns_seeds");
 }
 
+void test_proxy_config() {
+  btcclient::Config config;
+  CHECK(config.raw().proxy == nullptr && config.raw().onion_proxy == nullptr);
+  config.proxy("127.0.0.1:9050").proxy_auth("alice", "secret").onion_proxy("[::1]:9150");
+  CHECK(std::string(config.raw().proxy) == "127.0.0.1:9050");
+  CHECK(std::string(config.raw().proxy_username) == "alice");
+  CHECK(std::string(config.raw().proxy_password) == "secret");
+  CHECK(std::string(config.raw().onion_proxy) == "[::1]:9150");
+  CHECK(config.raw().onion_proxy_username == nullptr);
+  // A copy points at its own strings; "" goes back to NULL.
+  btcclient::Config copy = config;
+  config.proxy("").proxy_auth("", "");
+  CHECK(config.raw().proxy == nullptr && config.raw().proxy_username == nullptr);
+  CHECK(std::string(copy.raw().proxy) == "127.0.0.1:9050");
+  CHECK_THROWS(config.proxy(std::string("127.0.0.1:1\0", 12)), BTCCLIENT_STATUS_INVALID_CONFIG,
+               "proxy contains a NUL byte");
+  CHECK_THROWS(btcclient::Client(btcclient::Config().proxy("127.0.0.1:0")),
+               BTCCLIENT_STATUS_INVALID_CONFIG, "proxy: \"127.0.0.1:0\": the proxy's port must not be 0");
+  CHECK_THROWS(btcclient::Client(btcclient::Config().proxy("127.0.0.1:9050").proxy_auth("u", "")),
+               BTCCLIENT_STATUS_INVALID_CONFIG, "proxy_password: NULL while proxy_username is set");
+}
+
 // Checks a book the fixture was imported into. The book's bucketing key is random per client:
 // two of the fixture's addresses can share a slot (about 1 run in 20; the import still counts
 // 6), leaving one fewer new entry or a tried one in new. What holds in any layout is checked;
@@ -603,6 +627,7 @@ int main() {
   test_errors();
   test_status();
   test_address_book_config();
+  test_proxy_config();
   test_import_peers_dat();
   simnet sim;
   if (simnet_start(&sim, 1, 10) != 0) {

@@ -9,9 +9,10 @@
  *    address and by id, stop (each connected peer disconnected exactly once, no callback
  *    after stop returned), free (user_data_free exactly once);
  * 2. poll mode: the descriptor polls readable, btcclient_poll_next and every event
- *    accessor, a full queue that loses nothing, stop and drain.
+ *    accessor, a full queue that loses nothing, stop and drain;
+ * 3. the address book file, transports, a SOCKS5 proxy (microsocks, started here), log levels.
  *
- * Needs BTCCLIENT_SIMNET (path of the simnet binary).
+ * Needs BTCCLIENT_SIMNET (path of the simnet binary) and microsocks ($MICROSOCKS or the PATH).
  */
 #include "harness.h"
 
@@ -1016,6 +1017,40 @@ static void scenario_transport(const simnet *sim) {
   simnet_stop(&v1);
 }
 
+/* ---- through a SOCKS5 proxy ---- */
+
+/* With `proxy` set, microsocks (started here) carries the connection to a node; once the
+ * proxy is gone, a new peer cannot be reached and the error names the proxy. */
+static void scenario_proxy(const simnet *sim) {
+  socks_proxy proxy;
+  btcclient_config c = sim_config();
+  btcclient_client *client = NULL;
+  uint64_t id = 0;
+  printf("-- through a SOCKS5 proxy (microsocks)\n");
+  if (socks_start(&proxy) != 0) {
+    CHECK(!"microsocks started");
+    socks_stop(&proxy);
+    return;
+  }
+  c.discovery = false;
+  c.dns_seeds = "";
+  c.proxy = proxy.addr;
+  CHECK_ERR(btcclient_client_new(&c, NULL, &client, &err), BTCCLIENT_STATUS_OK, NULL);
+  if (client == NULL) {
+    socks_stop(&proxy);
+    return;
+  }
+  CHECK_ERR(btcclient_client_start(client, &err), BTCCLIENT_STATUS_OK, NULL);
+  CHECK_ERR(btcclient_client_add_peer(client, sim->addrs[0], &id, &err), BTCCLIENT_STATUS_OK, NULL);
+  CHECK_ERR(btcclient_client_wait_connected(client, id, 15000, &err), BTCCLIENT_STATUS_OK, NULL);
+  socks_stop(&proxy);
+  CHECK_ERR(btcclient_client_add_peer(client, sim->addrs[1], &id, &err), BTCCLIENT_STATUS_OK, NULL);
+  CHECK_ERR(btcclient_client_wait_connected(client, id, 15000, &err),
+            BTCCLIENT_STATUS_PEER_CONNECTION, proxy.addr);
+  CHECK_ERR(btcclient_client_stop(client, 5000, &err), BTCCLIENT_STATUS_OK, NULL);
+  CHECK_STATUS(btcclient_client_free(client), BTCCLIENT_STATUS_OK);
+}
+
 /* ---- log levels ---- */
 
 /* What one run logged: records per level, and whether the documented ones appeared. */
@@ -1113,6 +1148,7 @@ int main(void) {
   scenario_stop_timeout(&sim);
   scenario_address_book_file(&sim);
   scenario_transport(&sim);
+  scenario_proxy(&sim);
 
   CHECK_STATUS(btcclient_set_logger(NULL, 0, NULL), BTCCLIENT_STATUS_OK);
   pthread_mutex_lock(&logs.lock);

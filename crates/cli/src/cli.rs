@@ -2,7 +2,7 @@
 
 use std::time::Duration;
 
-use btcclient_manager::{Backoff, Config, ConfigBuilder, Delivery, Network, Transport};
+use btcclient_manager::{Backoff, Config, ConfigBuilder, Delivery, Network, Proxy, Transport};
 use clap::{Args, Parser, Subcommand, ValueEnum};
 
 /// A Bitcoin P2P client: keeps connections to peers alive, discovers more, and syncs block
@@ -171,8 +171,8 @@ pub enum BackoffArg {
 /// `btcclient connect`.
 #[derive(Debug, Args, Clone)]
 pub struct ConnectArgs {
-    /// Peers to connect to: HOST:PORT, IPv4:PORT or `[IPv6]:PORT` (the port may be left out for
-    /// the network's default port). None: the client starts from its address book, and asks
+    /// Peers to connect to: HOST:PORT, IPv4:PORT, `[IPv6]:PORT` or a Tor NAME.onion:PORT (with
+    /// --proxy or --onion-proxy; the port may be left out for the network's default port). None: the client starts from its address book, and asks
     /// the network's DNS seeds when the book is short.
     #[arg(value_name = "HOST:PORT")]
     pub peers: Vec<String>,
@@ -319,6 +319,26 @@ pub struct ConfigArgs {
     /// The transport spoken to peers [default: v2-preferred, as Bitcoin Core].
     #[arg(long, value_enum)]
     pub transport: Option<TransportArg>,
+    /// Send every connection through this SOCKS5 proxy (e.g. Tor's, 127.0.0.1:9050): host
+    /// names are resolved by the proxy, never here; DNS seeds are asked through it; onion
+    /// addresses too unless --onion-proxy is given [default: direct connections].
+    #[arg(long, value_name = "HOST:PORT", value_parser = parse_proxy)]
+    pub proxy: Option<Proxy>,
+
+    /// Username for --proxy [default: fresh random credentials per connection, which gives
+    /// each connection its own Tor circuit].
+    #[arg(long, value_name = "USER", requires_all = ["proxy", "proxy_password"])]
+    pub proxy_username: Option<String>,
+
+    /// Password for --proxy.
+    #[arg(long, value_name = "PASSWORD", requires_all = ["proxy", "proxy_username"])]
+    pub proxy_password: Option<String>,
+
+    /// Reach Tor onion addresses (NAME.onion:PORT) through this SOCKS5 proxy, with fresh
+    /// random credentials per connection [default: --proxy; without either, onion addresses
+    /// are refused].
+    #[arg(long, value_name = "HOST:PORT", value_parser = parse_proxy)]
+    pub onion_proxy: Option<Proxy>,
 }
 
 impl ConfigArgs {
@@ -414,8 +434,20 @@ impl ConfigArgs {
         } else if !self.dns_seeds.is_empty() {
             b = b.dns_seeds(Some(self.dns_seeds.clone()));
         }
-        b
+        let proxy =
+            self.proxy
+                .clone()
+                .map(|p| match (&self.proxy_username, &self.proxy_password) {
+                    (Some(user), Some(password)) => p.with_credentials(user, password),
+                    _ => p,
+                });
+        b.proxy(proxy).onion_proxy(self.onion_proxy.clone())
     }
+}
+
+/// Parses `HOST:PORT` of a SOCKS5 proxy for clap.
+fn parse_proxy(s: &str) -> Result<Proxy, String> {
+    Proxy::parse(s)
 }
 
 /// The platform's data directory for btcclient: `$XDG_DATA_HOME/btcclient`, else

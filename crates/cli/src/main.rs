@@ -133,7 +133,7 @@ async fn connect(args: ConnectArgs, start: Instant) -> Result<bool, Failure> {
         .map_err(|e| Failure::Usage(e.to_string()))?;
     // Check every address before anything starts, so that a typo is a usage error.
     for p in &peers {
-        check_address(p)?;
+        check_address(p, &config)?;
     }
     let seeds = config.dns_seed_list();
     let first_connect_timeout =
@@ -180,11 +180,16 @@ async fn connect(args: ConnectArgs, start: Instant) -> Result<bool, Failure> {
     Ok(summary.ok)
 }
 
-/// Refuses an address the client would refuse, with the client's own words.
-fn check_address(addr: &str) -> Result<(), Failure> {
-    // A stopped client is enough to parse: add_peer checks the address before the state.
+/// Refuses an address the client of `config` would refuse, with the client's own words.
+fn check_address(addr: &str, config: &btcclient_manager::Config) -> Result<(), Failure> {
+    // A stopped client is enough to parse: add_peer checks the address before the state
+    // (and whether an onion address has a proxy to go through).
     let probe = BtcClient::with_runtime(
-        btcclient_manager::Config::default(),
+        btcclient_manager::Config {
+            proxy: config.proxy.clone(),
+            onion_proxy: config.onion_proxy.clone(),
+            ..btcclient_manager::Config::default()
+        },
         tokio::runtime::Handle::current(),
     )
     .map_err(|e| Failure::Run(e.to_string()))?;

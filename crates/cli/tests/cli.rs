@@ -220,6 +220,69 @@ async fn connect_reports_the_transport_and_v2_only_refuses_a_v1_node() {
     v2.shutdown().await;
 }
 
+/// `connect --proxy`: with nothing listening on the proxy's port the run ends at once with an
+/// error naming the proxy; with microsocks there, the headers are synced through it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn connect_through_a_socks5_proxy() {
+    let simnet = Simnet::builder()
+        .nodes(1)
+        .chain_length(2_500)
+        .build()
+        .await
+        .expect("simnet starts");
+    let node = simnet.addrs()[0].to_string();
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .expect("bind")
+        .port();
+    let proxy = format!("127.0.0.1:{port}");
+    let run = |node: String, proxy: String| {
+        tokio::task::spawn_blocking(move || {
+            btcclient(&[
+                "connect",
+                "-n",
+                "regtest",
+                "--no-data-dir",
+                "--json",
+                "--exit-when-synced",
+                "--duration",
+                "20s",
+                "--no-discovery",
+                "--proxy",
+                &proxy,
+                &node,
+            ])
+        })
+    };
+    let out = run(node.clone(), proxy.clone()).await.expect("joined");
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out.stderr));
+    let stderr = text(&out.stderr);
+    assert!(
+        stderr.contains(&format!("proxy {proxy}: cannot connect to the proxy")),
+        "{stderr}"
+    );
+
+    let bin = std::env::var("MICROSOCKS").unwrap_or_else(|_| "microsocks".to_owned());
+    let mut socks = std::process::Command::new(&bin)
+        .args(["-i", "127.0.0.1", "-p", &port.to_string()])
+        .stdout(std::process::Stdio::null())
+        .spawn()
+        .unwrap_or_else(|e| panic!("cannot run {bin}: {e} (apt-get install microsocks)"));
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while std::net::TcpStream::connect(&proxy).is_err() && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let out = run(node, proxy).await.expect("joined");
+    let _ = socks.kill();
+    let _ = socks.wait();
+    simnet.shutdown().await;
+    assert!(out.status.success(), "stderr: {}", text(&out.stderr));
+    let events = events(&out);
+    let s = summary(&events);
+    assert_eq!(s["end"], "synced");
+    assert_eq!(s["headers_synced"], 2500);
+}
+
 #[test]
 fn an_unreachable_peer_is_a_clear_error() {
     // A port nobody listens on: bind, note it, close.
@@ -282,6 +345,32 @@ fn bad_arguments_are_refused_with_a_message() {
         (&["connect", "127.0.0.1:99999"], "invalid peer address"),
         (&["connect", "[::1"], "invalid peer address"),
         (&["demo", "--nodes", "0"], "--nodes"),
+        (
+            &["connect", "--proxy", "127.0.0.1", "127.0.0.1:1"],
+            "--proxy <HOST:PORT>",
+        ),
+        (
+            &["connect", "--onion-proxy", "127.0.0.1:0", "127.0.0.1:1"],
+            "the proxy's port must not be 0",
+        ),
+        (
+            &[
+                "connect",
+                "--proxy-username",
+                "u",
+                "--proxy-password",
+                "p",
+                "127.0.0.1:1",
+            ],
+            "--proxy <HOST:PORT>",
+        ),
+        (
+            &[
+                "connect",
+                "pg6mmjiyjmcrsslvykfwnntlaru7p5svn6y2ymmju6nubxndf4pscryd.onion",
+            ],
+            "reachable only through Tor",
+        ),
         (&["frobnicate"], "unrecognized subcommand"),
     ];
     for (args, needle) in cases {
@@ -334,6 +423,10 @@ fn help_documents_everything() {
         "--json",
         "--duration",
         "--exit-when-synced",
+        "--proxy",
+        "--proxy-username",
+        "--proxy-password",
+        "--onion-proxy",
     ] {
         assert!(help.contains(flag), "{flag} missing from:\n{help}");
     }

@@ -5,7 +5,7 @@ use std::ffi::c_char;
 use std::time::Duration;
 
 use btcclient_manager::bitcoin::p2p::ServiceFlags;
-use btcclient_manager::{Backoff, Config, Delivery, Error, Transport};
+use btcclient_manager::{Backoff, Config, Delivery, Error, Proxy, Transport};
 
 use crate::error::FfiError;
 use crate::ffi::{boundary, try_str, write_sized_defaults, SizedStruct};
@@ -105,6 +105,28 @@ pub struct btcclient_config {
     /// `BTCCLIENT_TRANSPORT_V2_PREFERRED` (BIP324 v2 where the peer speaks it, as Bitcoin
     /// Core does).
     pub transport: u32,
+    /// A SOCKS5 proxy for every connection, as "HOST:PORT" (`127.0.0.1:9050`, `[::1]:1080`,
+    /// `proxy.lan:1080`): peers named by host name are resolved by the proxy (never here),
+    /// DNS seeds are asked through it, and onion addresses go through it unless
+    /// `onion_proxy` is set. NULL: direct connections. Copied by `btcclient_client_new`.
+    /// Default NULL.
+    pub proxy: *const c_char,
+    /// The username for `proxy` (1 to 255 bytes), set together with `proxy_password`. NULL
+    /// (both): fresh random credentials for every connection, offered beside "no
+    /// authentication" (Tor then isolates each connection on its own circuit). Copied by
+    /// `btcclient_client_new`. Default NULL.
+    pub proxy_username: *const c_char,
+    /// The password for `proxy` (1 to 255 bytes), set together with `proxy_username`. Copied
+    /// by `btcclient_client_new`. Default NULL.
+    pub proxy_password: *const c_char,
+    /// A SOCKS5 proxy for Tor onion addresses only, as "HOST:PORT" (Tor's is usually
+    /// "127.0.0.1:9050"). NULL: `proxy` if set; with neither, onion addresses are refused.
+    /// Copied by `btcclient_client_new`. Default NULL.
+    pub onion_proxy: *const c_char,
+    /// The username for `onion_proxy`, as `proxy_username` is for `proxy`. Default NULL.
+    pub onion_proxy_username: *const c_char,
+    /// The password for `onion_proxy`, as `proxy_password` is for `proxy`. Default NULL.
+    pub onion_proxy_password: *const c_char,
 }
 
 /// The string fields of a config, checked UTF-8 (`None` for NULL).
@@ -113,6 +135,12 @@ pub(crate) struct ConfigStrings<'a> {
     pub(crate) user_agent: Option<&'a str>,
     pub(crate) dns_seeds: Option<&'a str>,
     pub(crate) address_book_path: Option<&'a str>,
+    pub(crate) proxy: Option<&'a str>,
+    pub(crate) proxy_username: Option<&'a str>,
+    pub(crate) proxy_password: Option<&'a str>,
+    pub(crate) onion_proxy: Option<&'a str>,
+    pub(crate) onion_proxy_username: Option<&'a str>,
+    pub(crate) onion_proxy_password: Option<&'a str>,
 }
 
 /// The size of the first layout of `btcclient_config` (up to `poll_mode`, with its padding):
@@ -163,15 +191,22 @@ impl Default for btcclient_config {
             dns_seeds: std::ptr::null(),
             address_book_path: std::ptr::null(),
             transport: btcclient_transport::V2Preferred as u32,
+            proxy: std::ptr::null(),
+            proxy_username: std::ptr::null(),
+            proxy_password: std::ptr::null(),
+            onion_proxy: std::ptr::null(),
+            onion_proxy_username: std::ptr::null(),
+            onion_proxy_password: std::ptr::null(),
         }
     }
 }
 
 // SAFETY: repr(C), `struct_size: usize` first; the other fields are integers, byte arrays,
-// `bool`s (C's `bool`, 0 or 1) and a nullable pointer.
+// `bool`s (C's `bool`, 0 or 1) and nullable pointers.
 unsafe impl SizedStruct for btcclient_config {
     const NAME: &'static str = "btcclient_config";
-    /// Layout 1 ended with `poll_mode`; layout 2 appended `stable_after_ms`. When a field is
+    /// Layout 1 ended with `poll_mode`; layout 2 appended `stable_after_ms` to
+    /// `onion_proxy_password` (unreleased: fields may still be appended to it). When a field is
     /// appended: add the new `size_of` here, and assert that the new field starts at or after
     /// the previous layout's size (not in its tail padding), as `CONFIG_LAYOUT_1` does.
     const LAYOUTS: &'static [usize] = &[CONFIG_LAYOUT_1, std::mem::size_of::<btcclient_config>()];
@@ -202,6 +237,12 @@ impl btcclient_config {
             user_agent: read(self.user_agent, "user_agent")?,
             dns_seeds: read(self.dns_seeds, "dns_seeds")?,
             address_book_path: read(self.address_book_path, "address_book_path")?,
+            proxy: read(self.proxy, "proxy")?,
+            proxy_username: read(self.proxy_username, "proxy_username")?,
+            proxy_password: read(self.proxy_password, "proxy_password")?,
+            onion_proxy: read(self.onion_proxy, "onion_proxy")?,
+            onion_proxy_username: read(self.onion_proxy_username, "onion_proxy_username")?,
+            onion_proxy_password: read(self.onion_proxy_password, "onion_proxy_password")?,
         })
     }
 
@@ -273,6 +314,18 @@ impl btcclient_config {
             }
         });
         config.address_book_path = strings.address_book_path.map(std::path::PathBuf::from);
+        config.proxy = proxy(
+            "proxy",
+            strings.proxy,
+            strings.proxy_username,
+            strings.proxy_password,
+        )?;
+        config.onion_proxy = proxy(
+            "onion_proxy",
+            strings.onion_proxy,
+            strings.onion_proxy_username,
+            strings.onion_proxy_password,
+        )?;
         config.validate().map_err(|e| match e {
             Error::InvalidConfig { field, reason } => {
                 let mut reason = reason;
@@ -285,6 +338,54 @@ impl btcclient_config {
         })?;
         Ok(config)
     }
+}
+
+/// A proxy from its `HOST:PORT` and optional credentials (both or neither), errors naming
+/// the C field (`proxy`, `proxy_username`, …).
+fn proxy(
+    field: &'static str,
+    addr: Option<&str>,
+    username: Option<&str>,
+    password: Option<&str>,
+) -> Result<Option<Proxy>, FfiError> {
+    let named = |suffix: &str| format!("{field}{suffix}");
+    let Some(addr) = addr else {
+        if username.is_some() || password.is_some() {
+            return Err(FfiError::config(
+                &named("_username"),
+                format!("credentials without a proxy: set {field} too"),
+            ));
+        }
+        return Ok(None);
+    };
+    let proxy = Proxy::parse(addr).map_err(|reason| FfiError::config(field, reason))?;
+    let proxy = match (username, password) {
+        (None, None) => proxy,
+        (Some(u), Some(p)) => {
+            for (suffix, value) in [("_username", u), ("_password", p)] {
+                if value.is_empty() || value.len() > 255 {
+                    return Err(FfiError::config(
+                        &named(suffix),
+                        format!("must be 1 to 255 bytes (is {})", value.len()),
+                    ));
+                }
+            }
+            proxy.with_credentials(u, p)
+        }
+        (Some(_), None) => {
+            return Err(FfiError::config(
+                &named("_password"),
+                format!("NULL while {field}_username is set: set both or neither"),
+            ))
+        }
+        (None, Some(_)) => {
+            return Err(FfiError::config(
+                &named("_username"),
+                format!("NULL while {field}_password is set: set both or neither"),
+            ))
+        }
+    };
+    Ok(Some(proxy))
 }
 
 /// The manager's field names that differ in `btcclient_config`: durations carry their unit.
@@ -369,6 +470,12 @@ mod tests {
             target_outbound: 3,
             dns_seeds: std::ptr::null(),
             address_book_path: std::ptr::null(),
+            proxy: std::ptr::null(),
+            proxy_username: std::ptr::null(),
+            proxy_password: std::ptr::null(),
+            onion_proxy: std::ptr::null(),
+            onion_proxy_username: std::ptr::null(),
+            onion_proxy_password: std::ptr::null(),
             network: btcclient_network::Custom as u32,
             custom_magic: [1, 2, 3, 4],
             max_peers: 7,
@@ -399,8 +506,23 @@ mod tests {
                 user_agent: Some("/t:1/"),
                 dns_seeds: Some("seed.example.org, seed2.example.org"),
                 address_book_path: Some("/tmp/book.dat"),
+                proxy: Some("127.0.0.1:9050"),
+                proxy_username: Some("alice"),
+                proxy_password: Some("secret"),
+                onion_proxy: Some("[::1]:9150"),
+                onion_proxy_username: None,
+                onion_proxy_password: None,
             })
             .expect("valid");
+        assert_eq!(
+            config.proxy,
+            Some(
+                Proxy::parse("127.0.0.1:9050")
+                    .expect("proxy")
+                    .with_credentials("alice", "secret")
+            )
+        );
+        assert_eq!(config.onion_proxy, Proxy::parse("[::1]:9150").ok());
         assert_eq!(
             config.dns_seeds,
             Some(vec!["seed.example.org".into(), "seed2.example.org".into()])
@@ -517,6 +639,78 @@ mod tests {
             })
             .expect_err("control character");
         assert!(e.message.contains("user_agent"), "{}", e.message);
+    }
+
+    #[test]
+    fn proxy_errors_name_their_field() {
+        let long = "x".repeat(256);
+        let cases: Vec<(ConfigStrings<'_>, &str)> = vec![
+            (
+                ConfigStrings {
+                    proxy: Some(""),
+                    ..ConfigStrings::default()
+                },
+                "invalid config: proxy: empty proxy address",
+            ),
+            (
+                ConfigStrings {
+                    proxy: Some("127.0.0.1:0"),
+                    ..ConfigStrings::default()
+                },
+                "invalid config: proxy: \"127.0.0.1:0\": the proxy's port must not be 0",
+            ),
+            (
+                ConfigStrings {
+                    onion_proxy: Some("127.0.0.1"),
+                    ..ConfigStrings::default()
+                },
+                "invalid config: onion_proxy: \"127.0.0.1\": missing :PORT",
+            ),
+            (
+                ConfigStrings {
+                    proxy: Some("127.0.0.1:9050"),
+                    proxy_username: Some("alice"),
+                    ..ConfigStrings::default()
+                },
+                "invalid config: proxy_password: NULL while proxy_username is set",
+            ),
+            (
+                ConfigStrings {
+                    proxy: Some("127.0.0.1:9050"),
+                    proxy_username: Some(&long),
+                    proxy_password: Some("p"),
+                    ..ConfigStrings::default()
+                },
+                "invalid config: proxy_username: must be 1 to 255 bytes (is 256)",
+            ),
+            (
+                ConfigStrings {
+                    onion_proxy: Some("127.0.0.1:9050"),
+                    onion_proxy_username: Some("u"),
+                    onion_proxy_password: Some(""),
+                    ..ConfigStrings::default()
+                },
+                "invalid config: onion_proxy_password: must be 1 to 255 bytes (is 0)",
+            ),
+            (
+                ConfigStrings {
+                    onion_proxy_password: Some("p"),
+                    ..ConfigStrings::default()
+                },
+                "invalid config: onion_proxy_username: credentials without a proxy",
+            ),
+        ];
+        for (strings, expected) in cases {
+            let e = btcclient_config::default()
+                .manager_config(&strings)
+                .expect_err(expected);
+            assert_eq!(e.status, btcclient_status::InvalidConfig);
+            assert!(
+                e.message.starts_with(expected),
+                "{} / {expected}",
+                e.message
+            );
+        }
     }
 
     #[test]

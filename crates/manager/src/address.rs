@@ -10,6 +10,7 @@ use std::time::Instant;
 
 use bitcoin::p2p::address::{AddrV2, AddrV2Message, Address};
 
+use crate::addrbook::{BookAddr, NetAddr};
 use crate::{Error, Result};
 
 /// A peer address as the user gave it, normalised.
@@ -17,8 +18,12 @@ use crate::{Error, Result};
 pub(crate) enum PeerAddr {
     /// A literal IP address and port; the key is `SocketAddr`'s display form.
     Socket(SocketAddr, String),
-    /// A host name to resolve when dialled; the key is `host:port`, host lower-cased.
+    /// A host name to resolve when dialled (by the proxy when one is set); the key is
+    /// `host:port`, host lower-cased.
     Host(String, u16, String),
+    /// A Tor v3 onion service, dialled only through the onion proxy: its `.onion` host name
+    /// (lower-case), port, public key, and key `host:port`.
+    Onion(String, u16, [u8; 32], String),
 }
 
 impl PeerAddr {
@@ -111,15 +116,44 @@ impl PeerAddr {
         }
         let host = host_trimmed.to_ascii_lowercase();
         if host == "onion" || host.ends_with(".onion") {
-            // A Tor onion service is reachable only through Tor; asking the local resolver
-            // for it would tell the DNS servers which service this client looks for.
-            return Err(bad(
-                "an onion address can only be reached through a Tor proxy, which this client \
-                 does not use yet; it is never looked up in DNS",
-            ));
+            // A Tor onion service is reachable only through Tor; it is never a `Host` (which
+            // the local resolver could be asked for without a proxy).
+            let key = onion_key(&host).map_err(bad)?;
+            return Ok(PeerAddr::onion(key, port));
         }
         let key = format!("{host}:{port}");
         Ok(PeerAddr::Host(host, port, key))
+    }
+
+    /// The peer address of a Tor v3 onion service.
+    pub(crate) fn onion(key: [u8; 32], port: u16) -> PeerAddr {
+        let host = onion_host(&key);
+        let name = format!("{host}:{port}");
+        PeerAddr::Onion(host, port, key, name)
+    }
+
+    /// The peer address of an address-book entry.
+    pub(crate) fn from_book(addr: BookAddr) -> PeerAddr {
+        match addr.net {
+            NetAddr::Ipv4(v4) => PeerAddr::from_socket(SocketAddr::new(IpAddr::V4(v4), addr.port)),
+            NetAddr::Ipv6(v6) => PeerAddr::from_socket(SocketAddr::new(IpAddr::V6(v6), addr.port)),
+            NetAddr::TorV3(key) => PeerAddr::onion(key, addr.port),
+        }
+    }
+
+    /// Whether this is an onion address.
+    pub(crate) fn is_onion(&self) -> bool {
+        matches!(self, PeerAddr::Onion(..))
+    }
+
+    /// The address-book form of an address known without resolving (an IP address or an
+    /// onion service); `None` for a host name.
+    pub(crate) fn book_addr(&self) -> Option<BookAddr> {
+        match self {
+            PeerAddr::Socket(sock, _) => Some(BookAddr::from(*sock)),
+            PeerAddr::Onion(_, port, key, _) => Some(BookAddr::new(NetAddr::TorV3(*key), *port)),
+            PeerAddr::Host(..) => None,
+        }
     }
 
     pub(crate) fn from_socket(sock: SocketAddr) -> PeerAddr {
@@ -137,9 +171,103 @@ impl PeerAddr {
     /// The normalised text form, used as the peer's name and map key.
     pub(crate) fn key(&self) -> &str {
         match self {
-            PeerAddr::Socket(_, k) | PeerAddr::Host(_, _, k) => k,
+            PeerAddr::Socket(_, k) | PeerAddr::Host(_, _, k) | PeerAddr::Onion(_, _, _, k) => k,
         }
     }
+}
+
+/// The version byte of Tor v3 onion addresses.
+const ONION_V3: u8 = 3;
+
+/// The `.onion` host name of a Tor v3 onion service (rend-spec-v3: the base32 of the public
+/// key, a two-byte checksum and the version, then `.onion`).
+pub fn onion_host(key: &[u8; 32]) -> String {
+    let mut bytes = key.to_vec();
+    bytes.extend_from_slice(&onion_checksum(key));
+    bytes.push(ONION_V3);
+    let mut host = base32(&bytes);
+    host.push_str(".onion");
+    host
+}
+
+/// The public key of a Tor v3 `.onion` host name (without a port); the error says why it is
+/// not one. Checks the length (56 base32 characters), the version and the checksum.
+pub fn onion_key(host: &str) -> std::result::Result<[u8; 32], &'static str> {
+    let lower = host.to_ascii_lowercase();
+    let label = lower.strip_suffix('.').unwrap_or(&lower);
+    let Some(label) = label.strip_suffix(".onion") else {
+        return Err("not an onion address (NAME.onion)");
+    };
+    if label.len() == 16 && base32_decode(label).is_some() {
+        return Err(
+            "a Tor v2 onion address: Tor no longer reaches v2 onion services (v3 names have 56 \
+             characters)",
+        );
+    }
+    if label.len() != 56 || label.contains('.') {
+        return Err("not a Tor v3 onion address (56 base32 characters before .onion)");
+    }
+    let bytes = base32_decode(label).ok_or("not a Tor v3 onion address (invalid base32)")?;
+    let mut key = [0u8; 32];
+    key.copy_from_slice(&bytes[..32]);
+    if bytes[34] != ONION_V3 {
+        return Err("not a Tor v3 onion address (wrong version byte)");
+    }
+    if bytes[32..34] != onion_checksum(&key) {
+        return Err("not a Tor v3 onion address (its checksum is wrong: a typo?)");
+    }
+    Ok(key)
+}
+
+/// `SHA3-256(".onion checksum" | key | version)[..2]`.
+fn onion_checksum(key: &[u8; 32]) -> [u8; 2] {
+    use sha3::{Digest, Sha3_256};
+    let mut h = Sha3_256::new();
+    h.update(b".onion checksum");
+    h.update(key);
+    h.update([ONION_V3]);
+    let digest = h.finalize();
+    [digest[0], digest[1]]
+}
+
+const BASE32: &[u8; 32] = b"abcdefghijklmnopqrstuvwxyz234567";
+
+/// RFC 4648 base32, lower case, without padding.
+fn base32(bytes: &[u8]) -> String {
+    let mut out = String::with_capacity(bytes.len().div_ceil(5) * 8);
+    let (mut acc, mut bits) = (0u32, 0u32);
+    for &b in bytes {
+        acc = (acc << 8) | u32::from(b);
+        bits += 8;
+        while bits >= 5 {
+            bits -= 5;
+            out.push(char::from(BASE32[((acc >> bits) & 31) as usize]));
+        }
+    }
+    if bits > 0 {
+        out.push(char::from(BASE32[((acc << (5 - bits)) & 31) as usize]));
+    }
+    out
+}
+
+/// The bytes of lower-case, unpadded base32 whose length is a multiple of 8 characters.
+fn base32_decode(text: &str) -> Option<Vec<u8>> {
+    if text.len() % 8 != 0 {
+        return None;
+    }
+    let mut out = Vec::with_capacity(text.len() * 5 / 8);
+    let (mut acc, mut bits) = (0u32, 0u32);
+    for c in text.bytes() {
+        let v = BASE32.iter().position(|&b| b == c)? as u32;
+        acc = (acc << 5) | v;
+        bits += 5;
+        if bits >= 8 {
+            bits -= 8;
+            out.push((acc >> bits) as u8);
+        }
+        acc &= (1 << bits) - 1;
+    }
+    Some(out)
 }
 
 /// Longest address text accepted (a 253-byte host name, `:`, five digits, brackets).
@@ -265,7 +393,9 @@ pub fn is_bad_port(port: u16) -> bool {
 }
 
 /// Parses and normalises a peer address as `add_peer` does (`1.2.3.4:8333`,
-/// `[2001:db8::1]:8333`, `host.example:8333`; host names lower-cased), without adding it.
+/// `[2001:db8::1]:8333`, `host.example:8333`, a Tor v3 `NAME.onion:8333`; host names
+/// lower-cased), without adding it. (`add_peer` takes an onion address only when an onion
+/// proxy is configured.)
 ///
 /// ```
 /// assert_eq!(btcclient_manager::parse_peer_address("[::ffff:1.2.3.4]:8333").unwrap(), "1.2.3.4:8333");
@@ -473,16 +603,23 @@ mod tests {
         let e = reason("[fe80::1%eth0]:8333");
         assert!(e.contains("zone"), "{e}");
         assert!(e.contains("eth0"), "{e}");
-        // An onion name is refused, never handed to the resolver (a DNS leak).
-        for onion in [
-            "pg6mmjiyjmcrsslvykfwnntlaru7p5svn6y2ymmju6nubxndf4pscryd.onion:8333",
-            "EXAMPLE.ONION.:8333",
+        // A name under .onion is an onion address or nothing: never a host name for the
+        // resolver (a DNS leak).
+        for (onion, what) in [
+            ("EXAMPLE.ONION.:8333", "56 base32 characters"),
+            ("expyuzz4wqqyqhjn.onion:8333", "v2"),
+            (
+                "www.pg6mmjiyjmcrsslvykfwnntlaru7p5svn6y2ymmju6nubxndf4pscryd.onion:8333",
+                "56 base32",
+            ),
+            // One character changed: the checksum catches it.
+            (
+                "pg6mmkiyjmcrsslvykfwnntlaru7p5svn6y2ymmju6nubxndf4pscryd.onion:8333",
+                "checksum",
+            ),
         ] {
             let e = reason(onion);
-            assert!(
-                e.contains("Tor proxy") && e.contains("never looked up"),
-                "{e}"
-            );
+            assert!(e.contains(what), "{onion}: {e}");
         }
         assert!(parse_peer_address("onion.example.org:8333").is_ok());
         // A huge input is cut, and its length said.
@@ -490,6 +627,43 @@ mod tests {
         let e = reason(&huge);
         assert!(e.len() < 300, "{} bytes of error", e.len());
         assert!(e.contains("204800 bytes"), "{e}");
+    }
+
+    #[test]
+    fn tor_v3_onion_names_and_keys() {
+        // Real v3 names (the Tor Project's and DuckDuckGo's services), upper or lower case,
+        // with or without the final dot, round-trip through their keys.
+        for name in [
+            "2gzyxa5ihm7nsggfxnu52rck2vv4rvmdlkiu3zzui5du4xyclen53wid.onion",
+            "duckduckgogg42xjoc72x3sjasowoarfbgcmvfimaftt6twagswzczad.onion",
+            "pg6mmjiyjmcrsslvykfwnntlaru7p5svn6y2ymmju6nubxndf4pscryd.onion",
+        ] {
+            let key = onion_key(name).expect(name);
+            assert_eq!(onion_host(&key), name);
+            assert_eq!(onion_key(&format!("{}.", name.to_uppercase())), Ok(key));
+            let peer = PeerAddr::parse(&format!("{}:8333", name.to_uppercase())).expect(name);
+            assert_eq!(peer.key(), format!("{name}:8333"));
+            assert!(peer.is_onion());
+            assert_eq!(
+                peer.book_addr(),
+                Some(BookAddr::new(NetAddr::TorV3(key), 8333))
+            );
+        }
+        // Any key has its name, and the book shows onion entries by it.
+        for key in [[0u8; 32], [0xff; 32], [0x5a; 32]] {
+            let name = onion_host(&key);
+            assert_eq!(name.len(), 56 + 6);
+            assert_eq!(onion_key(&name), Ok(key));
+            assert_eq!(NetAddr::TorV3(key).to_string(), name);
+            assert_eq!(
+                PeerAddr::from_book(BookAddr::new(NetAddr::TorV3(key), 8333)).key(),
+                format!("{name}:8333")
+            );
+        }
+        assert_eq!(
+            onion_key("example.org"),
+            Err("not an onion address (NAME.onion)")
+        );
     }
 
     #[test]

@@ -1,7 +1,6 @@
 //! `BtcClient`: the public entry point, and the peer table it manages.
 
 use std::collections::{HashMap, HashSet};
-use std::net::SocketAddr;
 use std::path::Path;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, Weak};
@@ -18,10 +17,11 @@ use tokio_util::task::TaskTracker;
 use tracing::{debug, info, warn, Instrument};
 
 use crate::addrbook::{AddrBook, Admission, BookAddr, BookStats, NetAddr, PeersDatImport, Source};
-use crate::address::{is_bad_port, is_routable, network_group, PeerAddr};
+use crate::address::{is_bad_port, is_routable, PeerAddr};
 use crate::config::{Config, Delivery};
 use crate::connection::Events;
 use crate::dispatch::{in_callback_of, run_concurrent, spawn_serialized, Deliverer, Event, Gate};
+use crate::error::ConnectFailure;
 use crate::listeners::DisconnectReason;
 use crate::peer::{lock, ManagedPeer, PeerSnapshot, PeerStatus};
 use crate::{Error, Result};
@@ -73,7 +73,7 @@ fn empty_book(config: &Config) -> AddrBook {
 
 fn book_admission(config: &Config) -> Admission {
     Admission {
-        onion: false,
+        onion: config.proxy_for_onion().is_some(),
         local: config.allow_local_addresses,
     }
 }
@@ -464,14 +464,23 @@ impl BtcClient {
         self.shared().handle.block_on(self.stop(timeout))
     }
 
-    /// Adds a peer by `host:port`, `ipv4:port` or `[ipv6]:port` and starts connecting to it
-    /// in the background (a host name is resolved when dialled). Returns its handle.
+    /// Adds a peer by `host:port`, `ipv4:port`, `[ipv6]:port` or a Tor v3 `name.onion:port`
+    /// and starts connecting to it in the background (a host name is resolved when dialled,
+    /// by the proxy if one is set). Returns its handle.
     ///
-    /// Errors: [`Error::InvalidAddress`], [`Error::ClientNotStarted`],
+    /// Errors: [`Error::InvalidAddress`] (also for an onion address when no onion proxy is
+    /// configured), [`Error::ClientNotStarted`],
     /// [`Error::PeerAlreadyExists`], [`Error::MaxPeersReached`].
     pub fn add_peer(&self, addr: &str) -> Result<ManagedPeer> {
         let target = PeerAddr::parse(addr)?;
         let shared = self.shared();
+        if target.is_onion() && shared.config.proxy_for_onion().is_none() {
+            return Err(Error::InvalidAddress {
+                addr: target.key().to_owned(),
+                reason: "an onion address is reachable only through Tor: set onion_proxy (or \
+                         proxy) to Tor's SOCKS5 port; it is never looked up in DNS",
+            });
+        }
         let mut state = lock(&shared.state);
         let run = match &mut *state {
             State::Running(run) => run,
@@ -566,8 +575,10 @@ impl BtcClient {
         lock(&self.shared().book).stats()
     }
 
-    /// What the DNS seeds asked in the current run answered so far, in the order asked: the
-    /// addresses each added to the book, or why it did not answer. Empty when none was asked
+    /// What the DNS seeds asked in the current run answered so far, in the order they
+    /// answered: the addresses each added to the book, or why it did not answer. (With a
+    /// proxy, a seed is asked through it and its answer is what the node the proxy reached
+    /// under the seed's name told us.) Empty when none was asked
     /// (the book was not short, or seeding is off).
     pub fn dns_seed_answers(&self) -> Vec<DnsSeedAnswer> {
         lock(&self.shared().dns_answers).clone()
@@ -693,33 +704,41 @@ impl DroppedList {
 }
 
 /// Decides whether a discovered address becomes a peer: it must be new, routable and in a
-/// network group no other peer occupies (the last two unless local addresses are allowed).
-/// Returns the peer address and the group it takes.
+/// network group no other peer occupies (the last two unless local addresses are allowed);
+/// an onion address only when `onion` (an onion proxy is configured). Returns the peer
+/// address and the group it takes.
 fn admit(
-    sock: SocketAddr,
+    addr: BookAddr,
+    onion: bool,
     allow_local: bool,
     taken: impl Fn(&str) -> bool,
     discovered_groups: &HashSet<Vec<u8>>,
     user_group: impl Fn(&[u8]) -> bool,
 ) -> Option<(PeerAddr, Option<Vec<u8>>)> {
-    if sock.port() == 0 || is_bad_port(sock.port()) {
+    if addr.port == 0 || is_bad_port(addr.port) {
         return None;
     }
-    let ip = sock.ip();
-    if ip.is_unspecified() || ip.is_multicast() || ip == std::net::Ipv4Addr::BROADCAST {
-        return None;
-    }
-    if !allow_local && !is_routable(sock.ip()) {
-        return None;
-    }
-    let target = PeerAddr::from_socket(sock);
+    let target = match addr.socket_addr() {
+        Some(sock) => {
+            let ip = sock.ip();
+            if ip.is_unspecified() || ip.is_multicast() || ip == std::net::Ipv4Addr::BROADCAST {
+                return None;
+            }
+            if !allow_local && !is_routable(ip) {
+                return None;
+            }
+            PeerAddr::from_socket(sock)
+        }
+        None if onion => PeerAddr::from_book(addr),
+        None => return None,
+    };
     if taken(target.key()) {
         return None;
     }
     if allow_local {
         return Some((target, None));
     }
-    let group = network_group(sock.ip());
+    let group = addr.net.group();
     if discovered_groups.contains(&group) || user_group(&group) {
         return None;
     }
@@ -836,19 +855,28 @@ impl Shared {
     }
 
     /// Records the outcome of a connection attempt in the address book: a finished handshake
-    /// marks the address good (it moves to the tried table; an address the user added enters
-    /// the book first), a failed attempt counts against it.
-    pub(crate) fn book_outcome(&self, peer: &ManagedPeer, connected: Option<ServiceFlags>) {
-        let sock = match (peer.resolved(), peer.target()) {
-            (Some(sock), _) => sock,
-            (None, PeerAddr::Socket(sock, _)) => *sock,
-            (None, PeerAddr::Host(..)) => return,
+    /// (`outcome` Ok, with the services the peer announced) marks the address good (it moves
+    /// to the tried table; an address the user added enters the book first), a failed attempt
+    /// counts against it, unless the proxy failed: then the peer was not tried at all (as
+    /// Core, which does not count an attempt whose proxy could not be reached), and a proxy
+    /// outage leaves the book as it was.
+    pub(crate) fn book_outcome(
+        &self,
+        peer: &ManagedPeer,
+        outcome: std::result::Result<ServiceFlags, &ConnectFailure>,
+    ) {
+        if outcome.is_err_and(ConnectFailure::is_proxy_failure) {
+            return;
+        }
+        let addr = match (peer.resolved(), peer.target().book_addr()) {
+            (Some(sock), _) => BookAddr::from(sock),
+            (None, Some(addr)) => addr,
+            (None, None) => return,
         };
-        let addr = BookAddr::from(sock);
         let now = unix_now();
         let mut book = lock(&self.book);
-        match connected {
-            Some(mut services) => {
+        match outcome {
+            Ok(mut services) => {
                 if lock(&self.v1_only).contains(peer.addr()) {
                     services = without_p2p_v2(services);
                 }
@@ -864,7 +892,7 @@ impl Shared {
                 book.set_services(&addr, services);
                 book.good(&addr, now);
             }
-            None => {
+            Err(_) => {
                 book.attempt(&addr, true, now);
             }
         }
@@ -880,11 +908,11 @@ impl Shared {
         if !peer.is_discovered() {
             return true;
         }
-        match peer.target() {
-            PeerAddr::Socket(sock, _) => lock(&self.book)
-                .get(&BookAddr::from(*sock))
+        match peer.target().book_addr() {
+            Some(addr) => lock(&self.book)
+                .get(&addr)
                 .is_some_and(|e| e.services.has(ServiceFlags::P2P_V2)),
-            PeerAddr::Host(..) => false,
+            None => false,
         }
     }
 
@@ -892,12 +920,11 @@ impl Shared {
     /// `NODE_P2P_V2` for its address in the book.
     pub(crate) fn remember_v1_only(&self, peer: &ManagedPeer) {
         lock(&self.v1_only).insert(peer.addr().to_owned());
-        let sock = match (peer.resolved(), peer.target()) {
-            (Some(sock), _) => sock,
-            (None, PeerAddr::Socket(sock, _)) => *sock,
-            (None, PeerAddr::Host(..)) => return,
+        let addr = match (peer.resolved(), peer.target().book_addr()) {
+            (Some(sock), _) => BookAddr::from(sock),
+            (None, Some(addr)) => addr,
+            (None, None) => return,
         };
-        let addr = BookAddr::from(sock);
         let mut book = lock(&self.book);
         if let Some(services) = book.get(&addr).map(|e| e.services) {
             book.set_services(&addr, without_p2p_v2(services));
@@ -939,6 +966,7 @@ impl Shared {
             return 0;
         }
         let allow_local = self.config.allow_local_addresses;
+        let onion = self.config.proxy_for_onion().is_some();
         let target = self.config.target_outbound.unwrap_or(self.config.max_peers);
         let mut state = lock(&self.state);
         let run = match &mut *state {
@@ -949,10 +977,7 @@ impl Shared {
             .peers
             .values()
             .filter(|p| !p.is_discovered())
-            .filter_map(|p| match p.target() {
-                PeerAddr::Socket(s, _) => Some(network_group(s.ip())),
-                PeerAddr::Host(..) => None,
-            })
+            .filter_map(|p| p.target().book_addr().map(|a| a.net.group()))
             .collect();
         let now = unix_now();
         let mut rng = rand::thread_rng();
@@ -966,9 +991,15 @@ impl Shared {
             let taken = |key: &str| run.peers.contains_key(key) || run.dropped.contains(key);
             let user_group = |g: &[u8]| user_groups.contains(g);
             let acceptable = |entry: &crate::addrbook::AddrEntry| {
-                entry.addr.socket_addr().is_some_and(|sock| {
-                    admit(sock, allow_local, taken, &run.groups, user_group).is_some()
-                })
+                admit(
+                    entry.addr,
+                    onion,
+                    allow_local,
+                    taken,
+                    &run.groups,
+                    user_group,
+                )
+                .is_some()
             };
             let mut picked = None;
             if run.tried_first {
@@ -979,8 +1010,7 @@ impl Shared {
                 picked = book.select(now, &mut rng, acceptable);
             }
             let Some((target, group)) = picked
-                .and_then(|e| e.addr.socket_addr())
-                .and_then(|sock| admit(sock, allow_local, taken, &run.groups, user_group))
+                .and_then(|e| admit(e.addr, onion, allow_local, taken, &run.groups, user_group))
             else {
                 break;
             };
@@ -1080,6 +1110,18 @@ async fn seed_from_dns(
             Some(_) => {}
         }
     }
+    if let Some(shared) = weak.upgrade().filter(|s| s.config.proxy.is_some()) {
+        // Through the proxy, nothing is resolved here: each seed is asked over an
+        // address-fetch connection to its name, all at once (each waits for its answer).
+        let fetches = seeds
+            .into_iter()
+            .map(|seed| fetch_from_seed(&shared, generation, &cancel, seed));
+        tokio::select! {
+            _ = cancel.cancelled() => {}
+            _ = futures_util::future::join_all(fetches) => {}
+        }
+        return;
+    }
     for seed in seeds {
         let answer = tokio::select! {
             _ = cancel.cancelled() => return,
@@ -1103,6 +1145,57 @@ async fn seed_from_dns(
     }
 }
 
+/// How long an address-fetch connection to a DNS seed waits for its answer (Bitcoin Core
+/// answers `getaddr` after a random delay of tens of seconds).
+const ADDR_FETCH_WAIT: Duration = Duration::from_secs(120);
+
+/// Asks one DNS seed through the proxy, as Bitcoin Core does with `-proxy`: a short
+/// connection to `seed` at the network's port (the proxy resolves the name and reaches one
+/// of the seed's nodes), `getaddr`, and its answer into the book with the seed as source.
+async fn fetch_from_seed(
+    shared: &Arc<Shared>,
+    generation: u64,
+    cancel: &CancellationToken,
+    seed: String,
+) {
+    let port = shared.config.network.default_port();
+    let result = match PeerAddr::parse(&format!("{seed}:{port}")) {
+        Err(e) => Err(e.to_string()),
+        Ok(target) => {
+            let peer = ManagedPeer::new(
+                0,
+                target,
+                true,
+                None,
+                cancel.child_token(),
+                &shared.config,
+                generation,
+                WeakClient::default(),
+            );
+            let span = tracing::info_span!("addr-fetch", seed = %seed);
+            crate::connection::fetch_addresses(shared, &peer, ADDR_FETCH_WAIT)
+                .instrument(span)
+                .await
+                .map(|heard| {
+                    let added = shared.hear(generation, Source::seed(&seed), &heard);
+                    info!(
+                        seed,
+                        answered = heard.len(),
+                        added,
+                        "DNS seed answered through the proxy"
+                    );
+                    added
+                })
+        }
+    };
+    if let Err(e) = &result {
+        info!(seed, "DNS seed did not answer through the proxy: {e}");
+    }
+    if shared.connected_in(generation).is_some() {
+        lock(&shared.dns_answers).push(DnsSeedAnswer { seed, result });
+    }
+}
+
 /// What one DNS seed answered ([`BtcClient::dns_seed_answers`]).
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct DnsSeedAnswer {
@@ -1115,6 +1208,8 @@ pub struct DnsSeedAnswer {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::address::network_group;
+    use std::net::SocketAddr;
 
     fn run(addrs: &[&str], allow_local: bool, user: &[&str]) -> Vec<String> {
         let mut groups = HashSet::new();
@@ -1126,9 +1221,14 @@ mod tests {
                 user.iter()
                     .any(|u| network_group(u.parse::<SocketAddr>().expect("addr").ip()) == g)
             };
-            if let Some((t, g)) =
-                admit(sock, allow_local, |k| keys.contains(k), &groups, user_group)
-            {
+            if let Some((t, g)) = admit(
+                BookAddr::from(sock),
+                false,
+                allow_local,
+                |k| keys.contains(k),
+                &groups,
+                user_group,
+            ) {
                 if let Some(g) = g {
                     groups.insert(g);
                 }
@@ -1217,6 +1317,31 @@ mod tests {
         ];
         assert!(run(&bad, false, &[]).is_empty());
         assert!(run(&bad, true, &[]).is_empty());
+    }
+}
+
+#[cfg(test)]
+mod onion_tests {
+    use super::*;
+
+    #[test]
+    fn onion_addresses_are_admitted_only_with_an_onion_proxy_one_per_group() {
+        let onion = |first: u8, port: u16| BookAddr::new(NetAddr::TorV3([first; 32]), port);
+        let none = |_: &str| false;
+        let no_user = |_: &[u8]| false;
+        let mut groups = HashSet::new();
+        assert!(admit(onion(0x10, 8333), false, false, none, &groups, no_user).is_none());
+        let (target, group) =
+            admit(onion(0x10, 8333), true, false, none, &groups, no_user).expect("admitted");
+        assert!(target.key().ends_with(".onion:8333"), "{}", target.key());
+        assert_eq!(group, Some(vec![b'o', 0x10]));
+        groups.insert(vec![b'o', 0x10]);
+        // The same group (the key's first four bits) is taken; another is not.
+        assert!(admit(onion(0x1f, 8333), true, false, none, &groups, no_user).is_none());
+        assert!(admit(onion(0x20, 8333), true, false, none, &groups, no_user).is_some());
+        // Bad ports and port 0 are never dialled, onion or not.
+        assert!(admit(onion(0x20, 22), true, true, none, &groups, no_user).is_none());
+        assert!(admit(onion(0x20, 0), true, true, none, &groups, no_user).is_none());
     }
 }
 

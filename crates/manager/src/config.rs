@@ -11,6 +11,7 @@ use btcclient_wire::WireConfig;
 use crate::dialer::{Dialer, TcpDialer};
 use crate::dns::SharedResolver;
 use crate::listeners::Listeners;
+use crate::socks5::Proxy;
 use crate::{Error, Result};
 
 /// The network to speak: one of the public ones, or a private network by its magic bytes.
@@ -222,7 +223,10 @@ pub struct Config {
     /// the network's ([`crate::dns::default_dns_seeds`]; none for regtest); `Some(vec![])`:
     /// none. Each seed's A/AAAA records enter the book with the network's default port.
     pub dns_seeds: Option<Vec<String>>,
-    /// Resolves DNS seed names. Default the system's resolver.
+    /// Resolves host names the client looks up itself: peers added by host name and DNS
+    /// seeds when no proxy is set, and a proxy's own host name. Never asked for an onion
+    /// address, nor for anything else while [`proxy`](Self::proxy) is set. Default the
+    /// system's resolver.
     pub resolver: SharedResolver,
     /// How long after `start` the DNS seeds are asked when the address book is not empty
     /// but fewer than 2 peers are connected by then (an empty book asks them at once; a book
@@ -250,6 +254,17 @@ pub struct Config {
     pub transport: Transport,
     /// The callbacks.
     pub listeners: Listeners,
+    /// A SOCKS5 proxy that carries every connection (Bitcoin Core's `-proxy`): peers named
+    /// by host name go to it as domain-name requests (it resolves them: nothing is looked up
+    /// locally), DNS seeds are asked through it (a short connection to the seed's name, as
+    /// Core does), and, unless [`onion_proxy`](Self::onion_proxy) is set, onion addresses
+    /// too. Default `None`: direct connections.
+    pub proxy: Option<Proxy>,
+    /// The SOCKS5 proxy for Tor onion addresses (Bitcoin Core's `-onion`), usually Tor's
+    /// (`127.0.0.1:9050`); `None` (the default) uses [`proxy`](Self::proxy) if it is set.
+    /// With neither, onion addresses are refused by `add_peer` and not kept in the address
+    /// book.
+    pub onion_proxy: Option<Proxy>,
 }
 
 pub use btcclient_wire::{MIN_PEER_PROTOCOL_VERSION, PROTOCOL_VERSION};
@@ -289,6 +304,8 @@ impl Default for Config {
             delivery: Delivery::Serialized,
             transport: Transport::V2Preferred,
             listeners: Listeners::default(),
+            proxy: None,
+            onion_proxy: None,
         }
     }
 }
@@ -311,6 +328,12 @@ impl Config {
                 .map(|s| (*s).to_owned())
                 .collect(),
         }
+    }
+
+    /// The proxy onion addresses go through: [`Config::onion_proxy`], else
+    /// [`Config::proxy`]; `None` when onion addresses cannot be reached.
+    pub fn proxy_for_onion(&self) -> Option<&Proxy> {
+        self.onion_proxy.as_ref().or(self.proxy.as_ref())
     }
 
     /// A builder starting from the defaults.
@@ -422,6 +445,11 @@ impl Config {
                 return Err(invalid("network", "custom magic must not be all zeros"));
             }
         }
+        for (field, proxy) in [("proxy", &self.proxy), ("onion_proxy", &self.onion_proxy)] {
+            if let Some(proxy) = proxy {
+                proxy.validate().map_err(|reason| invalid(field, reason))?;
+            }
+        }
         Ok(())
     }
 
@@ -510,6 +538,10 @@ impl ConfigBuilder {
         transport: Transport;
         /// Sets [`Config::listeners`].
         listeners: Listeners;
+        /// Sets [`Config::proxy`].
+        proxy: Option<Proxy>;
+        /// Sets [`Config::onion_proxy`].
+        onion_proxy: Option<Proxy>;
     }
 
     /// Sets [`Config::user_agent`].
@@ -522,5 +554,48 @@ impl ConfigBuilder {
     pub fn build(self) -> Result<Config> {
         self.config.validate()?;
         Ok(self.config)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn proxies_are_checked_and_onion_addresses_use_the_proxy_unless_told_otherwise() {
+        let tor = Proxy::parse("127.0.0.1:9050").expect("proxy");
+        let other = Proxy::parse("127.0.0.1:1080").expect("proxy");
+        assert_eq!(Config::default().proxy_for_onion(), None);
+        let c = Config::builder()
+            .proxy(Some(tor.clone()))
+            .build()
+            .expect("valid");
+        assert_eq!(c.proxy_for_onion(), Some(&tor));
+        let c = Config::builder()
+            .proxy(Some(other))
+            .onion_proxy(Some(tor.clone()))
+            .build()
+            .expect("valid");
+        assert_eq!(c.proxy_for_onion(), Some(&tor));
+        let long = tor.clone().with_credentials("u".repeat(256), "p");
+        let e = Config::builder()
+            .proxy(Some(long))
+            .build()
+            .expect_err("too long");
+        assert_eq!(
+            e.to_string(),
+            "invalid config: proxy: the proxy username must be 1 to 255 bytes (is 256)"
+        );
+        let mut no_port = tor;
+        no_port.port = 0;
+        let e = Config::builder()
+            .onion_proxy(Some(no_port))
+            .build()
+            .expect_err("port 0");
+        assert!(
+            e.to_string()
+                .starts_with("invalid config: onion_proxy: 127.0.0.1:0: the proxy's port"),
+            "{e}"
+        );
     }
 }

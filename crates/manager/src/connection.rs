@@ -6,7 +6,7 @@ use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-use bitcoin::p2p::address::{AddrV2Message, Address};
+use bitcoin::p2p::address::{AddrV2, AddrV2Message, Address};
 use bitcoin::p2p::message::NetworkMessage;
 use bitcoin::p2p::message_network::VersionMessage;
 use bitcoin::p2p::ServiceFlags;
@@ -32,6 +32,7 @@ use crate::lifecycle::{Action, AttemptFailure, Input};
 use crate::listeners::DisconnectReason;
 use crate::peer::{ManagedPeer, Outbox, PeerInfo, Taken};
 use crate::socket::SocketWriter;
+use crate::socks5::{self, Proxy, Target};
 
 /// A connection whose handshake finished. Generic over the stream so that the handshake and
 /// the session can run over any transport (TCP here; an in-memory pipe in the fuzz target).
@@ -118,7 +119,7 @@ pub(crate) async fn run_peer(shared: Arc<Shared>, peer: ManagedPeer, events: Eve
             _ = cancel.cancelled() => break,
         };
         let Ok(attempt) = attempt else { break };
-        shared.book_outcome(&peer, attempt.as_ref().ok().map(|c| c.info.services));
+        shared.book_outcome(&peer, attempt.as_ref().map(|c| c.info.services));
         let next = match attempt {
             Err(failure) => {
                 // Reported even when a stop follows at once (a `wait_connected` woken by this
@@ -156,38 +157,77 @@ pub(crate) async fn run_peer(shared: Arc<Shared>, peer: ManagedPeer, events: Eve
     let _ = events.carry_out(&peer, actions).await;
 }
 
+/// The first address of `host` from the configured resolver (IPv4 first, as most nodes
+/// are reachable over it), within `within`.
 async fn resolve(
-    peer: &ManagedPeer,
-    connection_timeout: Duration,
-) -> Result<SocketAddr, ConnectFailure> {
-    match peer.target() {
-        PeerAddr::Socket(sock, _) => Ok(*sock),
-        PeerAddr::Host(host, port, _) => {
-            let lookup = tokio::net::lookup_host((host.as_str(), *port));
-            let addrs = timeout(connection_timeout, lookup)
-                .await
-                .map_err(|_| ConnectFailure::Resolve("timed out".into()))?
-                .map_err(|e| ConnectFailure::Resolve(e.to_string()))?;
-            let mut addrs: Vec<SocketAddr> = addrs.collect();
-            // Prefer IPv4, as most nodes are reachable over it.
-            addrs.sort_by_key(|a| a.is_ipv6());
-            addrs
-                .into_iter()
-                .next()
-                .ok_or_else(|| ConnectFailure::Resolve("no addresses".into()))
-        }
-    }
+    shared: &Shared,
+    host: &str,
+    port: u16,
+    within: Duration,
+) -> Result<SocketAddr, String> {
+    let mut ips = timeout(within, shared.config.resolver.0.resolve(host))
+        .await
+        .map_err(|_| "timed out".to_owned())?
+        .map_err(|e| e.to_string())?;
+    ips.sort_by_key(|ip| ip.is_ipv6());
+    ips.first()
+        .map(|ip| SocketAddr::new(*ip, port))
+        .ok_or_else(|| "no addresses".to_owned())
 }
 
-/// Opens a TCP stream to the peer: resolves its name and dials it through the configured
-/// [`Dialer`](crate::Dialer). Returns the stream and the socket address dialled (the address
-/// our `version` names as the peer's).
+/// Opens a TCP stream to the peer: directly (resolving a host name with the configured
+/// resolver, dialling through the configured [`Dialer`](crate::Dialer)), or through the
+/// SOCKS5 proxy that [`Config`](crate::Config) names for it, which then resolves host names
+/// itself. Returns the stream and the peer's socket address if known (the address our
+/// `version` names as the peer's; `None` for a host name or an onion service reached through
+/// a proxy).
 async fn open_stream(
     shared: &Shared,
     peer: &ManagedPeer,
 ) -> Result<(tokio::net::TcpStream, Option<SocketAddr>), ConnectFailure> {
     let config = &shared.config;
-    let addr = resolve(peer, config.connection_timeout).await?;
+    let (proxy, target) = match peer.target() {
+        PeerAddr::Onion(host, port, _, _) => match config.proxy_for_onion() {
+            Some(proxy) => (proxy, Target::Domain(host.clone(), *port)),
+            // `add_peer` refuses them and the address book keeps none then: never resolved.
+            None => {
+                return Err(ConnectFailure::Resolve(
+                    "an onion address is reachable only through a Tor proxy (onion_proxy)".into(),
+                ))
+            }
+        },
+        PeerAddr::Host(host, port, _) => match &config.proxy {
+            Some(proxy) => (proxy, Target::Domain(host.clone(), *port)),
+            None => {
+                let addr = resolve(shared, host, *port, config.connection_timeout)
+                    .await
+                    .map_err(ConnectFailure::Resolve)?;
+                return dial(shared, peer, addr).await;
+            }
+        },
+        PeerAddr::Socket(sock, _) => match &config.proxy {
+            Some(proxy) => (proxy, Target::Addr(*sock)),
+            None => return dial(shared, peer, *sock).await,
+        },
+    };
+    let addr = match target {
+        Target::Addr(addr) => {
+            peer.set_resolved(addr);
+            Some(addr)
+        }
+        Target::Domain(..) => None,
+    };
+    let stream = dial_through(shared, proxy, &target).await?;
+    Ok((stream, addr))
+}
+
+/// Dials `addr` directly.
+async fn dial(
+    shared: &Shared,
+    peer: &ManagedPeer,
+    addr: SocketAddr,
+) -> Result<(tokio::net::TcpStream, Option<SocketAddr>), ConnectFailure> {
+    let config = &shared.config;
     peer.set_resolved(addr);
     debug!(%addr, "dialling");
     let stream = timeout(config.connection_timeout, config.dialer.connect(addr))
@@ -195,6 +235,42 @@ async fn open_stream(
         .map_err(|_| ConnectFailure::DialTimeout)?
         .map_err(|e| ConnectFailure::Dial(e.to_string()))?;
     Ok((stream, Some(addr)))
+}
+
+/// Connects to `target` through `proxy`: the TCP connection to the proxy (through the
+/// [`Dialer`](crate::Dialer)), then the SOCKS5 exchange, each within the connection timeout.
+/// Failing to reach the proxy is the proxy's failure; a SOCKS5 exchange that does not end in
+/// time (it includes the proxy's own connection to the peer) is a connect timeout, as Core
+/// counts it.
+async fn dial_through(
+    shared: &Shared,
+    proxy: &Proxy,
+    target: &Target,
+) -> Result<tokio::net::TcpStream, ConnectFailure> {
+    let config = &shared.config;
+    let name = proxy.to_string();
+    let proxy_failed = |reason: String| ConnectFailure::Proxy {
+        proxy: name.clone(),
+        reason,
+    };
+    let proxy_addr = match proxy.socket_addr() {
+        Some(addr) => addr,
+        None => resolve(shared, &proxy.host, proxy.port, config.connection_timeout)
+            .await
+            .map_err(|e| proxy_failed(format!("cannot resolve the proxy's host name: {e}")))?,
+    };
+    debug!(%target, proxy = %name, "dialling through the proxy");
+    let mut stream = timeout(config.connection_timeout, config.dialer.connect(proxy_addr))
+        .await
+        .map_err(|_| proxy_failed("connecting to the proxy timed out".into()))?
+        .map_err(|e| proxy_failed(format!("cannot connect to the proxy: {e}")))?;
+    timeout(
+        config.connection_timeout,
+        socks5::handshake(&mut stream, &name, target, &proxy.credentials),
+    )
+    .await
+    .map_err(|_| ConnectFailure::DialTimeout)??;
+    Ok(stream)
 }
 
 /// Connects with the transport [`Config::transport`](crate::Config::transport) chooses,
@@ -310,6 +386,72 @@ fn v2_failure(e: WireError) -> Fallback {
         WireError::V2Handshake { cause, .. } => ConnectFailure::V2Handshake(cause.to_string()),
         other => ConnectFailure::V2Handshake(other.to_string()),
     })
+}
+
+/// Asks a node for addresses over a short connection, as Bitcoin Core's addr-fetch
+/// connections do (with a proxy, this is how a DNS seed is asked: a connection to its host
+/// name through the proxy). Connects as to any peer, finishes the handshake, sends
+/// `getaddr`, then waits up to `wait` for an `addr`/`addrv2` of more than one address (a
+/// single one is a node announcing itself) and disconnects. Returns the addresses heard that
+/// may go to the address book.
+pub(crate) async fn fetch_addresses(
+    shared: &Shared,
+    peer: &ManagedPeer,
+    wait: Duration,
+) -> Result<Vec<AddrV2Message>, String> {
+    let Connection {
+        mut reader,
+        mut writer,
+        ..
+    } = connect(shared, peer).await.map_err(|e| e.to_string())?;
+    debug!("connected; asking for addresses");
+    let frame = |m: NetworkMessage| Frame::from_message(&m).map_err(|e| e.to_string());
+    writer
+        .write_frame(&frame(NetworkMessage::GetAddr)?)
+        .await
+        .map_err(|e| e.to_string())?;
+    let mut heard = Vec::new();
+    let mut received = 0;
+    let answer = timeout(wait, async {
+        loop {
+            let f = match reader.read_frame().await {
+                Ok(Some(f)) => f,
+                Ok(None) | Err(WireError::Truncated { .. }) => {
+                    return Err("closed the connection without answering getaddr".to_owned())
+                }
+                Err(e) => return Err(e.to_string()),
+            };
+            if f.command == commands::PING {
+                if let Ok(NetworkMessage::Ping(nonce)) = f.decode() {
+                    let pong = frame(NetworkMessage::Pong(nonce))?;
+                    writer.write_frame(&pong).await.map_err(|e| e.to_string())?;
+                }
+            } else if f.command == commands::ADDR || f.command == commands::ADDRV2 {
+                let entries: Vec<AddrV2Message> = match f.decode().map_err(|e| e.to_string())? {
+                    NetworkMessage::Addr(list) => {
+                        list.iter().map(|(t, a)| v1_to_v2(*t, a)).collect()
+                    }
+                    NetworkMessage::AddrV2(list) => list,
+                    _ => Vec::new(),
+                };
+                let answered = entries.len() > 1;
+                received += entries.len();
+                heard.extend(entries.into_iter().filter(worth_keeping));
+                // One answer, or at most one message's worth of single announcements.
+                if answered || received >= btcclient_wire::MAX_ADDR_ENTRIES {
+                    return Ok(());
+                }
+            }
+        }
+    })
+    .await;
+    let _ = timeout(Duration::from_secs(1), writer.close()).await;
+    match answer {
+        Ok(Ok(())) => Ok(heard),
+        _ if !heard.is_empty() => Ok(heard),
+        Ok(Err(e)) => Err(e),
+        Err(_) => Err(format!("no addresses within {wait:?}")),
+    }
 }
 
 fn unix_now() -> i64 {
@@ -656,6 +798,22 @@ impl ErrOrStopped for Result<std::convert::Infallible, DisconnectReason> {
     }
 }
 
+/// Whether an address heard of may go to the address book (whose admission rules decide the
+/// rest): one we can dial directly, or a Tor v3 onion service with a port.
+fn worth_keeping(entry: &AddrV2Message) -> bool {
+    dialable(entry).is_some() || (matches!(entry.addr, AddrV2::TorV3(_)) && entry.port != 0)
+}
+
+/// The source of addresses a peer tells us of: its address when known (an IP address or
+/// an onion service); a host name reached through a proxy is "local".
+fn peer_source(peer: &ManagedPeer) -> Source {
+    match (peer.resolved(), peer.target().book_addr()) {
+        (Some(sock), _) => Source::Peer(NetAddr::from_ip(sock.ip())),
+        (None, Some(addr)) => Source::Peer(addr.net),
+        (None, None) => Source::Local,
+    }
+}
+
 fn violation(e: WireError) -> DisconnectReason {
     DisconnectReason::ProtocolViolation(e.to_string())
 }
@@ -703,15 +861,11 @@ async fn handle_frame(
             }
             let heard: Vec<AddrV2Message> = entries[..allowed]
                 .iter()
-                .filter(|e| dialable(e).is_some())
+                .filter(|e| worth_keeping(e))
                 .cloned()
                 .collect();
             if !heard.is_empty() {
-                let source = match peer.resolved() {
-                    Some(sock) => Source::Peer(NetAddr::from_ip(sock.ip())),
-                    None => Source::Local,
-                };
-                shared.hear(peer.shared.run, source, &heard);
+                shared.hear(peer.shared.run, peer_source(peer), &heard);
             }
         }
         if l.on_addr.is_some() {

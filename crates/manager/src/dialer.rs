@@ -1,8 +1,9 @@
 //! How the client opens a TCP connection to a peer: a replaceable [`Dialer`].
 //!
-//! The default, [`TcpDialer`], is `TcpStream::connect`. A proxy (SOCKS5, Tor) or a test that
-//! maps routable addresses to local listeners implements the trait and sets
-//! [`Config::dialer`](crate::Config::dialer).
+//! The default, [`TcpDialer`], is `TcpStream::connect`. A test that maps routable addresses
+//! to local listeners implements the trait and sets [`Config::dialer`](crate::Config::dialer).
+//! With a SOCKS5 proxy ([`Config::proxy`](crate::Config::proxy)) the dialer opens the TCP
+//! connection to the proxy, over which the client then speaks SOCKS5.
 
 use std::fmt;
 use std::future::Future;
@@ -18,7 +19,7 @@ pub type DialFuture<'a> = Pin<Box<dyn Future<Output = io::Result<TcpStream>> + S
 /// Opens the TCP connection to a peer's address. The client bounds every call with its
 /// connection timeout, and runs the handshake over the stream returned.
 pub trait Dialer: Send + Sync + 'static {
-    /// Connects to `addr` (the peer's address as the client knows it).
+    /// Connects to `addr`: the peer's address as the client knows it, or the proxy's.
     fn connect(&self, addr: SocketAddr) -> DialFuture<'_>;
 }
 

@@ -3,8 +3,9 @@
 //! Bitcoin Core bootstraps an empty address book from its network's DNS seeds: each seed's
 //! A/AAAA records are addresses of nodes it crawled and found good. The lists below are Core's
 //! (`src/kernel/chainparams.cpp`); regtest has none. Resolution goes through a [`Resolver`]
-//! the configuration can replace: tests use a fake one, a proxy setup one that never asks the
-//! local resolver.
+//! the configuration can replace (tests use a fake one). With a proxy
+//! ([`Config::proxy`](crate::Config::proxy)) seeds are not resolved here at all: each is asked
+//! through the proxy over a short connection to its name.
 
 use std::fmt;
 use std::future::Future;

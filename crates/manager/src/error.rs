@@ -114,6 +114,25 @@ pub enum ConnectFailure {
     Removed,
     /// The client stopped while `wait_connected` waited.
     ClientStopped,
+    /// The SOCKS5 proxy failed, not the peer: it could not be reached, refused our
+    /// authentication, answered "general failure" (or another code that does not blame the
+    /// destination) or broke the protocol. It does not count against the address in the
+    /// address book nor in the peer's failure streak; the next attempt backs off.
+    Proxy {
+        /// The proxy, as `host:port`.
+        proxy: String,
+        /// What went wrong.
+        reason: String,
+    },
+    /// The SOCKS5 proxy could not reach the peer: its reply blames the destination (network
+    /// or host unreachable, connection refused, TTL expired, a Tor onion-service error). A
+    /// failure of the peer, like a refused direct connection.
+    ProxyRefused {
+        /// The proxy, as `host:port`.
+        proxy: String,
+        /// The SOCKS5 reply code (RFC 1928 §6; Tor's 0xf0–0xf7).
+        code: u8,
+    },
     /// The transport is [`Transport::V2Only`](crate::Transport::V2Only) and the peer does not
     /// speak BIP324 v2: it closed after our key without sending a byte, or answered in v1.
     V2NotSupported,
@@ -122,6 +141,39 @@ pub enum ConnectFailure {
     /// The peer speaks another network than ours (its v1 magic, or the keys of its v2
     /// handshake, are another network's).
     WrongNetwork(String),
+}
+
+impl ConnectFailure {
+    /// Whether the attempt failed because of the proxy rather than the peer
+    /// ([`ConnectFailure::Proxy`]): such a failure does not count against the address.
+    pub fn is_proxy_failure(&self) -> bool {
+        matches!(self, ConnectFailure::Proxy { .. })
+    }
+}
+
+impl From<crate::socks5::ProxyError> for ConnectFailure {
+    fn from(e: crate::socks5::ProxyError) -> Self {
+        use crate::socks5::{reply_blames_target, reply_text, ProxyError};
+        match e {
+            ProxyError::Reply { proxy, code, .. } if reply_blames_target(code) => {
+                ConnectFailure::ProxyRefused { proxy, code }
+            }
+            ProxyError::Reply { proxy, code, .. } => ConnectFailure::Proxy {
+                proxy,
+                reason: format!("{} (SOCKS5 reply {code:#04x})", reply_text(code)),
+            },
+            ProxyError::Io { proxy, source } => ConnectFailure::Proxy {
+                proxy,
+                reason: format!("the connection to the proxy failed: {source}"),
+            },
+            ProxyError::Auth { proxy, reason } => ConnectFailure::Proxy { proxy, reason },
+            ProxyError::Protocol { proxy, reason } => ConnectFailure::Proxy {
+                proxy,
+                reason: format!("protocol error: {reason}"),
+            },
+            bad @ ProxyError::BadTarget { .. } => ConnectFailure::Dial(bad.to_string()),
+        }
+    }
 }
 
 impl fmt::Display for ConnectFailure {
@@ -145,6 +197,12 @@ impl fmt::Display for ConnectFailure {
             ),
             ConnectFailure::V2Handshake(e) => write!(f, "v2 handshake failed: {e}"),
             ConnectFailure::WrongNetwork(e) => write!(f, "wrong network: {e}"),
+            ConnectFailure::Proxy { proxy, reason } => write!(f, "proxy {proxy}: {reason}"),
+            ConnectFailure::ProxyRefused { proxy, code } => write!(
+                f,
+                "proxy {proxy} could not reach the peer: {} (SOCKS5 reply {code:#04x})",
+                crate::socks5::reply_text(*code)
+            ),
         }
     }
 }

@@ -71,7 +71,9 @@ mod socket;
 pub mod socks5;
 
 pub use addrbook::{BookStats, PeersDatImport};
-pub use address::{is_bad_port, is_routable, network_group, parse_peer_address};
+pub use address::{
+    is_bad_port, is_routable, network_group, onion_host, onion_key, parse_peer_address,
+};
 pub use bitcoin;
 pub use btcclient_wire as wire;
 pub use btcclient_wire::{Frame, RawBlock};
@@ -86,6 +88,7 @@ pub use error::{ConnectFailure, Error, PeerConnectionError, Result};
 pub use lifecycle::{AttemptFailure, FailureCause, StatusChange};
 pub use listeners::{DisconnectReason, Listeners};
 pub use peer::{ManagedPeer, PeerInfo, PeerSnapshot, PeerStatus};
+pub use socks5::{Credentials, Proxy};
 
 /// The README's example compiles (`cargo test --doc`).
 #[doc = include_str!("../README.md")]

@@ -149,6 +149,9 @@ pub(crate) struct Lifecycle {
     stable: bool,
     /// State of the jitter generator (xorshift64*), so that steps stay pure.
     rng: u64,
+    /// Consecutive attempts the proxy failed ([`ConnectFailure::is_proxy_failure`]): they back
+    /// off by this count and leave `streak` alone. Reset by any attempt that reached the peer.
+    proxy_streak: u32,
 }
 
 impl Lifecycle {
@@ -160,6 +163,7 @@ impl Lifecycle {
             connected_at: None,
             stable: false,
             rng: seed | 1,
+            proxy_streak: 0,
         }
     }
 
@@ -182,7 +186,12 @@ impl Lifecycle {
     }
 
     fn delay(&mut self) -> Duration {
-        let nominal = self.policy.nominal_delay(self.streak);
+        self.delay_after(self.streak)
+    }
+
+    /// The delay after `streak` consecutive failures, with jitter.
+    fn delay_after(&mut self, streak: u32) -> Duration {
+        let nominal = self.policy.nominal_delay(streak);
         match self.policy.backoff {
             Backoff::Fixed => nominal,
             Backoff::Exponential { max } => nominal.mul_f64(self.jitter()).min(max),
@@ -219,6 +228,26 @@ impl Lifecycle {
         actions.push(Action::RetryIn(retry_in));
     }
 
+    /// The proxy failed, not the peer: reported and backed off like a failure (by the count
+    /// of consecutive proxy failures), but not counted in the failure streak, so that a proxy
+    /// outage makes no peer `Unhealthy` (nor a discovered one replaced).
+    fn proxy_failed(&mut self, cause: FailureCause, actions: &mut Vec<Action>) {
+        self.proxy_streak = self.proxy_streak.saturating_add(1);
+        let status = if self.status == PeerStatus::Unhealthy {
+            PeerStatus::Unhealthy
+        } else {
+            PeerStatus::Disconnected
+        };
+        self.set_status(status, actions);
+        let retry_in = self.delay_after(self.proxy_streak);
+        actions.push(Action::Failed {
+            cause,
+            failures: self.streak,
+            retry_in,
+        });
+        actions.push(Action::RetryIn(retry_in));
+    }
+
     fn check_stable(&mut self, now: Instant) {
         if let Some(at) = self.connected_at {
             if !self.stable && now.saturating_duration_since(at) >= self.policy.stable_after {
@@ -237,10 +266,15 @@ impl Lifecycle {
                     self.set_status(PeerStatus::Connecting, &mut actions);
                 }
             }
+            Input::AttemptFailed(failure) if failure.is_proxy_failure() => {
+                self.proxy_failed(FailureCause::Connect(failure), &mut actions);
+            }
             Input::AttemptFailed(failure) => {
+                self.proxy_streak = 0;
                 self.fail(FailureCause::Connect(failure), &mut actions);
             }
             Input::HandshakeDone => {
+                self.proxy_streak = 0;
                 self.connected_at = Some(now);
                 self.stable = false;
                 self.set_status(PeerStatus::Connected, &mut actions);
@@ -494,6 +528,58 @@ mod tests {
         l.step(Input::StableTimer, t0 + 60 * S);
         let d = retry(&l.step(Input::Ended(DisconnectReason::RemoteClosed), t0 + 61 * S));
         assert!(d.is_some_and(|d| d <= (5 * S).mul_f64(1.25)), "{d:?}");
+    }
+
+    #[test]
+    fn a_proxy_failure_backs_off_without_counting_against_the_peer() {
+        let t0 = Instant::now();
+        let proxy_down = || ConnectFailure::Proxy {
+            proxy: "127.0.0.1:9050".into(),
+            reason: "cannot connect".into(),
+        };
+        let mut l = Lifecycle::new(
+            Policy {
+                max_failure_count: 2,
+                ..policy(exp())
+            },
+            7,
+        );
+        // One failure of the peer itself first: the streak is 1.
+        l.step(Input::Dial, t0);
+        l.step(Input::AttemptFailed(ConnectFailure::DialTimeout), t0);
+        let mut last = Duration::ZERO;
+        for n in 1..=6u32 {
+            l.step(Input::Dial, t0);
+            let a = l.step(Input::AttemptFailed(proxy_down()), t0);
+            // Reported, with the streak unchanged; never unhealthy however long it lasts.
+            let (cause, failures, retry_in) = failed(&a).expect("reported");
+            assert_eq!(cause, FailureCause::Connect(proxy_down()));
+            assert_eq!(failures, 1);
+            assert_eq!(l.status(), Disconnected);
+            assert_eq!(retry(&a), Some(retry_in));
+            // Backs off by its own count: 5 s, 10 s, 20 s, … (±25 %).
+            let nominal = (5 * S).saturating_mul(1 << (n - 1));
+            assert!(
+                retry_in >= nominal.mul_f64(0.75) && retry_in <= nominal.mul_f64(1.25),
+                "proxy failure {n}: {retry_in:?}"
+            );
+            assert!(retry_in > last);
+            last = retry_in;
+        }
+        // A refusal that blames the peer is the peer's failure: the streak goes on (to
+        // unhealthy here), and the proxy's backoff starts again from the bottom.
+        l.step(Input::Dial, t0);
+        let refused = ConnectFailure::ProxyRefused {
+            proxy: "127.0.0.1:9050".into(),
+            code: 5,
+        };
+        let a = l.step(Input::AttemptFailed(refused), t0);
+        assert_eq!(status(&a), [(Connecting, Unhealthy)]);
+        assert_eq!(failed(&a).map(|f| f.1), Some(2));
+        l.step(Input::Dial, t0);
+        let a = l.step(Input::AttemptFailed(proxy_down()), t0);
+        assert!(status(&a).is_empty(), "an unhealthy peer stays so");
+        assert!(retry(&a).is_some_and(|d| d <= (5 * S).mul_f64(1.25)));
     }
 
     #[test]

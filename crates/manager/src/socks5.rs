@@ -99,6 +99,166 @@ impl Credentials {
     }
 }
 
+/// A SOCKS5 proxy: where it listens and how to authenticate to it
+/// ([`Config::proxy`](crate::Config::proxy), [`Config::onion_proxy`](crate::Config::onion_proxy)).
+///
+/// ```
+/// use btcclient_manager::socks5::{Credentials, Proxy};
+///
+/// let tor: Proxy = "127.0.0.1:9050".parse().unwrap();
+/// assert_eq!(tor.credentials, Credentials::Random);
+/// assert_eq!(tor.to_string(), "127.0.0.1:9050");
+/// let with_login = Proxy::parse("[::1]:1080").unwrap().with_credentials("alice", "secret");
+/// assert_eq!(with_login.to_string(), "[::1]:1080");
+/// assert!(Proxy::parse("127.0.0.1:0").is_err());
+/// ```
+#[derive(Clone, PartialEq, Eq)]
+pub struct Proxy {
+    /// The proxy's IP address or host name (an IPv6 address without brackets). A host name
+    /// is resolved with [`Config::resolver`](crate::Config::resolver) at each connection: the
+    /// only name the client resolves itself while a proxy is set.
+    pub host: String,
+    /// The proxy's port (not 0).
+    pub port: u16,
+    /// How the client authenticates. Default [`Credentials::Random`].
+    pub credentials: Credentials,
+}
+
+impl fmt::Debug for Proxy {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Proxy")
+            .field("addr", &self.to_string())
+            .field("credentials", &self.credentials)
+            .finish()
+    }
+}
+
+impl fmt::Display for Proxy {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        if self.host.contains(':') {
+            write!(f, "[{}]:{}", self.host, self.port)
+        } else {
+            write!(f, "{}:{}", self.host, self.port)
+        }
+    }
+}
+
+impl std::str::FromStr for Proxy {
+    type Err = String;
+
+    fn from_str(s: &str) -> Result<Proxy, String> {
+        Proxy::parse(s)
+    }
+}
+
+impl Proxy {
+    /// Parses `IPv4:PORT`, `[IPv6]:PORT` or `HOST:PORT`, with [`Credentials::Random`]. The
+    /// error says what is wrong (empty host, no port, port 0, …).
+    pub fn parse(addr: &str) -> Result<Proxy, String> {
+        let s = addr.trim();
+        let proxy = |host: String, port: u16| Proxy {
+            host,
+            port,
+            credentials: Credentials::Random,
+        };
+        if s.is_empty() {
+            return Err("empty proxy address: expected HOST:PORT".to_owned());
+        }
+        if s.len() > 300 {
+            return Err(format!(
+                "a proxy address is HOST:PORT, at most 300 bytes (is {})",
+                s.len()
+            ));
+        }
+        let port_of = |p: &str| -> Result<u16, String> {
+            if p.is_empty() || !p.bytes().all(|b| b.is_ascii_digit()) {
+                return Err(format!(
+                    "{s:?}: the proxy's port is not a number from 1 to 65535"
+                ));
+            }
+            match p.parse::<u16>() {
+                Ok(0) => Err(format!("{s:?}: the proxy's port must not be 0")),
+                Ok(port) => Ok(port),
+                Err(_) => Err(format!(
+                    "{s:?}: the proxy's port is not a number from 1 to 65535"
+                )),
+            }
+        };
+        if let Some(rest) = s.strip_prefix('[') {
+            let Some((ip, port)) = rest.split_once(']') else {
+                return Err(format!("{s:?}: an IPv6 proxy is written [ADDRESS]:PORT"));
+            };
+            if ip.parse::<std::net::Ipv6Addr>().is_err() {
+                return Err(format!("{s:?}: invalid IPv6 address"));
+            }
+            let Some(port) = port.strip_prefix(':') else {
+                return Err(format!("{s:?}: missing :PORT"));
+            };
+            return Ok(proxy(ip.to_owned(), port_of(port)?));
+        }
+        let Some((host, port)) = s.rsplit_once(':') else {
+            return Err(format!("{s:?}: missing :PORT (a proxy is HOST:PORT)"));
+        };
+        if host.contains(':') {
+            return Err(format!("{s:?}: an IPv6 proxy is written [ADDRESS]:PORT"));
+        }
+        let port = port_of(port)?;
+        if host.is_empty() {
+            return Err(format!("{s:?}: empty proxy host"));
+        }
+        let valid = host.len() <= 253
+            && host
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'.' | b'_'));
+        if !valid {
+            return Err(format!(
+                "{s:?}: the proxy host is not a host name or IP address"
+            ));
+        }
+        Ok(proxy(host.to_ascii_lowercase(), port))
+    }
+
+    /// The same proxy with these credentials (each 1 to 255 bytes; checked by
+    /// [`Proxy::validate`]), offered beside "no authentication".
+    pub fn with_credentials(
+        mut self,
+        username: impl Into<String>,
+        password: impl Into<String>,
+    ) -> Proxy {
+        self.credentials = Credentials::UserPass {
+            username: username.into(),
+            password: password.into(),
+        };
+        self
+    }
+
+    /// Checks a proxy built by hand: a host, a port other than 0, credentials of 1 to 255
+    /// bytes each.
+    pub fn validate(&self) -> Result<(), String> {
+        if self.host.is_empty() {
+            return Err("empty proxy host".to_owned());
+        }
+        if self.host.len() > 253 {
+            return Err(format!(
+                "the proxy host must be at most 253 bytes (is {})",
+                self.host.len()
+            ));
+        }
+        if self.port == 0 {
+            return Err(format!("{self}: the proxy's port must not be 0"));
+        }
+        self.credentials.validate()
+    }
+
+    /// The proxy's socket address when its host is an IP address (no lookup needed).
+    pub fn socket_addr(&self) -> Option<SocketAddr> {
+        self.host
+            .parse::<IpAddr>()
+            .ok()
+            .map(|ip| SocketAddr::new(ip, self.port))
+    }
+}
+
 /// Where a connection through the proxy should lead.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Target {
@@ -565,6 +725,59 @@ mod tests {
         .expect_err("not socks5");
         assert!(matches!(e, ProxyError::Protocol { .. }), "{e}");
         assert!(!e.blames_target());
+    }
+
+    #[test]
+    fn proxy_addresses_parse_or_say_what_is_wrong() {
+        for (input, host, port) in [
+            ("127.0.0.1:9050", "127.0.0.1", 9050),
+            (" [::1]:1080 ", "::1", 1080),
+            ("Tor.Example:9050", "tor.example", 9050),
+        ] {
+            let p = Proxy::parse(input).expect(input);
+            assert_eq!((p.host.as_str(), p.port), (host, port), "{input}");
+            assert_eq!(p.credentials, Credentials::Random);
+            assert!(p.validate().is_ok());
+        }
+        assert_eq!(
+            Proxy::parse("[::1]:1080").expect("v6").socket_addr(),
+            Some("[::1]:1080".parse().expect("addr"))
+        );
+        assert_eq!(Proxy::parse("tor:9050").expect("name").socket_addr(), None);
+        for (input, what) in [
+            ("", "empty"),
+            ("   ", "empty"),
+            ("127.0.0.1", "missing :PORT"),
+            ("127.0.0.1:0", "must not be 0"),
+            ("127.0.0.1:65536", "1 to 65535"),
+            ("127.0.0.1:+1", "1 to 65535"),
+            (":9050", "empty proxy host"),
+            ("::1:9050", "[ADDRESS]:PORT"),
+            ("[::1]", "missing :PORT"),
+            ("[fe80::zz]:1", "invalid IPv6"),
+            ("tor proxy:9050", "not a host name"),
+        ] {
+            let e = Proxy::parse(input).expect_err(input);
+            assert!(e.contains(what), "{input:?}: {e}");
+        }
+        let long = format!("{}:1", "a".repeat(400));
+        assert!(Proxy::parse(&long).expect_err("long").contains("300 bytes"));
+        // Built by hand: validate checks what parse would have.
+        let mut p = Proxy::parse("127.0.0.1:9050").expect("proxy");
+        p.port = 0;
+        assert!(p.validate().expect_err("port 0").contains("must not be 0"));
+        let p = Proxy::parse("127.0.0.1:9050")
+            .expect("proxy")
+            .with_credentials("u".repeat(256), "p");
+        assert!(p
+            .validate()
+            .expect_err("long")
+            .contains("username must be 1 to 255"));
+        // The password never shows.
+        let p = Proxy::parse("127.0.0.1:9050")
+            .expect("proxy")
+            .with_credentials("alice", "hunter2");
+        assert!(!format!("{p:?}").contains("hunter2"));
     }
 
     #[test]

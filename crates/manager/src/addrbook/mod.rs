@@ -200,10 +200,7 @@ impl fmt::Display for NetAddr {
         match self {
             NetAddr::Ipv4(v4) => write!(f, "{v4}"),
             NetAddr::Ipv6(v6) => write!(f, "{v6}"),
-            NetAddr::TorV3(key) => {
-                write!(f, "torv3:")?;
-                key.iter().try_for_each(|b| write!(f, "{b:02x}"))
-            }
+            NetAddr::TorV3(key) => f.write_str(&crate::address::onion_host(key)),
         }
     }
 }

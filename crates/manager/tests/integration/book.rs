@@ -14,14 +14,14 @@ use btcclient_manager::addrbook::{AddrBook, Position};
 use btcclient_manager::bitcoin::p2p::address::{AddrV2, AddrV2Message, Address};
 use btcclient_manager::bitcoin::p2p::message::NetworkMessage;
 use btcclient_manager::bitcoin::p2p::ServiceFlags;
-use btcclient_manager::dns::{ResolveFuture, Resolver, SharedResolver};
+use btcclient_manager::dns::SharedResolver;
 use btcclient_manager::{
     network_group, BtcClient, DialFuture, Dialer, DisconnectReason, Error, Network,
 };
 use btcclient_simnet::{AddrAdvertise, Simnet};
 use tokio::net::TcpStream;
 
-use crate::{connect, eventually, fast, quiet_net, started, Recorder, Seen};
+use crate::{connect, eventually, fast, quiet_net, started, FakeResolver, Recorder, Seen};
 
 fn now() -> u32 {
     SystemTime::now()
@@ -338,23 +338,6 @@ async fn an_attacker_in_one_group_gets_one_peer_and_64_new_buckets() {
     // One peer in every honest group.
     assert_eq!(honest_peers, 8, "{peers:?}");
     net.shutdown().await;
-}
-
-/// A resolver that answers from a table and counts the questions.
-#[derive(Default)]
-struct FakeResolver {
-    answers: HashMap<String, Vec<IpAddr>>,
-    asked: Mutex<Vec<String>>,
-}
-
-impl Resolver for FakeResolver {
-    fn resolve<'a>(&'a self, host: &'a str) -> ResolveFuture<'a> {
-        self.asked.lock().unwrap().push(host.to_owned());
-        let answer = self.answers.get(host).cloned();
-        Box::pin(async move {
-            answer.ok_or_else(|| io::Error::new(io::ErrorKind::NotFound, "no such host"))
-        })
-    }
 }
 
 /// Three simnet nodes reachable as 50.0.0.1, 51.0.0.1, 52.0.0.1 (port 18444, regtest's

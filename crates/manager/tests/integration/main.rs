@@ -8,11 +8,16 @@ mod callbacks;
 mod discovery;
 mod faults;
 mod lifecycle;
+mod proxy;
 mod transport;
 
+use std::collections::HashMap;
+use std::io;
+use std::net::IpAddr;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
+use btcclient_manager::dns::{ResolveFuture, Resolver};
 use btcclient_manager::{
     Backoff, Config, ConfigBuilder, DisconnectReason, FailureCause, Listeners, Network, PeerStatus,
 };
@@ -183,5 +188,22 @@ impl Recorder {
                 _ => None,
             })
             .collect()
+    }
+}
+
+/// A resolver that answers from a table and counts the questions.
+#[derive(Default)]
+pub struct FakeResolver {
+    pub answers: HashMap<String, Vec<IpAddr>>,
+    pub asked: Mutex<Vec<String>>,
+}
+
+impl Resolver for FakeResolver {
+    fn resolve<'a>(&'a self, host: &'a str) -> ResolveFuture<'a> {
+        self.asked.lock().unwrap().push(host.to_owned());
+        let answer = self.answers.get(host).cloned();
+        Box::pin(async move {
+            answer.ok_or_else(|| io::Error::new(io::ErrorKind::NotFound, "no such host"))
+        })
     }
 }
