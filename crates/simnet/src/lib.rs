@@ -116,7 +116,9 @@ pub enum Fault {
     /// time.
     TruncateThenClose,
     /// After the handshake, send 64 to 255 random bytes that do not start with the network
-    /// magic; then send nothing more.
+    /// magic; then send nothing more. On v2 a client reads the first 3 as an encrypted packet
+    /// length (up to 16 MiB): it refuses a length above its limit at once, and otherwise
+    /// waits for a packet that never comes (as Core would, until its timeouts).
     SendGarbage,
     /// After the handshake, send a `ping` frame whose checksum is wrong, then carry on
     /// normally (the stream stays aligned on frames). On v2, the `ping` packet's
