@@ -2,9 +2,16 @@
 //! and reports handshake time and rate, resident memory per connected peer, idle CPU with
 //! every peer connected, and the time `stop` takes.
 //!
+//! `--transport v1` (the default): the client speaks v1 only (`Transport::V1Only`) to v1-only
+//! nodes (`simnet --v1-only`), as the figures from before the v2 transport were measured.
+//! `--transport v2`: the client speaks v2 only (`Transport::V2Only`: a peer that fails the v2
+//! handshake is a failure, not a silent v1 fallback) to nodes that answer v2 (simnet's default,
+//! as Bitcoin Core). `--transport both`: v1 and v2 runs alternate in one invocation (v1 first),
+//! each with its own medians, and the v2/v1 ratios are printed.
+//!
 //! ```sh
 //! cargo build --release -p btcclient-simnet -p btcclient-bench
-//! target/release/scale --peers 1000 [--runs 5] [--idle-secs 5] [--simnet PATH]
+//! target/release/scale --peers 1000 [--runs 5] [--idle-secs 5] [--transport v1|v2|both] [--simnet PATH]
 //! ```
 
 use std::io::{BufRead, BufReader};
@@ -18,7 +25,9 @@ use clap::Parser;
 
 #[global_allocator]
 static ALLOCATOR: Counting = Counting;
-use btcclient_manager::{BtcClient, Config, Delivery, Listeners, Network};
+use btcclient_manager::{
+    BtcClient, Config, Delivery, Listeners, Network, Transport, TransportKind,
+};
 
 struct Run {
     handshake_s: f64,
@@ -46,6 +55,10 @@ struct Args {
     /// The simnet binary (default: `simnet` next to this executable).
     #[arg(long)]
     simnet: Option<String>,
+    /// The transport: `v1` (client v1-only against `simnet --v1-only`), `v2` (client v2-only
+    /// against simnet's default v2 nodes) or `both` (v1 and v2 runs alternating).
+    #[arg(long, default_value = "v1", value_parser = ["v1", "v2", "both"])]
+    transport: String,
     /// Internal: run once in this process and print the result line.
     #[arg(long, hide = true)]
     child: bool,
@@ -55,15 +68,19 @@ struct Args {
 /// process with RLIMIT_NOFILE = 20,000 cannot serve 10,000 nodes.
 const NODES_PER_PROCESS: usize = 4000;
 
-fn start_simnets(simnet: &str, n: usize) -> Result<(Vec<Child>, Vec<String>), String> {
+fn start_simnets(simnet: &str, n: usize, v2: bool) -> Result<(Vec<Child>, Vec<String>), String> {
     let mut children = Vec::new();
     let mut addrs = Vec::with_capacity(n);
     let mut left = n;
     while left > 0 {
         let k = left.min(NODES_PER_PROCESS);
         left -= k;
-        let mut child = Command::new(simnet)
-            .args(["--nodes", &k.to_string(), "--getaddr-delay-ms", "0"])
+        let mut cmd = Command::new(simnet);
+        cmd.args(["--nodes", &k.to_string(), "--getaddr-delay-ms", "0"]);
+        if !v2 {
+            cmd.arg("--v1-only");
+        }
+        let mut child = cmd
             .stdin(Stdio::piped())
             .stdout(Stdio::piped())
             .spawn()
@@ -94,14 +111,14 @@ fn stop_simnets(children: Vec<Child>) {
     }
 }
 
-fn one_run(simnet: &str, n: usize, idle: Duration) -> Result<Run, String> {
-    let (children, addrs) = start_simnets(simnet, n)?;
-    let r = run_client(&addrs, n, idle);
+fn one_run(simnet: &str, n: usize, idle: Duration, v2: bool) -> Result<Run, String> {
+    let (children, addrs) = start_simnets(simnet, n, v2)?;
+    let r = run_client(&addrs, n, idle, v2);
     stop_simnets(children);
     r
 }
 
-fn run_client(addrs: &[String], n: usize, idle: Duration) -> Result<Run, String> {
+fn run_client(addrs: &[String], n: usize, idle: Duration, v2: bool) -> Result<Run, String> {
     let connected = Arc::new(AtomicUsize::new(0));
     let c2 = connected.clone();
     let listeners = Listeners::new().on_peer_connected(move |_| {
@@ -116,6 +133,11 @@ fn run_client(addrs: &[String], n: usize, idle: Duration) -> Result<Run, String>
         .handshake_timeout(Duration::from_secs(120))
         .event_queue_len(1024)
         .delivery(Delivery::Serialized)
+        .transport(if v2 {
+            Transport::V2Only
+        } else {
+            Transport::V1Only
+        })
         .listeners(listeners)
         .build()
         .map_err(|e| e.to_string())?;
@@ -157,6 +179,16 @@ fn run_client(addrs: &[String], n: usize, idle: Duration) -> Result<Run, String>
     let cpu = cpu_time() - cpu0;
     let wall = w0.elapsed();
     let still = client.connected_count();
+    let want = if v2 {
+        TransportKind::V2
+    } else {
+        TransportKind::V1
+    };
+    let other = client
+        .peers()
+        .iter()
+        .filter(|p| p.transport != Some(want))
+        .count();
 
     let s0 = Instant::now();
     client
@@ -167,6 +199,9 @@ fn run_client(addrs: &[String], n: usize, idle: Duration) -> Result<Run, String>
     if still < n {
         return Err(format!("{still} of {n} still connected after idle"));
     }
+    if other > 0 {
+        return Err(format!("{other} of {n} peers not on {want}"));
+    }
     Ok(Run {
         handshake_s: handshake.as_secs_f64(),
         per_s: n as f64 / handshake.as_secs_f64(),
@@ -175,6 +210,56 @@ fn run_client(addrs: &[String], n: usize, idle: Duration) -> Result<Run, String>
         idle_cpu_pct: 100.0 * cpu.as_secs_f64() / wall.as_secs_f64(),
         stop_ms: stop.as_secs_f64() * 1000.0,
     })
+}
+
+/// Runs one child process (a fresh process per run) and parses its result line.
+fn child_run(simnet: &str, n: usize, idle: Duration, transport: &str) -> Result<Run, String> {
+    let out = std::env::current_exe().and_then(|exe| {
+        Command::new(exe)
+            .args(["--child", "--peers", &n.to_string(), "--idle-secs"])
+            .arg(idle.as_secs().to_string())
+            .args(["--simnet", simnet, "--transport", transport])
+            .stderr(Stdio::inherit())
+            .output()
+    });
+    let text = match out {
+        Ok(o) => String::from_utf8_lossy(&o.stdout).into_owned(),
+        Err(e) => format!("FAILED cannot run a child: {e}"),
+    };
+    let line = text.lines().last().unwrap_or("FAILED no output").to_owned();
+    let v: Vec<f64> = line
+        .strip_prefix("RESULT ")
+        .map(|r| {
+            r.split_whitespace()
+                .filter_map(|x| x.parse().ok())
+                .collect()
+        })
+        .unwrap_or_default();
+    if v.len() != 6 {
+        return Err(line);
+    }
+    Ok(Run {
+        handshake_s: v[0],
+        per_s: v[1],
+        kib_per_peer: v[2],
+        idle_cpu_pct: v[3],
+        stop_ms: v[4],
+        heap_per_peer: v[5],
+    })
+}
+
+/// Medians of `all`, in the order: handshake s, handshakes/s, KiB/peer, heap B/peer, idle CPU
+/// %, stop ms.
+fn medians(all: &[Run]) -> [f64; 6] {
+    let m = |f: fn(&Run) -> f64| median(&mut all.iter().map(f).collect::<Vec<_>>());
+    [
+        m(|r| r.handshake_s),
+        m(|r| r.per_s),
+        m(|r| r.kib_per_peer),
+        m(|r| r.heap_per_peer),
+        m(|r| r.idle_cpu_pct),
+        m(|r| r.stop_ms),
+    ]
 }
 
 fn main() {
@@ -193,7 +278,15 @@ fn main() {
     if args.child {
         // One run in this fresh process, so that its memory figure is not flattered by heap
         // that an earlier run freed; the parent parses the line.
-        match one_run(&simnet, n, idle) {
+        let v2 = match args.transport.as_str() {
+            "v1" => false,
+            "v2" => true,
+            other => {
+                println!("FAILED a child runs one transport, not {other}");
+                return;
+            }
+        };
+        match one_run(&simnet, n, idle, v2) {
             Ok(r) => println!(
                 "RESULT {} {} {} {} {} {}",
                 r.handshake_s, r.per_s, r.kib_per_peer, r.idle_cpu_pct, r.stop_ms, r.heap_per_peer
@@ -202,57 +295,50 @@ fn main() {
         }
         return;
     }
-    println!("scale: peers={n} runs={runs} idle={}s RLIMIT_NOFILE={nofile} (each run in a fresh process)", idle.as_secs());
-    let mut all = Vec::new();
-    for i in 0..runs {
-        let out = std::env::current_exe().and_then(|exe| {
-            Command::new(exe)
-                .args(["--child", "--peers", &n.to_string(), "--idle-secs"])
-                .arg(idle.as_secs().to_string())
-                .args(["--simnet", &simnet])
-                .stderr(Stdio::inherit())
-                .output()
-        });
-        let text = match out {
-            Ok(o) => String::from_utf8_lossy(&o.stdout).into_owned(),
-            Err(e) => format!("FAILED cannot run a child: {e}"),
-        };
-        let line = text.lines().last().unwrap_or("FAILED no output").to_owned();
-        let v: Vec<f64> = line
-            .strip_prefix("RESULT ")
-            .map(|r| {
-                r.split_whitespace()
-                    .filter_map(|x| x.parse().ok())
-                    .collect()
-            })
-            .unwrap_or_default();
-        if v.len() != 6 {
-            println!("run {i}: {line}");
-            continue;
-        }
-        let r = Run {
-            handshake_s: v[0],
-            per_s: v[1],
-            kib_per_peer: v[2],
-            idle_cpu_pct: v[3],
-            stop_ms: v[4],
-            heap_per_peer: v[5],
-        };
-        println!(
-            "run {i}: handshake {:.3} s ({:.0}/s), RSS {:.2} KiB/peer (live heap {:.0} B/peer), idle CPU {:.2} %, stop {:.1} ms",
-            r.handshake_s, r.per_s, r.kib_per_peer, r.heap_per_peer, r.idle_cpu_pct, r.stop_ms
-        );
-        all.push(r);
-    }
-    let m = |f: fn(&Run) -> f64| median(&mut all.iter().map(f).collect::<Vec<_>>());
+    let transports: &[&str] = match args.transport.as_str() {
+        "both" => &["v1", "v2"],
+        "v2" => &["v2"],
+        _ => &["v1"],
+    };
     println!(
-        "median of {} runs (N={n}): handshake {:.3} s, {:.0} handshakes/s, RSS {:.2} KiB/peer (live heap {:.0} B/peer), idle CPU {:.2} % of one core, stop {:.1} ms",
-        all.len(),
-        m(|r| r.handshake_s),
-        m(|r| r.per_s),
-        m(|r| r.kib_per_peer),
-        m(|r| r.heap_per_peer),
-        m(|r| r.idle_cpu_pct),
-        m(|r| r.stop_ms)
+        "scale: peers={n} runs={runs} idle={}s transport={} RLIMIT_NOFILE={nofile} (each run in a \
+         fresh process; v1: client V1Only, simnet --v1-only; v2: client V2Only, simnet default)",
+        idle.as_secs(),
+        transports.join("+")
     );
+    let mut all: Vec<Vec<Run>> = transports.iter().map(|_| Vec::new()).collect();
+    for i in 0..runs {
+        for (k, t) in transports.iter().enumerate() {
+            match child_run(&simnet, n, idle, t) {
+                Ok(r) => {
+                    println!(
+                        "run {i} {t}: handshake {:.3} s ({:.0}/s), RSS {:.2} KiB/peer (live heap {:.0} B/peer), idle CPU {:.2} %, stop {:.1} ms",
+                        r.handshake_s, r.per_s, r.kib_per_peer, r.heap_per_peer, r.idle_cpu_pct, r.stop_ms
+                    );
+                    all[k].push(r);
+                }
+                Err(line) => println!("run {i} {t}: {line}"),
+            }
+        }
+    }
+    let mut med = Vec::new();
+    for (k, t) in transports.iter().enumerate() {
+        let m = medians(&all[k]);
+        println!(
+            "median of {} runs ({t}, N={n}): handshake {:.3} s, {:.0} handshakes/s, RSS {:.2} KiB/peer (live heap {:.0} B/peer), idle CPU {:.2} % of one core, stop {:.1} ms",
+            all[k].len(),
+            m[0], m[1], m[2], m[3], m[4], m[5]
+        );
+        med.push(m);
+    }
+    if let [v1, v2] = med.as_slice() {
+        println!(
+            "v2/v1 (ratios of medians, N={n}): handshake time {:.3}, handshakes/s {:.3}, RSS per peer {:.3}, live heap per peer {:.3}, stop {:.3}",
+            v2[0] / v1[0],
+            v2[1] / v1[1],
+            v2[2] / v1[2],
+            v2[3] / v1[3],
+            v2[5] / v1[5]
+        );
+    }
 }
