@@ -114,7 +114,9 @@ pub(crate) async fn run_peer(shared: Arc<Shared>, peer: ManagedPeer, events: Eve
         let attempt = tokio::select! {
             r = async {
                 events.carry_out(&peer, dial).await?;
-                Ok::<_, DisconnectReason>(connect(&shared, &peer).await)
+                // Boxed: the dial, the v2 key exchange and the handshake need several KiB of
+                // state, which a connected peer's task would otherwise carry all its life.
+                Ok::<_, DisconnectReason>(Box::pin(connect(&shared, &peer)).await)
             } => r,
             _ = cancel.cancelled() => break,
         };
