@@ -20,7 +20,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use btcclient_bench::{cpu_time, live_heap, median, raise_nofile, rss_kib, Counting};
+use btcclient_bench::{cpu_time, live_heap, median, raise_nofile, rss_kib, rusage_cpu, Counting};
 use clap::Parser;
 
 #[global_allocator]
@@ -36,6 +36,10 @@ struct Run {
     heap_per_peer: f64,
     idle_cpu_pct: f64,
     stop_ms: f64,
+    /// The client process's CPU time (getrusage) per handshake, in µs.
+    cpu_us_per_handshake: f64,
+    /// The floor of `stop`: closing N idle loopback sockets to the same nodes from one thread.
+    close_floor_ms: f64,
 }
 
 /// Many peers against a separate simnet process: handshake rate, memory per peer, idle CPU
@@ -148,6 +152,7 @@ fn run_client(addrs: &[String], n: usize, idle: Duration, v2: bool) -> Result<Ru
     let heap_before = live_heap();
 
     let t0 = Instant::now();
+    let cpu_start = rusage_cpu();
     for a in addrs {
         client
             .add_peer(a)
@@ -168,6 +173,7 @@ fn run_client(addrs: &[String], n: usize, idle: Duration, v2: bool) -> Result<Ru
         std::thread::sleep(Duration::from_millis(1));
     }
     let handshake = t0.elapsed();
+    let handshake_cpu = rusage_cpu() - cpu_start;
     // Let the post-handshake traffic (getaddr answers, sendheaders, ...) settle.
     std::thread::sleep(Duration::from_secs(1));
     let rss_after = rss_kib();
@@ -202,6 +208,7 @@ fn run_client(addrs: &[String], n: usize, idle: Duration, v2: bool) -> Result<Ru
     if other > 0 {
         return Err(format!("{other} of {n} peers not on {want}"));
     }
+    let close_floor = close_floor(addrs)?;
     Ok(Run {
         handshake_s: handshake.as_secs_f64(),
         per_s: n as f64 / handshake.as_secs_f64(),
@@ -209,7 +216,25 @@ fn run_client(addrs: &[String], n: usize, idle: Duration, v2: bool) -> Result<Ru
         heap_per_peer: heap_after.saturating_sub(heap_before) as f64 / n as f64,
         idle_cpu_pct: 100.0 * cpu.as_secs_f64() / wall.as_secs_f64(),
         stop_ms: stop.as_secs_f64() * 1000.0,
+        cpu_us_per_handshake: handshake_cpu.as_secs_f64() * 1e6 / n as f64,
+        close_floor_ms: close_floor.as_secs_f64() * 1000.0,
     })
+}
+
+/// The floor `stop` is compared with: one idle TCP connection to each node (the same nodes,
+/// so their side does the same work on a close), then all of them closed from one thread.
+fn close_floor(addrs: &[String]) -> Result<Duration, String> {
+    let mut socks = Vec::with_capacity(addrs.len());
+    for a in addrs {
+        socks.push(std::net::TcpStream::connect(a).map_err(|e| format!("floor connect {a}: {e}"))?);
+    }
+    // Let the nodes accept them all.
+    std::thread::sleep(Duration::from_millis(500));
+    let t = Instant::now();
+    for s in socks {
+        drop(s);
+    }
+    Ok(t.elapsed())
 }
 
 /// Runs one child process (a fresh process per run) and parses its result line.
@@ -235,7 +260,7 @@ fn child_run(simnet: &str, n: usize, idle: Duration, transport: &str) -> Result<
                 .collect()
         })
         .unwrap_or_default();
-    if v.len() != 6 {
+    if v.len() != 8 {
         return Err(line);
     }
     Ok(Run {
@@ -245,12 +270,14 @@ fn child_run(simnet: &str, n: usize, idle: Duration, transport: &str) -> Result<
         idle_cpu_pct: v[3],
         stop_ms: v[4],
         heap_per_peer: v[5],
+        cpu_us_per_handshake: v[6],
+        close_floor_ms: v[7],
     })
 }
 
 /// Medians of `all`, in the order: handshake s, handshakes/s, KiB/peer, heap B/peer, idle CPU
-/// %, stop ms.
-fn medians(all: &[Run]) -> [f64; 6] {
+/// %, stop ms, CPU µs per handshake, close floor ms.
+fn medians(all: &[Run]) -> [f64; 8] {
     let m = |f: fn(&Run) -> f64| median(&mut all.iter().map(f).collect::<Vec<_>>());
     [
         m(|r| r.handshake_s),
@@ -259,6 +286,8 @@ fn medians(all: &[Run]) -> [f64; 6] {
         m(|r| r.heap_per_peer),
         m(|r| r.idle_cpu_pct),
         m(|r| r.stop_ms),
+        m(|r| r.cpu_us_per_handshake),
+        m(|r| r.close_floor_ms),
     ]
 }
 
@@ -288,8 +317,15 @@ fn main() {
         };
         match one_run(&simnet, n, idle, v2) {
             Ok(r) => println!(
-                "RESULT {} {} {} {} {} {}",
-                r.handshake_s, r.per_s, r.kib_per_peer, r.idle_cpu_pct, r.stop_ms, r.heap_per_peer
+                "RESULT {} {} {} {} {} {} {} {}",
+                r.handshake_s,
+                r.per_s,
+                r.kib_per_peer,
+                r.idle_cpu_pct,
+                r.stop_ms,
+                r.heap_per_peer,
+                r.cpu_us_per_handshake,
+                r.close_floor_ms
             ),
             Err(e) => println!("FAILED {e}"),
         }
@@ -312,8 +348,8 @@ fn main() {
             match child_run(&simnet, n, idle, t) {
                 Ok(r) => {
                     println!(
-                        "run {i} {t}: handshake {:.3} s ({:.0}/s), RSS {:.2} KiB/peer (live heap {:.0} B/peer), idle CPU {:.2} %, stop {:.1} ms",
-                        r.handshake_s, r.per_s, r.kib_per_peer, r.heap_per_peer, r.idle_cpu_pct, r.stop_ms
+                        "run {i} {t}: handshake {:.3} s ({:.0}/s, client CPU {:.1} µs each), RSS {:.2} KiB/peer (live heap {:.0} B/peer), idle CPU {:.2} %, stop {:.1} ms (floor: closing {n} sockets {:.1} ms)",
+                        r.handshake_s, r.per_s, r.cpu_us_per_handshake, r.kib_per_peer, r.heap_per_peer, r.idle_cpu_pct, r.stop_ms, r.close_floor_ms
                     );
                     all[k].push(r);
                 }
@@ -325,9 +361,9 @@ fn main() {
     for (k, t) in transports.iter().enumerate() {
         let m = medians(&all[k]);
         println!(
-            "median of {} runs ({t}, N={n}): handshake {:.3} s, {:.0} handshakes/s, RSS {:.2} KiB/peer (live heap {:.0} B/peer), idle CPU {:.2} % of one core, stop {:.1} ms",
+            "median of {} runs ({t}, N={n}): handshake {:.3} s, {:.0} handshakes/s, client CPU {:.1} µs per handshake, RSS {:.2} KiB/peer (live heap {:.0} B/peer), idle CPU {:.2} % of one core, stop {:.1} ms, floor (closing {n} idle sockets from one thread) {:.1} ms, stop/floor {:.2}",
             all[k].len(),
-            m[0], m[1], m[2], m[3], m[4], m[5]
+            m[0], m[1], m[6], m[2], m[3], m[4], m[5], m[7], m[5] / m[7]
         );
         med.push(m);
     }
