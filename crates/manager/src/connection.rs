@@ -601,7 +601,7 @@ async fn write_loop<W: AsyncWrite + Unpin>(
     peer: ManagedPeer,
     mut writer: FrameWriter<W>,
     taken: Taken,
-    mut rx: mpsc::Receiver<Frame>,
+    mut rx: mpsc::Receiver<Box<Frame>>,
     write_timeout: Duration,
 ) -> WriterEnd {
     let s = &peer.shared;

@@ -106,9 +106,13 @@ pub struct PeerSnapshot {
 /// One connection's send queue: the channel to its writer and the bytes waiting in it. Each
 /// connection has its own, so nothing left queued when a connection ends counts against the
 /// next one.
+///
+/// Frames travel boxed: tokio's channel allocates its slots 32 at a time when it is created,
+/// and a slot of a boxed frame takes 8 bytes instead of 48 (about 1.3 KiB less per idle
+/// peer, for one small allocation per message sent).
 #[derive(Clone, Debug)]
 pub(crate) struct Outbox {
-    tx: mpsc::Sender<Frame>,
+    tx: mpsc::Sender<Box<Frame>>,
     queued: Arc<AtomicUsize>,
     limit: usize,
 }
@@ -122,7 +126,7 @@ pub(crate) enum PushError {
 impl Outbox {
     /// A queue of `len` frames and `limit` bytes; the receiver goes to the writer, which
     /// calls [`Outbox::written`] for each frame it takes.
-    pub(crate) fn new(len: usize, limit: usize) -> (Outbox, mpsc::Receiver<Frame>) {
+    pub(crate) fn new(len: usize, limit: usize) -> (Outbox, mpsc::Receiver<Box<Frame>>) {
         let (tx, rx) = mpsc::channel(len);
         (
             Outbox {
@@ -146,7 +150,7 @@ impl Outbox {
             self.queued.fetch_sub(size, Ordering::AcqRel);
             return Err(PushError::Full);
         }
-        self.tx.try_send(frame).map_err(|e| {
+        self.tx.try_send(Box::new(frame)).map_err(|e| {
             self.queued.fetch_sub(size, Ordering::AcqRel);
             match e {
                 mpsc::error::TrySendError::Full(_) => PushError::Full,
@@ -160,7 +164,7 @@ impl Outbox {
     pub(crate) async fn push(&self, frame: Frame) -> std::result::Result<(), PushError> {
         let permit = self.tx.reserve().await.map_err(|_| PushError::Closed)?;
         self.queued.fetch_add(Self::size(&frame), Ordering::AcqRel);
-        permit.send(frame);
+        permit.send(Box::new(frame));
         Ok(())
     }
 
