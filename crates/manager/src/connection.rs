@@ -56,11 +56,28 @@ impl Events {
 
     /// Queues an event; waits while the queue is full (so a slow consumer pauses this peer).
     /// Cancel-safe. `Err` when delivery has ended.
+    ///
+    /// The wait is boxed: this future is part of every peer task's state, and the waiting
+    /// (the channel's send and the select) would make it several hundred bytes larger for
+    /// every idle peer; a queue with room takes the event at once.
     async fn emit(&self, peer: &ManagedPeer, kind: EventKind) -> Result<(), DisconnectReason> {
+        if self.abandon.is_cancelled() {
+            return Err(DisconnectReason::Stopped);
+        }
         let event = Event {
             peer: peer.clone(),
             kind,
         };
+        match self.tx.try_send(event) {
+            Ok(()) => Ok(()),
+            Err(mpsc::error::TrySendError::Closed(_)) => Err(DisconnectReason::Stopped),
+            Err(mpsc::error::TrySendError::Full(event)) => Box::pin(self.emit_waiting(event)).await,
+        }
+    }
+
+    /// [`emit`](Self::emit) when the queue is full: waits for room or for the run to be given
+    /// up.
+    async fn emit_waiting(&self, event: Event) -> Result<(), DisconnectReason> {
         tokio::select! {
             r = self.tx.send(event) => r.map_err(|_| DisconnectReason::Stopped),
             _ = self.abandon.cancelled() => Err(DisconnectReason::Stopped),
@@ -280,7 +297,7 @@ async fn dial_through(
 async fn connect(
     shared: &Shared,
     peer: &ManagedPeer,
-) -> Result<Connection<OwnedReadHalf, SocketWriter>, ConnectFailure> {
+) -> Result<Box<Connection<OwnedReadHalf, SocketWriter>>, ConnectFailure> {
     let policy = shared.config.transport;
     let v2 = match policy {
         Transport::V1Only => false,
@@ -338,7 +355,7 @@ async fn connect_with(
     shared: &Shared,
     peer: &ManagedPeer,
     transport: TransportKind,
-) -> Result<Connection<OwnedReadHalf, SocketWriter>, Fallback> {
+) -> Result<Box<Connection<OwnedReadHalf, SocketWriter>>, Fallback> {
     let config = &shared.config;
     let (stream, addr) = open_stream(shared, peer).await?;
     debug!(?addr, %transport, "TCP connected; handshake");
@@ -405,7 +422,7 @@ pub(crate) async fn fetch_addresses(
         mut reader,
         mut writer,
         ..
-    } = connect(shared, peer).await.map_err(|e| e.to_string())?;
+    } = *connect(shared, peer).await.map_err(|e| e.to_string())?;
     debug!("connected; asking for addresses");
     let frame = |m: NetworkMessage| Frame::from_message(&m).map_err(|e| e.to_string());
     writer
@@ -490,7 +507,7 @@ pub(crate) async fn handshake<R, W>(
     addr: Option<SocketAddr>,
     mut reader: FrameReader<R>,
     mut writer: FrameWriter<W>,
-) -> Result<Connection<R, W>, ConnectFailure>
+) -> Result<Box<Connection<R, W>>, ConnectFailure>
 where
     R: AsyncRead + Unpin,
     W: AsyncWrite + Unpin,
@@ -578,11 +595,13 @@ where
             match theirs {
                 Some(info) => {
                     debug!("handshake: verack received; handshake complete");
-                    return Ok(Connection {
+                    // Boxed: the session takes it by value, and a connection held inline would
+                    // stay in the peer task's state for the connection's whole life.
+                    return Ok(Box::new(Connection {
                         reader,
                         writer,
                         info,
-                    });
+                    }));
                 }
                 None => return Err(ConnectFailure::Protocol("verack before version".into())),
             }
@@ -654,7 +673,7 @@ struct Ping {
 pub(crate) async fn session<R, W>(
     shared: &Arc<Shared>,
     peer: &ManagedPeer,
-    conn: Connection<R, W>,
+    conn: Box<Connection<R, W>>,
     events: &Events,
 ) -> (DisconnectReason, bool)
 where
@@ -667,7 +686,7 @@ where
         mut reader,
         writer,
         info,
-    } = conn;
+    } = *conn;
     let (outbox, rx) = Outbox::new(config.send_queue_len, config.send_queue_bytes);
     info!(
         version = info.protocol_version,

@@ -161,8 +161,17 @@ impl Outbox {
 
     /// Queues a frame of the client's own (pong, ping, getaddr), waiting for room by count;
     /// the byte limit is for callers' messages. Cancel-safe.
+    ///
+    /// The wait is boxed (it is rare, and would otherwise enlarge every peer task's state);
+    /// a queue with room takes the frame at once.
     pub(crate) async fn push(&self, frame: Frame) -> std::result::Result<(), PushError> {
-        let permit = self.tx.reserve().await.map_err(|_| PushError::Closed)?;
+        let permit = match self.tx.try_reserve() {
+            Ok(permit) => permit,
+            Err(mpsc::error::TrySendError::Closed(())) => return Err(PushError::Closed),
+            Err(mpsc::error::TrySendError::Full(())) => Box::pin(self.tx.reserve())
+                .await
+                .map_err(|_| PushError::Closed)?,
+        };
         self.queued.fetch_add(Self::size(&frame), Ordering::AcqRel);
         permit.send(Box::new(frame));
         Ok(())
