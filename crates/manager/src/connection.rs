@@ -109,7 +109,8 @@ impl Events {
                         failures,
                         retry_in,
                     };
-                    self.emit(peer, EventKind::AttemptFailed(failure)).await?;
+                    self.emit(peer, EventKind::AttemptFailed(Box::new(failure)))
+                        .await?;
                 }
                 Action::RetryIn(delay) => next = Some(delay),
                 Action::StableAt(_) | Action::Finish => {}
@@ -655,12 +656,20 @@ async fn write_loop<W: AsyncWrite + Unpin>(
 /// Enqueues a message the client itself sends (pong, ping, getaddr). Waiting here when the
 /// queue is full pauses reading, which is what a peer that does not read deserves; the wait
 /// is cancelled with the session.
-async fn enqueue(outbox: &Outbox, message: NetworkMessage) -> Result<(), DisconnectReason> {
-    let frame = Frame::from_message(&message).map_err(|e| DisconnectReason::Io(e.to_string()))?;
-    outbox
-        .push(frame)
-        .await
-        .map_err(|_| DisconnectReason::Io("writer gone".into()))
+///
+/// The message is serialized before the future is made, so that the future (part of the
+/// peer task's state) holds the frame and not the message.
+fn enqueue(
+    outbox: &Outbox,
+    message: NetworkMessage,
+) -> impl std::future::Future<Output = Result<(), DisconnectReason>> + '_ {
+    let frame = Frame::from_message(&message).map_err(|e| DisconnectReason::Io(e.to_string()));
+    async move {
+        outbox
+            .push(frame?)
+            .await
+            .map_err(|_| DisconnectReason::Io("writer gone".into()))
+    }
 }
 
 struct Ping {
@@ -850,8 +859,14 @@ async fn handle_frame(
 ) -> Result<(), DisconnectReason> {
     let l = &shared.config.listeners;
     let cmd = frame.command;
+    // (Decoded messages are taken apart before any await: a `match` scrutinee lives to the
+    // end of the match, and across an await it would enlarge every peer task's state.)
     if cmd == commands::PING {
-        if let NetworkMessage::Ping(nonce) = frame.decode().map_err(violation)? {
+        let nonce = match frame.decode().map_err(violation)? {
+            NetworkMessage::Ping(nonce) => Some(nonce),
+            _ => None,
+        };
+        if let Some(nonce) = nonce {
             enqueue(outbox, NetworkMessage::Pong(nonce)).await?;
         }
     } else if cmd == commands::PONG {
@@ -893,20 +908,32 @@ async fn handle_frame(
             events.emit(peer, EventKind::Addr(entries)).await?;
         }
     } else if cmd == commands::HEADERS && l.on_headers.is_some() {
-        if let NetworkMessage::Headers(h) = frame.decode().map_err(violation)? {
-            events.emit(peer, EventKind::Headers(h)).await?;
+        let kind = match frame.decode().map_err(violation)? {
+            NetworkMessage::Headers(h) => Some(EventKind::Headers(h)),
+            _ => None,
+        };
+        if let Some(kind) = kind {
+            events.emit(peer, kind).await?;
         }
     } else if cmd == commands::INV && l.on_inv.is_some() {
-        if let NetworkMessage::Inv(i) = frame.decode().map_err(violation)? {
-            events.emit(peer, EventKind::Inv(i)).await?;
+        let kind = match frame.decode().map_err(violation)? {
+            NetworkMessage::Inv(i) => Some(EventKind::Inv(i)),
+            _ => None,
+        };
+        if let Some(kind) = kind {
+            events.emit(peer, kind).await?;
         }
     } else if cmd == commands::BLOCK && l.wants_blocks() {
         // Only the structure is checked here (no allocation); the listener's thread decodes.
         let raw = RawBlock::new(frame.payload).map_err(violation)?;
-        events.emit(peer, EventKind::Block(raw)).await?;
+        events.emit(peer, EventKind::Block(Box::new(raw))).await?;
     } else if cmd == commands::TX && l.on_tx.is_some() {
-        if let NetworkMessage::Tx(t) = frame.decode().map_err(violation)? {
-            events.emit(peer, EventKind::Tx(Box::new(t))).await?;
+        let kind = match frame.decode().map_err(violation)? {
+            NetworkMessage::Tx(t) => Some(EventKind::Tx(Box::new(t))),
+            _ => None,
+        };
+        if let Some(kind) = kind {
+            events.emit(peer, kind).await?;
         }
     } else if cmd == commands::HEADERS
         || cmd == commands::INV

@@ -28,12 +28,15 @@ pub(crate) enum EventKind {
     Disconnected(DisconnectReason),
     Headers(Vec<Header>),
     Inv(Vec<Inventory>),
-    /// Checked but not decoded: decoding happens where the event is delivered.
-    Block(RawBlock),
+    /// Checked but not decoded: decoding happens where the event is delivered. Boxed, as
+    /// `AttemptFailed`, to keep every event small.
+    Block(Box<RawBlock>),
     Tx(Box<Transaction>),
     Addr(Vec<AddrV2Message>),
     Message(Frame),
-    AttemptFailed(AttemptFailure),
+    /// Boxed: rare, and the largest kind (every event, and every peer task waiting to hand
+    /// one over, would carry its size).
+    AttemptFailed(Box<AttemptFailure>),
     StatusChanged(StatusChange),
 }
 
