@@ -798,7 +798,7 @@ impl Shared {
             }
         };
         let span = tracing::info_span!("peer", id, addr = %peer.addr());
-        let events = Events::new(events, run.abandon.clone());
+        let events = Events::new(events, run.abandon.clone(), &self.config.listeners);
         run.tracker.spawn_on(
             crate::connection::run_peer(Arc::clone(self), peer.clone(), events).instrument(span),
             &self.handle,

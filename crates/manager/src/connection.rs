@@ -47,11 +47,24 @@ pub(crate) struct Events {
     tx: mpsc::Sender<Event>,
     /// Cancelled when the run is given up: waiting to deliver the last events then ends.
     abandon: CancellationToken,
+    /// Whether anyone listens to status changes / failed attempts: events nobody would see
+    /// are not made (at `stop`, 10,000 peers would queue 10,000 status changes).
+    status_wanted: bool,
+    failures_wanted: bool,
 }
 
 impl Events {
-    pub(crate) fn new(tx: mpsc::Sender<Event>, abandon: CancellationToken) -> Events {
-        Events { tx, abandon }
+    pub(crate) fn new(
+        tx: mpsc::Sender<Event>,
+        abandon: CancellationToken,
+        listeners: &crate::Listeners,
+    ) -> Events {
+        Events {
+            tx,
+            abandon,
+            status_wanted: listeners.on_status_changed.is_some(),
+            failures_wanted: listeners.on_attempt_failed.is_some(),
+        }
     }
 
     /// Queues an event; waits while the queue is full (so a slow consumer pauses this peer).
@@ -95,7 +108,9 @@ impl Events {
         for action in actions {
             match action {
                 Action::Status(change) => {
-                    self.emit(peer, EventKind::StatusChanged(change)).await?;
+                    if self.status_wanted {
+                        self.emit(peer, EventKind::StatusChanged(change)).await?;
+                    }
                 }
                 Action::Failed {
                     cause,
@@ -103,14 +118,16 @@ impl Events {
                     retry_in,
                 } => {
                     debug!(failures, "attempt failed: {cause}");
-                    let failure = AttemptFailure {
-                        addr: peer.addr().to_owned(),
-                        cause,
-                        failures,
-                        retry_in,
-                    };
-                    self.emit(peer, EventKind::AttemptFailed(Box::new(failure)))
-                        .await?;
+                    if self.failures_wanted {
+                        let failure = AttemptFailure {
+                            addr: peer.addr().to_owned(),
+                            cause,
+                            failures,
+                            retry_in,
+                        };
+                        self.emit(peer, EventKind::AttemptFailed(Box::new(failure)))
+                            .await?;
+                    }
                 }
                 Action::RetryIn(delay) => next = Some(delay),
                 Action::StableAt(_) | Action::Finish => {}

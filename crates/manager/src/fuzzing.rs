@@ -159,7 +159,11 @@ pub fn peer_session(input: &[u8]) {
             let reader = FrameReader::new(cr, &wire);
             let writer = FrameWriter::new(cw, &wire);
             if let Ok(conn) = handshake(&shared, &peer, Some(addr), reader, writer).await {
-                let events = Events::new(tx.clone(), CancellationToken::new());
+                let events = Events::new(
+                    tx.clone(),
+                    CancellationToken::new(),
+                    &shared.config.listeners,
+                );
                 let _reason = session(&shared, &peer, conn, &events).await;
             }
             drop(tx);
