@@ -288,6 +288,7 @@ impl BtcClient {
             listeners: shared.config.listeners.clone(),
             client_id: shared.id,
             gate: Gate::default(),
+            spare_block: Default::default(),
         };
         let serialized = match shared.config.delivery {
             Delivery::Serialized => Some(
