@@ -288,7 +288,6 @@ impl BtcClient {
             listeners: shared.config.listeners.clone(),
             client_id: shared.id,
             gate: Gate::default(),
-            spare_block: Default::default(),
         };
         let serialized = match shared.config.delivery {
             Delivery::Serialized => Some(

@@ -14,7 +14,7 @@ use std::sync::{Arc, Mutex};
 use bitcoin::block::Header;
 use bitcoin::p2p::address::AddrV2Message;
 use bitcoin::p2p::message_blockdata::Inventory;
-use bitcoin::{Block, Transaction};
+use bitcoin::Transaction;
 use btcclient_wire::{Frame, RawBlock};
 use tokio::sync::{mpsc, oneshot};
 
@@ -98,46 +98,6 @@ pub(crate) struct Deliverer {
     pub(crate) client_id: u64,
     /// Closed when the run ends: from then on events are dropped, not delivered.
     pub(crate) gate: Gate,
-    /// The `Block` the last `on_block` delivery decoded into, kept (one per client) so the
-    /// next block is decoded into its memory: with the system allocator, allocating and
-    /// freeing a decoded block's ~5 vectors per transaction cost more than reading it.
-    pub(crate) spare_block: Arc<Mutex<Option<Block>>>,
-}
-
-/// A kept `Block` with more transactions than this is freed instead (one such block is
-/// ~1 MB of transaction structs alone, plus its scripts).
-const SPARE_BLOCK_MAX_TXS: usize = 16_384;
-
-impl Deliverer {
-    /// Decodes `raw` into the spare block (or a new one) and hands it to `f`; keeps the
-    /// block as the spare afterwards.
-    fn deliver_block(&self, p: &ManagedPeer, raw: &RawBlock, f: &dyn Fn(&ManagedPeer, &Block)) {
-        let spare = lock(&self.spare_block).take();
-        let mut block = spare.unwrap_or_else(|| Block {
-            header: *raw.header(),
-            txdata: Vec::new(),
-        });
-        // `RawBlock::new` walked the structure the decoder reads (the tests and the
-        // `raw_block` fuzz target hold the two to the same verdict, and `decode_into` to the
-        // same block as `decode`), so this does not fail; if it ever did, the block is
-        // dropped, loudly.
-        match raw.decode_into(&mut block) {
-            Ok(()) => f(p, &block),
-            Err(e) => {
-                tracing::error!(
-                    peer = %p.addr(), hash = %raw.hash(), error = %e,
-                    "a checked block failed to decode; not delivered"
-                );
-                return;
-            }
-        }
-        if block.txdata.capacity() <= SPARE_BLOCK_MAX_TXS {
-            let mut slot = lock(&self.spare_block);
-            if slot.is_none() {
-                *slot = Some(block);
-            }
-        }
-    }
 }
 
 impl Deliverer {
@@ -174,7 +134,16 @@ impl Deliverer {
                     f(p, raw)
                 }
                 if let Some(f) = &l.on_block {
-                    self.deliver_block(p, raw, f.as_ref())
+                    // `RawBlock::new` walked the structure the decoder reads (the tests and
+                    // the `raw_block` fuzz target hold the two to the same verdict), so this
+                    // does not fail; if it ever did, the block is dropped, loudly.
+                    match raw.decode() {
+                        Ok(block) => f(p, &block),
+                        Err(e) => tracing::error!(
+                            peer = %p.addr(), hash = %raw.hash(), error = %e,
+                            "a checked block failed to decode; not delivered"
+                        ),
+                    }
                 }
             }
             EventKind::Tx(t) => {

@@ -148,7 +148,6 @@ pub fn peer_session(input: &[u8]) {
             listeners: config.listeners.clone(),
             client_id: shared.id,
             gate: Default::default(),
-            spare_block: Default::default(),
         };
         let client = async {
             let (tx, mut rx) = mpsc::channel(16);

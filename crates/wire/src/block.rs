@@ -13,9 +13,7 @@ use std::fmt;
 use bitcoin::block::Header;
 use bitcoin::consensus::encode::{Error as EncodeError, MAX_VEC_SIZE};
 use bitcoin::consensus::Decodable;
-use bitcoin::{
-    Amount, Block, BlockHash, OutPoint, ScriptBuf, Sequence, Transaction, TxIn, TxOut, Witness,
-};
+use bitcoin::{Block, BlockHash};
 use bytes::Bytes;
 
 use crate::frame::{decode_err, exact};
@@ -95,64 +93,6 @@ impl RawBlock {
     pub fn decode(&self) -> Result<Block, WireError> {
         exact(commands::BLOCK, &self.bytes)
     }
-
-    /// Decodes the block into `block`, reusing the heap memory `block` already holds (its
-    /// transaction list, input and output lists, scripts and witnesses) instead of allocating
-    /// it anew: `block` ends up equal to what [`RawBlock::decode`] returns, whatever it held
-    /// before. Decoding blocks one after the other into the same `Block` saves most of the
-    /// allocations and frees a fresh decode costs (about five per transaction).
-    ///
-    /// Memory kept is bounded by the block just decoded: a list or script whose capacity is
-    /// more than four times what it now holds (and more than a few hundred bytes) is
-    /// replaced by one of the right size.
-    ///
-    /// On error `block` holds an unspecified (valid) block.
-    pub fn decode_into(&self, block: &mut Block) -> Result<(), WireError> {
-        let mut c = Cursor { rest: &self.bytes };
-        let r = c.block_into(block).and_then(|()| {
-            if c.rest.is_empty() {
-                Ok(())
-            } else {
-                Err(EncodeError::ParseFailed("trailing bytes"))
-            }
-        });
-        match r {
-            Ok(()) => Ok(()),
-            // `new` checked the structure, so this is not reached; the plain decoder gives
-            // the authoritative error (or block) if it ever is.
-            Err(_) => {
-                *block = self.decode()?;
-                Ok(())
-            }
-        }
-    }
-}
-
-/// Whether a buffer of `capacity` holding `len` items is worth replacing by a smaller one.
-fn oversized(capacity: usize, len: usize, small: usize) -> bool {
-    capacity > small && capacity / 4 > len
-}
-
-/// `vec` (emptied) with room for `n` items, reusing its memory unless oversized.
-fn reuse_vec<T>(vec: &mut Vec<T>, n: usize, small: usize) {
-    if oversized(vec.capacity(), n, small) {
-        *vec = Vec::with_capacity(n);
-    }
-}
-
-/// Sets `script` to `bytes`, reusing its memory unless oversized.
-fn refill_script(script: &mut ScriptBuf, bytes: &[u8]) {
-    let mut v = std::mem::take(script).into_bytes();
-    if oversized(v.capacity(), bytes.len(), 256) {
-        v = Vec::with_capacity(bytes.len());
-    }
-    v.clear();
-    v.extend_from_slice(bytes);
-    *script = ScriptBuf::from_bytes(v);
-}
-
-fn fixed<T: Decodable>(bytes: &[u8]) -> Result<T, EncodeError> {
-    T::consensus_decode_from_finite_reader(&mut &bytes[..])
 }
 
 impl fmt::Debug for RawBlock {
@@ -176,16 +116,7 @@ struct Cursor<'a> {
     rest: &'a [u8],
 }
 
-impl<'a> Cursor<'a> {
-    fn take(&mut self, n: usize) -> Result<&'a [u8], EncodeError> {
-        if self.rest.len() < n {
-            return Err(eof());
-        }
-        let (head, rest) = self.rest.split_at(n);
-        self.rest = rest;
-        Ok(head)
-    }
-
+impl Cursor<'_> {
     fn skip(&mut self, n: usize) -> Result<(), EncodeError> {
         if self.rest.len() < n {
             return Err(eof());
@@ -320,153 +251,6 @@ impl<'a> Cursor<'a> {
             self.outputs()?;
         }
         self.skip(4) // lock time
-    }
-}
-
-/// Decoding into existing memory: the same walk as the check above, filling a `Block`.
-impl<'a> Cursor<'a> {
-    fn count(&mut self) -> Result<usize, EncodeError> {
-        let (n, _) = self.varint()?;
-        // Every item takes at least one byte, so a count beyond what is left is malformed.
-        match usize::try_from(n) {
-            Ok(n) if n <= self.rest.len() => Ok(n),
-            _ => Err(eof()),
-        }
-    }
-
-    fn script(&mut self) -> Result<&'a [u8], EncodeError> {
-        let n = self.count()?;
-        self.take(n)
-    }
-
-    fn block_into(&mut self, block: &mut Block) -> Result<(), EncodeError> {
-        block.header = fixed(self.take(HEADER_SIZE)?)?;
-        let n = self.count()?;
-        let txs = &mut block.txdata;
-        txs.truncate(n);
-        reuse_vec(txs, n, 64);
-        for i in 0..n {
-            if i == txs.len() {
-                txs.push(Transaction {
-                    version: bitcoin::transaction::Version::ONE,
-                    lock_time: bitcoin::absolute::LockTime::ZERO,
-                    input: Vec::new(),
-                    output: Vec::new(),
-                });
-            }
-            self.transaction_into(&mut txs[i])?;
-        }
-        Ok(())
-    }
-
-    fn transaction_into(&mut self, tx: &mut Transaction) -> Result<(), EncodeError> {
-        tx.version = fixed(self.take(4)?)?;
-        let n = self.count()?;
-        if n == 0 {
-            match self.u8()? {
-                1 => {
-                    let n = self.count()?;
-                    self.inputs_into(&mut tx.input, n)?;
-                    self.outputs_into(&mut tx.output)?;
-                    let mut any_witness = false;
-                    for txin in tx.input.iter_mut() {
-                        any_witness |= self.witness_into(&mut txin.witness)?;
-                    }
-                    if n > 0 && !any_witness {
-                        return Err(EncodeError::ParseFailed(
-                            "witness flag set but no witnesses present",
-                        ));
-                    }
-                }
-                flag => return Err(EncodeError::UnsupportedSegwitFlag(flag)),
-            }
-        } else {
-            self.inputs_into(&mut tx.input, n)?;
-            for txin in tx.input.iter_mut() {
-                txin.witness.clear();
-            }
-            self.outputs_into(&mut tx.output)?;
-        }
-        tx.lock_time = fixed(self.take(4)?)?;
-        Ok(())
-    }
-
-    fn inputs_into(&mut self, inputs: &mut Vec<TxIn>, n: usize) -> Result<(), EncodeError> {
-        inputs.truncate(n);
-        reuse_vec(inputs, n, 16);
-        for i in 0..n {
-            let previous_output: OutPoint = fixed(self.take(36)?)?;
-            let script_sig = self.script()?;
-            let sequence: Sequence = fixed(self.take(4)?)?;
-            if i == inputs.len() {
-                inputs.push(TxIn {
-                    previous_output,
-                    script_sig: ScriptBuf::from_bytes(script_sig.to_vec()),
-                    sequence,
-                    witness: Witness::new(),
-                });
-            } else {
-                let txin = &mut inputs[i];
-                txin.previous_output = previous_output;
-                refill_script(&mut txin.script_sig, script_sig);
-                txin.sequence = sequence;
-            }
-        }
-        Ok(())
-    }
-
-    fn outputs_into(&mut self, outputs: &mut Vec<TxOut>) -> Result<(), EncodeError> {
-        let n = self.count()?;
-        outputs.truncate(n);
-        reuse_vec(outputs, n, 16);
-        for i in 0..n {
-            let value: Amount = fixed(self.take(8)?)?;
-            let script_pubkey = self.script()?;
-            if i == outputs.len() {
-                outputs.push(TxOut {
-                    value,
-                    script_pubkey: ScriptBuf::from_bytes(script_pubkey.to_vec()),
-                });
-            } else {
-                let txout = &mut outputs[i];
-                txout.value = value;
-                refill_script(&mut txout.script_pubkey, script_pubkey);
-            }
-        }
-        Ok(())
-    }
-
-    /// One input's witness, element by element; returns whether it has any.
-    fn witness_into(&mut self, witness: &mut Witness) -> Result<bool, EncodeError> {
-        let n = self.count()?;
-        if n == 0 {
-            witness.clear();
-            return Ok(false);
-        }
-        let start = self.rest;
-        let mut total = 0usize;
-        for _ in 0..n {
-            let (len, size) = self.varint()?;
-            let len = usize::try_from(len).map_err(|_| eof())?;
-            self.skip(len)?;
-            total = total.saturating_add(len).saturating_add(size);
-        }
-        if total > MAX_VEC_SIZE {
-            return Err(EncodeError::ParseFailed("witness too large"));
-        }
-        // `Witness` keeps its capacity when cleared; replace it when oversized.
-        let mut elements = Cursor { rest: start };
-        let mut w = std::mem::take(witness);
-        if oversized(w.size(), total, 1024) {
-            w = Witness::new();
-        }
-        w.clear();
-        for _ in 0..n {
-            let len = elements.count()?;
-            w.push(elements.take(len)?);
-        }
-        *witness = w;
-        Ok(true)
     }
 }
 

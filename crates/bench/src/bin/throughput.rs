@@ -661,9 +661,6 @@ fn main() {
     // `RawBlock::new` (every path), the decode into `Block` and dropping it (`on_block` only),
     // and a v2 packet's encryption and decryption (the v2 floor's work and every v2 path's).
     let (mut th, mut tc, mut td, mut tf) = (Vec::new(), Vec::new(), Vec::new(), Vec::new());
-    // And the decode into the memory of a block decoded before, as `on_block` delivery does.
-    let mut ti = Vec::new();
-    let mut reused = block.clone();
     for _ in 0..21 {
         let t = Instant::now();
         std::hint::black_box(sha256d::Hash::hash(&payload));
@@ -677,10 +674,6 @@ fn main() {
         let t = Instant::now();
         drop(std::hint::black_box(decoded));
         tf.push(t.elapsed().as_secs_f64() * 1e3);
-        let t = Instant::now();
-        raw.decode_into(&mut reused).expect("own block decodes");
-        std::hint::black_box(&reused);
-        ti.push(t.elapsed().as_secs_f64() * 1e3);
     }
     let ((_, mut outbound), (mut inbound, _)) =
         v2_session_pair().expect("a v2 handshake over loopback");
@@ -706,14 +699,13 @@ fn main() {
     }
     println!(
         "per block, one thread (median of 21): sha256d {:.3} ms, RawBlock::new (check) {:.3} ms, \
-         decode to Block {:.3} ms ({} txs), drop Block {:.3} ms, decode into a decoded Block \
-         {:.3} ms, v2 encrypt {:.3} ms, v2 decrypt {:.3} ms",
+         decode to Block {:.3} ms ({} txs), drop Block {:.3} ms, v2 encrypt {:.3} ms, \
+         v2 decrypt {:.3} ms",
         median(&mut th),
         median(&mut tc),
         median(&mut td),
         block.txdata.len(),
         median(&mut tf),
-        median(&mut ti),
         median(&mut te),
         median(&mut tdec)
     );
