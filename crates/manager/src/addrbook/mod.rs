@@ -981,15 +981,38 @@ impl AddrBook {
         u64::from_le_bytes(first)
     }
 
+    /// The group an address is bucketed by: its network group ([`NetAddr::group`]), except
+    /// for addresses that are not publicly routable (admitted only with
+    /// [`Admission::local`], on regtest and simulated networks): each of those is a group of
+    /// its own, address and port. Core puts all local addresses in one group, so that nodes
+    /// on one machine, told by one source, share 64 slots of one bucket and two of them
+    /// collide in one slot 1 time in 64; a test network of nodes on 127.0.0.1 would then lose
+    /// nodes at random.
+    fn bucket_group(addr: &BookAddr) -> Vec<u8> {
+        match addr.net.ip() {
+            Some(ip) if !is_routable(ip) => {
+                let mut g = vec![b'l'];
+                match ip {
+                    IpAddr::V4(v4) => g.extend_from_slice(&v4.octets()),
+                    IpAddr::V6(v6) => g.extend_from_slice(&v6.octets()),
+                }
+                g.extend_from_slice(&addr.port.to_le_bytes());
+                g
+            }
+            _ => addr.net.group(),
+        }
+    }
+
     fn new_bucket(&self, addr: &BookAddr, source: &Source) -> usize {
         let src_group = source.group();
-        let h1 = self.hash(&[&addr.net.group(), &src_group]) % NEW_BUCKETS_PER_SOURCE_GROUP;
+        let h1 = self.hash(&[&Self::bucket_group(addr), &src_group]) % NEW_BUCKETS_PER_SOURCE_GROUP;
         (self.hash(&[&src_group, &h1.to_le_bytes()]) % NEW_BUCKET_COUNT as u64) as usize
     }
 
     fn tried_bucket(&self, addr: &BookAddr) -> usize {
         let h1 = self.hash(&[&addr.key_bytes()]) % TRIED_BUCKETS_PER_GROUP;
-        (self.hash(&[&addr.net.group(), &h1.to_le_bytes()]) % TRIED_BUCKET_COUNT as u64) as usize
+        (self.hash(&[&Self::bucket_group(addr), &h1.to_le_bytes()]) % TRIED_BUCKET_COUNT as u64)
+            as usize
     }
 
     fn slot_pos(&self, new: bool, bucket: usize, addr: &BookAddr) -> usize {

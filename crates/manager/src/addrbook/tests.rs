@@ -327,3 +327,29 @@ fn stats_count_per_network_and_group() {
     assert_eq!(s.groups[&vec![4, 8, 8]], Counts { new: 1, tried: 1 });
     assert_eq!(s.groups.len(), 3);
 }
+
+/// Nodes of a test network on one machine (127.0.0.1, one port each), told by one source,
+/// are all kept and all reach the tried table: local addresses are bucketed each on its own,
+/// where Core's single local group would put them in one bucket of 64 slots (10 of them
+/// collide there more often than not).
+#[test]
+fn local_nodes_on_one_machine_do_not_push_each_other_out() {
+    for seed in 0..20u8 {
+        let mut b = AddrBook::with_key(Network::Regtest, [seed; 32]);
+        b.set_admission(Admission {
+            onion: false,
+            local: true,
+        });
+        let src = Source::Peer(v4(127, 0, 0, 1));
+        let nodes: Vec<AddrV2Message> = (0..10)
+            .map(|i| msg(v4(127, 0, 0, 1), 18444 + i, NOW as u32))
+            .collect();
+        assert_eq!(b.add(&nodes, &src, NOW), 10, "key {seed}");
+        for n in &nodes {
+            let addr = BookAddr::new(v4(127, 0, 0, 1), n.port);
+            b.good(&addr, NOW);
+        }
+        assert_eq!((b.len_new(), b.len_tried()), (0, 10), "key {seed}");
+        b.check().expect("consistent");
+    }
+}
