@@ -82,3 +82,6 @@ func (c *Client) Close() {
 		c.b = nil
 	}
 }
+
+// HeaderSize is sizeof(btcclient_header).
+const HeaderSize = C.sizeof_btcclient_header
