@@ -217,6 +217,9 @@ func goBytes(data *C.uint8_t, n C.size_t) []byte {
 	if n == 0 || data == nil {
 		return []byte{}
 	}
+	if n >= recycleMin {
+		return payloadBuffers.bytes(unsafe.Pointer(data), int(n))
+	}
 	return C.GoBytes(unsafe.Pointer(data), C.int(n))
 }
 
