@@ -149,22 +149,30 @@ func (c *client) onHeaders(info *C.btcclient_peer_info, items *C.btcclient_heade
 	if f == nil {
 		return
 	}
-	headers := make([]BlockHeader, int(n))
-	if n > 0 {
-		for i, h := range unsafe.Slice(items, int(n)) {
-			headers[i] = BlockHeader{
-				Version:    int32(h.version),
-				PrevBlock:  *(*[32]byte)(unsafe.Pointer(&h.prev_hash)),
-				MerkleRoot: *(*[32]byte)(unsafe.Pointer(&h.merkle_root)),
-				Timestamp:  time.Unix(int64(h.time), 0),
-				Bits:       uint32(h.bits),
-				Nonce:      uint32(h.nonce),
-				Hash:       *(*[32]byte)(unsafe.Pointer(&h.hash)),
-			}
-		}
-	}
+	headers := convertHeaders(unsafe.Pointer(items), int(n))
 	p := c.peer(info)
 	c.protect("OnHeaders", p, func() { f(p, headers) })
+}
+
+// convertHeaders copies the n C headers at items into a new slice, writing each field in
+// place.
+func convertHeaders(items unsafe.Pointer, n int) []BlockHeader {
+	headers := make([]BlockHeader, n)
+	if n == 0 {
+		return headers
+	}
+	src := unsafe.Slice((*C.btcclient_header)(items), n)
+	for i := range src {
+		h, d := &src[i], &headers[i]
+		d.Version = int32(h.version)
+		d.PrevBlock = *(*[32]byte)(unsafe.Pointer(&h.prev_hash))
+		d.MerkleRoot = *(*[32]byte)(unsafe.Pointer(&h.merkle_root))
+		d.Timestamp = time.Unix(int64(h.time), 0)
+		d.Bits = uint32(h.bits)
+		d.Nonce = uint32(h.nonce)
+		d.Hash = *(*[32]byte)(unsafe.Pointer(&h.hash))
+	}
+	return headers
 }
 
 func (c *client) onInv(info *C.btcclient_peer_info, items *C.btcclient_inv, n C.size_t) {
@@ -208,6 +216,9 @@ func (c *client) onAddr(info *C.btcclient_peer_info, items *C.btcclient_addr, n 
 func goBytes(data *C.uint8_t, n C.size_t) []byte {
 	if n == 0 || data == nil {
 		return []byte{}
+	}
+	if n >= recycleMin {
+		return payloadBuffers.bytes(unsafe.Pointer(data), int(n))
 	}
 	return C.GoBytes(unsafe.Pointer(data), C.int(n))
 }

@@ -1,6 +1,7 @@
 package btcclient
 
 /*
+#include <stdlib.h>
 #include <string.h>
 #include <btcclient.h>
 #include "bridge.h"
@@ -65,11 +66,23 @@ static void go_read_event(btcclient_event *ev, go_event *out) {
 	}
 }
 
-static void go_free_events(go_event *evs, size_t n) {
-	for (size_t i = 0; i < n; i++) {
-		btcclient_event_free(evs[i].event);
-		evs[i].event = NULL;
+// A batch of events and the error of the poll that took them. It lives in C memory, so that
+// passing it to C costs no cgo pointer check.
+typedef struct {
+	size_t n;
+	btcclient_error *err;
+	go_event evs[GO_BATCH];
+} go_batch;
+
+static go_batch *go_batch_new(void) { return calloc(1, sizeof(go_batch)); }
+
+// Frees the events of the batch (not the batch).
+static void go_free_events(go_batch *b) {
+	for (size_t i = 0; i < b->n; i++) {
+		btcclient_event_free(b->evs[i].event);
+		b->evs[i].event = NULL;
 	}
+	b->n = 0;
 }
 
 // Frees the events left in the queue of a stopped client (before it starts again).
@@ -80,20 +93,20 @@ static void go_drain(const btcclient_client *client) {
 	}
 }
 
-// Frees the `*n` events of the previous batch, then waits up to `timeout_ms` for an event
-// and takes up to GO_BATCH of those that are waiting. `*n` receives their number.
-static btcclient_status go_poll(const btcclient_client *client, int timeout_ms, go_event *evs,
-		size_t *n, btcclient_error **err) {
-	go_free_events(evs, *n);
-	*n = 0;
+// Frees the events of the previous batch, then waits up to `timeout_ms` for an event and
+// takes up to GO_BATCH of those that are waiting. `b->n` receives their number, `b->err`
+// the error of a failed poll (the caller frees it).
+static btcclient_status go_poll(const btcclient_client *client, int timeout_ms, go_batch *b) {
+	go_free_events(b);
+	b->err = NULL;
 	btcclient_event *ev = NULL;
-	btcclient_status st = btcclient_poll_next(client, timeout_ms, &ev, err);
+	btcclient_status st = btcclient_poll_next(client, timeout_ms, &ev, &b->err);
 	if (st != BTCCLIENT_STATUS_OK) return st;
-	go_read_event(ev, &evs[0]);
-	*n = 1;
-	while (*n < GO_BATCH && btcclient_poll_next(client, 0, &ev, NULL) == BTCCLIENT_STATUS_OK) {
-		go_read_event(ev, &evs[*n]);
-		*n += 1;
+	go_read_event(ev, &b->evs[0]);
+	b->n = 1;
+	while (b->n < GO_BATCH && btcclient_poll_next(client, 0, &ev, NULL) == BTCCLIENT_STATUS_OK) {
+		go_read_event(ev, &b->evs[b->n]);
+		b->n += 1;
 	}
 	return BTCCLIENT_STATUS_OK;
 }
@@ -105,6 +118,7 @@ import (
 	"runtime"
 	"sync/atomic"
 	"time"
+	"unsafe"
 )
 
 // dispatcher is the goroutine that takes a poll-mode client's events and calls the
@@ -140,36 +154,38 @@ func (d *dispatcher) run(started chan<- struct{}) {
 	defer runtime.UnlockOSThread()
 	defer C.go_set_dispatcher(0)
 
-	// The batch lives in Go memory: it holds only C pointers, so C may write it.
-	var batch [C.GO_BATCH]C.go_event
-	var n C.size_t
+	b := C.go_batch_new()
+	if b == nil {
+		panic("btcclient: out of memory")
+	}
+	defer C.free(unsafe.Pointer(b))
+	evs := (*[C.GO_BATCH]C.go_event)(unsafe.Pointer(&b.evs))
 	for !d.abandoned.Load() {
 		if !c.acquire() {
 			return // closed: Close frees the events left
 		}
-		var cerr *C.btcclient_error
-		st := C.go_poll(c.ptr, -1, &batch[0], &n, &cerr)
+		st := C.go_poll(c.ptr, -1, b)
 		c.release()
 		if st == C.BTCCLIENT_STATUS_CLIENT_NOT_STARTED {
-			if cerr != nil {
-				C.btcclient_error_free(cerr)
+			if b.err != nil {
+				C.btcclient_error_free(b.err)
 			}
 			return
 		}
 		if st != C.BTCCLIENT_STATUS_OK {
-			log.Printf("btcclient: poll: %v", call(st, cerr))
+			log.Printf("btcclient: poll: %v", call(st, b.err))
 			time.Sleep(10 * time.Millisecond)
 			continue
 		}
-		for i := 0; i < int(n) && !d.abandoned.Load(); i++ {
-			c.deliver(&batch[i])
+		for i := 0; i < int(b.n) && !d.abandoned.Load(); i++ {
+			c.deliver(&evs[i])
 		}
 	}
 	// The events of the last batch (undelivered ones too, when abandoned). Only if Close
 	// already freed the client (after a Stop that timed out on a listener that never
 	// returned) are they left unfreed: C may not be called on a freed client.
-	if n > 0 && c.acquire() {
-		C.go_free_events(&batch[0], n)
+	if b.n > 0 && c.acquire() {
+		C.go_free_events(b)
 		c.release()
 	}
 }

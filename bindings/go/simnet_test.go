@@ -94,6 +94,9 @@ func (s *simnet) close() {
 }
 
 func TestMain(m *testing.M) {
+	if os.Getenv(feederEnv) == "1" {
+		os.Exit(feederMain()) // the block feeder of BenchmarkDelivery (feeder_test.go)
+	}
 	var err error
 	// Every node answers getaddr with all it knows: at Bitcoin Core's 23 %, each of these six
 	// nodes names one other, and TestDiscovery's chain of answers stopped at two peers when
@@ -104,6 +107,7 @@ func TestMain(m *testing.M) {
 		os.Exit(1)
 	}
 	code := m.Run()
+	stopFeeder()
 	if sim != nil {
 		sim.close()
 	}
