@@ -683,12 +683,7 @@ impl AddrBook {
     /// whether the book holds `addr`.
     pub fn attempt(&mut self, addr: &BookAddr, count_failure: bool, now: u64) -> bool {
         let last_good = self.last_good;
-        let Some(slot) = self
-            .index
-            .get(addr)
-            .copied()
-            .and_then(|id| self.slot_mut(id))
-        else {
+        let Some(slot) = self.slot_of_mut(addr) else {
             return false;
         };
         slot.entry.last_try = now;
@@ -702,16 +697,17 @@ impl AddrBook {
     /// Replaces the services recorded for `addr` (what the peer said of itself in its
     /// `version`, as Core's `SetServices`). Returns whether the book holds `addr`.
     pub fn set_services(&mut self, addr: &BookAddr, services: ServiceFlags) -> bool {
-        let Some(slot) = self
-            .index
-            .get(addr)
-            .copied()
-            .and_then(|id| self.slot_mut(id))
-        else {
+        let Some(slot) = self.slot_of_mut(addr) else {
             return false;
         };
         slot.entry.services = services;
         true
+    }
+
+    /// The slot holding `addr`, if the book holds it.
+    fn slot_of_mut(&mut self, addr: &BookAddr) -> Option<&mut Slot> {
+        let id = self.index.get(addr).copied()?;
+        self.slot_mut(id)
     }
 
     /// Records a successful connection (handshake done) to `addr` at `now`: resets its
