@@ -868,10 +868,8 @@ impl Shared {
         if outcome.is_err_and(ConnectFailure::is_proxy_failure) {
             return;
         }
-        let addr = match (peer.resolved(), peer.target().book_addr()) {
-            (Some(sock), _) => BookAddr::from(sock),
-            (None, Some(addr)) => addr,
-            (None, None) => return,
+        let Some(addr) = peer.book_addr() else {
+            return;
         };
         let now = unix_now();
         let mut book = lock(&self.book);
@@ -920,10 +918,8 @@ impl Shared {
     /// `NODE_P2P_V2` for its address in the book.
     pub(crate) fn remember_v1_only(&self, peer: &ManagedPeer) {
         lock(&self.v1_only).insert(peer.addr().to_owned());
-        let addr = match (peer.resolved(), peer.target().book_addr()) {
-            (Some(sock), _) => BookAddr::from(sock),
-            (None, Some(addr)) => addr,
-            (None, None) => return,
+        let Some(addr) = peer.book_addr() else {
+            return;
         };
         let mut book = lock(&self.book);
         if let Some(services) = book.get(&addr).map(|e| e.services) {

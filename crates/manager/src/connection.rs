@@ -22,7 +22,7 @@ use tokio::time::{sleep, sleep_until, timeout, Instant};
 use tokio_util::sync::CancellationToken;
 use tracing::{debug, info, trace, warn};
 
-use crate::addrbook::{NetAddr, Source};
+use crate::addrbook::Source;
 use crate::address::{dialable, v1_to_v2, AddrTokenBucket, PeerAddr};
 use crate::client::Shared;
 use crate::config::{Transport, MIN_PEER_PROTOCOL_VERSION, PROTOCOL_VERSION};
@@ -854,11 +854,8 @@ fn worth_keeping(entry: &AddrV2Message) -> bool {
 /// The source of addresses a peer tells us of: its address when known (an IP address or
 /// an onion service); a host name reached through a proxy is "local".
 fn peer_source(peer: &ManagedPeer) -> Source {
-    match (peer.resolved(), peer.target().book_addr()) {
-        (Some(sock), _) => Source::Peer(NetAddr::from_ip(sock.ip())),
-        (None, Some(addr)) => Source::Peer(addr.net),
-        (None, None) => Source::Local,
-    }
+    peer.book_addr()
+        .map_or(Source::Local, |addr| Source::Peer(addr.net))
 }
 
 fn violation(e: WireError) -> DisconnectReason {

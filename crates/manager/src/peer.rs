@@ -427,6 +427,16 @@ impl ManagedPeer {
         lock(&self.shared.state).resolved
     }
 
+    /// The address book's key for this peer: the socket address last dialled, else its
+    /// address as managed when that is an IP or onion address (a host name not yet resolved
+    /// has none).
+    pub(crate) fn book_addr(&self) -> Option<crate::addrbook::BookAddr> {
+        match self.resolved() {
+            Some(sock) => Some(sock.into()),
+            None => self.target().book_addr(),
+        }
+    }
+
     pub(crate) fn set_resolved(&self, addr: SocketAddr) {
         lock(&self.shared.state).resolved = Some(addr);
     }
