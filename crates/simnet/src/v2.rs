@@ -20,11 +20,10 @@ use crate::Fault;
 
 /// Bytes of the v1 prefix Core compares (`V1_PREFIX_LEN`).
 pub(crate) const V1_PREFIX_LEN: usize = 16;
-/// The largest contents a v2 packet's 3-byte length field can announce.
+/// The largest contents a v2 packet's 3-byte length field can announce. Also the payload
+/// limit of a node's v2 encoder: room for a decoy of that size (the oversized-length fault);
+/// the node's own messages are far smaller.
 const V2_MAX_CONTENTS: usize = (1 << 24) - 1;
-/// The payload limit of a node's v2 encoder: room for a [`V2_MAX_CONTENTS`] decoy (the
-/// oversized-length fault). The node's own messages are far smaller.
-const V2_ENCODER_MAX_PAYLOAD: usize = V2_MAX_CONTENTS;
 /// Decoys sent before the version packet, and before every frame, under
 /// [`Fault::V2DecoyFlood`].
 pub(crate) const DECOY_FLOOD: usize = 200;
@@ -295,7 +294,7 @@ async fn respond(
         send: SendCodec::V2 {
             encoder: Box::new(V2Encoder::new(
                 outbound,
-                &wire.with_max_payload(V2_ENCODER_MAX_PAYLOAD),
+                &wire.with_max_payload(V2_MAX_CONTENTS),
             )),
             decoys,
             rng: Rng::new(),
