@@ -86,30 +86,9 @@ pub fn rss_kib() -> u64 {
     proc_status("VmRSS:")
 }
 
-/// CPU time (user + system) used by this process so far, from `/proc/self/stat`.
-pub fn cpu_time() -> Duration {
-    let stat = std::fs::read_to_string("/proc/self/stat").unwrap_or_default();
-    // Fields after the command name (which is in parentheses and may contain spaces).
-    let rest = stat.rsplit_once(')').map(|(_, r)| r).unwrap_or("");
-    let fields: Vec<&str> = rest.split_whitespace().collect();
-    // utime and stime are fields 14 and 15 of the whole line: 12 and 13 after `)`.
-    let ticks = |i: usize| {
-        fields
-            .get(i)
-            .and_then(|v| v.parse::<u64>().ok())
-            .unwrap_or(0)
-    };
-    // SAFETY: sysconf only reads a system constant.
-    #[allow(unsafe_code)]
-    let hz = unsafe { libc::sysconf(libc::_SC_CLK_TCK) };
-    let hz = if hz > 0 { hz as u64 } else { 100 };
-    let total = ticks(11) + ticks(12);
-    Duration::from_micros(total * 1_000_000 / hz)
-}
-
 /// CPU time (user + system, every thread) used by this process so far, from `getrusage`
 /// (microsecond resolution, where `/proc/self/stat` counts 10 ms ticks).
-pub fn rusage_cpu() -> Duration {
+pub fn cpu_time() -> Duration {
     // SAFETY: getrusage writes one `rusage` into the zeroed struct it is given.
     #[allow(unsafe_code)]
     let ru = unsafe {

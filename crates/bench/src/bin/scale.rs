@@ -20,7 +20,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use btcclient_bench::{cpu_time, live_heap, median, raise_nofile, rss_kib, rusage_cpu, Counting};
+use btcclient_bench::{cpu_time, live_heap, median, raise_nofile, rss_kib, Counting};
 use clap::Parser;
 
 #[global_allocator]
@@ -152,7 +152,7 @@ fn run_client(addrs: &[String], n: usize, idle: Duration, v2: bool) -> Result<Ru
     let heap_before = live_heap();
 
     let t0 = Instant::now();
-    let cpu_start = rusage_cpu();
+    let cpu_start = cpu_time();
     for a in addrs {
         client
             .add_peer(a)
@@ -173,7 +173,7 @@ fn run_client(addrs: &[String], n: usize, idle: Duration, v2: bool) -> Result<Ru
         std::thread::sleep(Duration::from_millis(1));
     }
     let handshake = t0.elapsed();
-    let handshake_cpu = rusage_cpu() - cpu_start;
+    let handshake_cpu = cpu_time() - cpu_start;
     // Let the post-handshake traffic (getaddr answers, sendheaders, ...) settle.
     std::thread::sleep(Duration::from_secs(1));
     let rss_after = rss_kib();
