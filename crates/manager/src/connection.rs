@@ -379,12 +379,15 @@ async fn connect_with(
     debug!(?addr, %transport, "TCP connected; handshake");
     let _ = stream.set_nodelay(true);
     let (r, w) = crate::socket::split(stream).map_err(|e| ConnectFailure::Io(e.to_string()))?;
-    let mut progress = HandshakeProgress::default();
     let attempt = async {
         let (reader, writer) = match transport {
-            TransportKind::V2 => btcclient_wire::open_v2(r, w, &shared.wire, &mut progress)
-                .await
-                .map_err(v2_failure)?,
+            // The failure carries what was exchanged; the progress itself is not needed after.
+            TransportKind::V2 => {
+                let mut progress = HandshakeProgress::default();
+                btcclient_wire::open_v2(r, w, &shared.wire, &mut progress)
+                    .await
+                    .map_err(v2_failure)?
+            }
             _ => btcclient_wire::open(r, w, &shared.wire)
                 .await
                 .map_err(|e| ConnectFailure::Io(e.to_string()))?,
