@@ -1230,8 +1230,8 @@ void btcclient_address_book_free(struct btcclient_address_book *book);
  * Adds the addresses of a Bitcoin Core `peers.dat` (the file a node keeps in its data
  * directory) to the client's address book: every file Core 29 itself reads (formats 0 to 4),
  * checksum verified. On success `*added` (if not NULL) receives how many addresses were
- * added. Works before start too (and a book loaded at start is replaced by the file's
- * contents only where they are new).
+ * added. Works before start too: `start` loads the book file (`address_book_path`) and
+ * keeps the imported addresses beside what the file holds.
  *
  * Errors: `BTCCLIENT_STATUS_PEERS_DAT` for a file that cannot be read, is truncated, has a
  * bad checksum, belongs to another network or has a newer format than Core 29 reads (the

@@ -61,7 +61,8 @@ func (b *BtcClient) AddressBook() (AddressBookStats, error) {
 
 // ImportPeersDat adds the addresses of a Bitcoin Core peers.dat (the file a node keeps in
 // its data directory; every format Core 29 reads, checksum verified) to the client's address
-// book and returns how many were added. It works before Start too.
+// book and returns how many were added. It works before Start too: Start loads the book
+// file (WithAddressBookPath) and keeps the imported addresses beside what it holds.
 //
 // Errors: ErrPeersDat when the file cannot be read, is truncated, has a bad checksum,
 // belongs to another network or has a newer format (the message names the problem and the

@@ -309,7 +309,17 @@ impl BtcClient {
                 path = %path.display(),
                 "address book loaded"
             );
-            *lock(&shared.book) = book;
+            let mut held = lock(&shared.book);
+            // What the client was given before (an import before the first start) is kept;
+            // after a stop the book was saved, so this adds nothing.
+            let kept = book.merge(&held, unix_now());
+            if kept > 0 {
+                info!(
+                    kept,
+                    "addresses given before start kept beside the loaded book"
+                );
+            }
+            *held = book;
         }
         let run = Run {
             generation: NEXT_RUN.fetch_add(1, Ordering::Relaxed),
@@ -586,7 +596,9 @@ impl BtcClient {
 
     /// Imports the addresses of a Bitcoin Core `peers.dat` (of this client's network) into the
     /// address book: what Core tried goes to the tried table where its slot is free. Works
-    /// whether or not the client runs; a running client may connect to them at once.
+    /// whether or not the client runs; a running client may connect to them at once. Before
+    /// the first `start`, the imported addresses are kept beside what `start` loads from
+    /// [`crate::Config::address_book_path`], and saved with it.
     ///
     /// Errors: [`Error::PeersDat`] when the file cannot be read or is not a `peers.dat` of
     /// this network (nothing is imported then).

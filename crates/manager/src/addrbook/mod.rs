@@ -604,6 +604,31 @@ impl AddrBook {
         added
     }
 
+    /// Adds the entries of `other` that this book does not hold, each to the table it is in
+    /// there (a tried entry whose tried slot is taken here goes to "new"), keeping what is
+    /// known of it. Returns how many this book now holds. Used when a book file is loaded at
+    /// `start` while addresses were already given to the client (a `peers.dat` import).
+    pub fn merge(&mut self, other: &AddrBook, now: u64) -> usize {
+        let mut taken = 0;
+        for entry in other.entries() {
+            if !self.admission.admits(&entry.addr) || self.index.contains_key(&entry.addr) {
+                continue;
+            }
+            let placed = (entry.in_tried && self.insert_tried(entry.clone()))
+                || self.insert_new(
+                    AddrEntry {
+                        in_tried: false,
+                        ..entry.clone()
+                    },
+                    Some(now),
+                );
+            if placed {
+                taken += 1;
+            }
+        }
+        taken
+    }
+
     /// Core's `AddSingle`, with one new-table reference per address.
     fn add_one(
         &mut self,

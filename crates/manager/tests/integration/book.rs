@@ -460,6 +460,45 @@ async fn a_damaged_book_file_is_moved_aside_and_the_client_starts_empty() {
     assert!(loaded.warning.is_none(), "{:?}", loaded.warning);
 }
 
+/// A `peers.dat` imported before the first `start` is kept when `start` loads the book file
+/// (here there is none yet), saved at `stop` and loaded by the next client. Discovery is off:
+/// the fixture's public addresses are never dialled.
+#[tokio::test]
+async fn a_peers_dat_imported_before_start_is_kept_with_a_book_file() {
+    let dir = tempfile::tempdir().unwrap();
+    let book_path = dir.path().join("peers.book");
+    let fixture = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../../tests/fixtures/peers-core29-mainnet.dat"
+    );
+    let config = || {
+        BtcClient::new(
+            btcclient_manager::Config::builder()
+                .network(Network::Mainnet)
+                .discovery(false)
+                .dns_seeds(Some(Vec::new()))
+                .address_book_path(Some(book_path.clone()))
+                .build()
+                .unwrap(),
+        )
+        .unwrap()
+    };
+    let client = config();
+    let imported = client.import_peers_dat(fixture).unwrap();
+    let held = (imported.added_new, imported.added_tried);
+    assert!(held.0 >= 3 && held.1 == 2, "{imported:?}");
+    client.start().unwrap();
+    let book = client.address_book();
+    assert_eq!((book.new, book.tried), held, "the import survives start");
+    client.stop(Duration::from_secs(5)).await.unwrap();
+
+    let next = config();
+    next.start().unwrap();
+    let book = next.address_book();
+    assert_eq!((book.new, book.tried), held, "and the book file");
+    next.stop(Duration::from_secs(5)).await.unwrap();
+}
+
 #[tokio::test]
 async fn importing_something_that_is_not_a_peers_dat_is_a_clear_error() {
     let dir = tempfile::tempdir().unwrap();
