@@ -427,6 +427,15 @@ fn help_documents_everything() {
         "--proxy-username",
         "--proxy-password",
         "--onion-proxy",
+        "--backoff-max",
+        "--sync-timeout",
+        "--target-outbound",
+        "--transport",
+        "--data-dir",
+        "--no-data-dir",
+        "--import-peers-dat",
+        "--dns-seed",
+        "--no-dns-seeds",
     ] {
         assert!(help.contains(flag), "{flag} missing from:\n{help}");
     }

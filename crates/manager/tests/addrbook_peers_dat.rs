@@ -339,6 +339,26 @@ fn imports_a_v1_encoded_format_2_file() {
 }
 
 #[test]
+fn imports_format_3_and_every_compatibility_byte_core_29_reads() {
+    // Format 3 (Core 0.21, BIP155): addrv2 entries and sources, second byte 35 (32 + 3).
+    let mut file = core29_sample();
+    file.format = 3;
+    file.compat = 35;
+    let r = book().import_peers_dat(&file.bytes(), NOW).expect("format 3");
+    sums_up(&r);
+    assert_eq!((r.format, r.added()), (3, 6));
+    // Core 29 reads a file whose lowest compatible format (second byte - 32) is 0 to 4.
+    for compat in 32..=36u8 {
+        let mut file = core29_sample();
+        file.compat = compat;
+        let r = book()
+            .import_peers_dat(&file.bytes(), NOW)
+            .unwrap_or_else(|e| panic!("compatibility byte {compat}: {e}"));
+        assert_eq!(r.added(), 6, "compatibility byte {compat}");
+    }
+}
+
+#[test]
 fn reads_a_newer_format_that_declares_itself_compatible() {
     let mut file = core29_sample();
     file.format = 5;
