@@ -5,6 +5,7 @@ import (
 	"encoding/binary"
 	"errors"
 	"net"
+	"os"
 	"regexp"
 	"runtime"
 	"strings"
@@ -715,6 +716,55 @@ func TestFinalizerAndHandles(t *testing.T) {
 	waitFor(t, 10*time.Second, "finalizers", func() bool {
 		runtime.GC()
 		return liveHandles.Load() == before
+	})
+}
+
+// A listener reaches its client through Peer.Client, which does not keep the client alive:
+// 100 clients whose listener calls the client, each started, connected, stopped and dropped
+// without Close, are all finalized, and leave no handle, goroutine or descriptor behind.
+func TestListenerClientDoesNotKeepItAlive(t *testing.T) {
+	s := needSimnet(t)
+	openFDs := func() int {
+		entries, err := os.ReadDir("/proc/self/fd")
+		if err != nil {
+			t.Skip("no /proc/self/fd")
+		}
+		return len(entries)
+	}
+	settle := func() {
+		runtime.GC()
+		time.Sleep(20 * time.Millisecond)
+	}
+	settle()
+	handles, goroutines, fds := liveHandles.Load(), runtime.NumGoroutine(), openFDs()
+	for i := 0; i < 100; i++ {
+		counted := make(chan int, 1)
+		c, err := NewBtcClient(WithNetwork(Regtest), WithDiscovery(false),
+			WithDelivery(deliveries[i%len(deliveries)]),
+			WithListeners(&MessageListeners{OnPeerConnected: func(p *Peer) {
+				counted <- p.Client().PeerCount()
+			}}))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := c.Start(); err != nil {
+			t.Fatal(err)
+		}
+		connect(t, c, s.addrs[i%len(s.addrs)])
+		if n := recv(t, counted, 10*time.Second, "OnPeerConnected"); n != 1 {
+			t.Fatalf("PeerCount through Peer.Client = %d, want 1", n)
+		}
+		if err := c.Stop(context.Background()); err != nil {
+			t.Fatal(err)
+		}
+	}
+	waitFor(t, 20*time.Second, "every dropped client finalized", func() bool {
+		settle()
+		return liveHandles.Load() == handles
+	})
+	waitFor(t, 10*time.Second, "goroutines and descriptors back to their baseline", func() bool {
+		settle()
+		return runtime.NumGoroutine() <= goroutines && openFDs() <= fds
 	})
 }
 

@@ -118,6 +118,14 @@ func (p *Peer) SendGetAddr() error { return p.c.sendGetAddr(p.ID) }
 // Disconnect removes the peer from the client (it is not reconnected).
 func (p *Peer) Disconnect() error { return p.c.removePeerByID(p.ID) }
 
+// Client returns the client that manages the peer, for a listener that needs it (to add or
+// remove peers, count them, send by address). It does not keep the client alive: the running
+// library holds the listeners, so a listener that captures the *BtcClient from NewBtcClient
+// keeps that client reachable for ever, and only Close frees it; one that uses p.Client()
+// leaves a dropped client to its finalizer. Close, Stop and WaitConnected through it from a
+// listener return ErrCalledFromCallback, as through any other *BtcClient.
+func (p *Peer) Client() *BtcClient { return &BtcClient{c: p.c} }
+
 // BlockHeader is one header of a headers message. Hashes are in internal byte order (as on
 // the wire); HashString prints them the usual way.
 type BlockHeader struct {
