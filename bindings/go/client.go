@@ -420,7 +420,9 @@ func (b *BtcClient) AddPeerID(ctx context.Context, addr string) (uint64, error) 
 // WaitConnected waits until the peer finished its handshake, or until a connection attempt
 // that ends after this call fails (a *PeerConnectionError naming the address and the cause;
 // the peer stays managed and is retried), or until ctx is done (a *PeerConnectionError
-// "not connected within the wait" at its deadline, ctx.Err() when cancelled). Errors:
+// "not connected within the wait" at its deadline, ctx.Err() when cancelled). When the peer
+// is removed or the client stops meanwhile, it returns at once with a *PeerConnectionError
+// whose cause says so ("the peer was removed", "the client was stopped"). Errors:
 // ErrPeerNotFound, ErrClientNotStarted, ErrCalledFromCallback inside a listener.
 func (b *BtcClient) WaitConnected(ctx context.Context, peerID uint64) error {
 	defer runtime.KeepAlive(b)

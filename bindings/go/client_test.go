@@ -586,8 +586,8 @@ func TestStopDeadline(t *testing.T) {
 		err := c.Stop(ctxTimeout(t, 300*time.Millisecond))
 		stopped.Store(true)
 		elapsed := time.Since(start)
-		if !errors.Is(err, ErrStopTimeout) {
-			t.Fatalf("Stop = %v, want ErrStopTimeout", err)
+		if !errors.Is(err, ErrStopTimeout) || !errors.Is(err, context.DeadlineExceeded) {
+			t.Fatalf("Stop = %v, want ErrStopTimeout and context.DeadlineExceeded", err)
 		}
 		if elapsed > 2*time.Second {
 			t.Fatalf("Stop took %v with a 300ms deadline", elapsed)
@@ -605,6 +605,49 @@ func TestStopDeadline(t *testing.T) {
 			t.Fatal("peers after Stop")
 		}
 	})
+}
+
+// WaitConnected on a peer that is removed, or whose client stops, meanwhile returns at once
+// with an error that says so, not at its deadline.
+func TestWaitConnectedEndsWhenRemovedOrStopped(t *testing.T) {
+	// Accepts connections (the kernel does) and never answers: the handshake waits.
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	addr := l.Addr().String()
+	for _, how := range []string{"removed", "stopped"} {
+		c := newTestClient(t, DeliveryPoll, &MessageListeners{})
+		if err := c.Start(); err != nil {
+			t.Fatal(err)
+		}
+		id, err := c.AddPeerID(context.Background(), addr)
+		if err != nil {
+			t.Fatal(err)
+		}
+		done := make(chan error, 1)
+		start := time.Now()
+		go func() { done <- c.WaitConnected(ctxTimeout(t, 10*time.Second), id) }()
+		time.Sleep(200 * time.Millisecond)
+		if how == "removed" {
+			err = c.RemovePeer(addr)
+		} else {
+			err = c.Stop(context.Background())
+		}
+		if err != nil {
+			t.Fatal(err)
+		}
+		err = recv(t, done, 3*time.Second, "WaitConnected to return")
+		var pce *PeerConnectionError
+		if !errors.As(err, &pce) || !strings.Contains(err.Error(), "the peer was "+how) &&
+			!strings.Contains(err.Error(), "the client was "+how) {
+			t.Fatalf("%s: WaitConnected = %v, want a *PeerConnectionError saying so", how, err)
+		}
+		if elapsed := time.Since(start); elapsed > 2*time.Second {
+			t.Fatalf("%s: WaitConnected returned after %v", how, elapsed)
+		}
+	}
 }
 
 // A panicking listener is recovered; delivery goes on.
