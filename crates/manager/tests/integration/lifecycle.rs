@@ -396,19 +396,31 @@ async fn wait_connected_returns_at_once_when_the_peer_is_removed() {
     net.shutdown().await;
 }
 
-#[tokio::test]
-async fn stop_timeout_counts_undelivered_disconnects_and_nothing_reaches_the_next_run() {
+/// A disconnected callback that blocks past `stop`'s deadline: `stop` says how many connected
+/// peers' disconnected events it could not deliver, and nothing of that run reaches the next.
+/// Serialized delivery: the blocked callback holds up the other two (2 undelivered).
+/// Concurrent delivery: the other two run beside it (every pair complete, 0 undelivered).
+async fn stop_timeout_with_a_blocked_callback(
+    delivery: btcclient_manager::Delivery,
+    started_at_stop: usize,
+    undelivered: usize,
+) {
     use std::sync::atomic::{AtomicUsize, Ordering};
     use std::sync::Arc;
     let net = crate::quiet_net(3).await;
     let started_disconnects = Arc::new(AtomicUsize::new(0));
     let seen = started_disconnects.clone();
     let listeners = btcclient_manager::Listeners::new().on_peer_disconnected(move |_, _| {
-        seen.fetch_add(1, Ordering::SeqCst);
-        std::thread::sleep(Duration::from_millis(800));
+        if seen.fetch_add(1, Ordering::SeqCst) == 0 {
+            std::thread::sleep(Duration::from_millis(800));
+        }
     });
-    // Serialized delivery: the first disconnected callback holds up the other two.
-    let client = started(fast().discovery(false).listeners(listeners));
+    let client = started(
+        fast()
+            .discovery(false)
+            .delivery(delivery)
+            .listeners(listeners),
+    );
     for node in net.nodes() {
         crate::connect(&client, node).await;
     }
@@ -417,20 +429,30 @@ async fn stop_timeout_counts_undelivered_disconnects_and_nothing_reaches_the_nex
         matches!(
             r,
             Err(btcclient_manager::Error::StopTimeout {
-                undelivered_disconnects: 2,
+                undelivered_disconnects,
                 ..
-            })
+            }) if undelivered_disconnects == undelivered
         ),
         "{r:?}"
     );
     let at_stop = started_disconnects.load(Ordering::SeqCst);
-    assert_eq!(at_stop, 1);
-    // A new run starts at once; the old run's two queued disconnected events never arrive.
+    assert_eq!(at_stop, started_at_stop);
+    // A new run starts at once; the old run's queued disconnected events never arrive.
     client.start().unwrap();
     tokio::time::sleep(Duration::from_millis(1200)).await;
     assert_eq!(started_disconnects.load(Ordering::SeqCst), at_stop);
     client.stop(Duration::from_secs(5)).await.unwrap();
     net.shutdown().await;
+}
+
+#[tokio::test]
+async fn stop_timeout_counts_undelivered_disconnects_and_nothing_reaches_the_next_run() {
+    stop_timeout_with_a_blocked_callback(btcclient_manager::Delivery::Serialized, 1, 2).await;
+}
+
+#[tokio::test]
+async fn stop_timeout_with_concurrent_delivery_delivers_the_other_peers_disconnects() {
+    stop_timeout_with_a_blocked_callback(btcclient_manager::Delivery::Concurrent, 3, 0).await;
 }
 
 #[tokio::test(start_paused = true)]
