@@ -21,6 +21,13 @@ need readelf binutils
 need nm binutils
 need microsocks microsocks
 if [ -f bindings/go/go.mod ]; then need go golang-go; fi
+# Publishing several packages in one `cargo publish` (the dry run below) came with cargo 1.90.
+cargo_minor=$(cargo --version | sed -n 's/^cargo 1\.\([0-9][0-9]*\).*/\1/p')
+if [ -z "$cargo_minor" ] || [ "$cargo_minor" -lt 90 ]; then
+  echo "error: this test run needs cargo 1.90 or later (found: $(cargo --version 2>&1))." >&2
+  echo "       Install or update Rust with rustup: rustup update stable" >&2
+  exit 1
+fi
 if [ ${#missing[@]} -gt 0 ]; then
   pkgs=$(printf '%s\n' "${missing[@]}" | sort -u | tr '\n' ' ')
   echo "error: this test run needs commands that are not installed." >&2
