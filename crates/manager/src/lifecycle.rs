@@ -469,6 +469,7 @@ mod tests {
             DisconnectReason::Removed,
             DisconnectReason::Stopped,
             DisconnectReason::Unhealthy,
+            DisconnectReason::Evicted,
         ] {
             let mut l = Lifecycle::new(policy(exp()), 7);
             l.step(Input::Dial, t0);
