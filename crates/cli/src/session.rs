@@ -157,6 +157,9 @@ pub struct Session {
     known: HashMap<u64, Known>,
     reached: HashSet<String>,
     removed_by_us: HashSet<u64>,
+    /// Peers reported unhealthy in their current failure streak (an unhealthy peer that
+    /// connects and drops again re-enters `Unhealthy` on every drop; it is reported once).
+    unhealthy: HashSet<u64>,
     max_connected: usize,
     disconnections: usize,
     reconnections: usize,
@@ -185,6 +188,7 @@ impl Session {
             known: HashMap::new(),
             reached: HashSet::new(),
             removed_by_us: HashSet::new(),
+            unhealthy: HashSet::new(),
             max_connected: 0,
             disconnections: 0,
             reconnections: 0,
@@ -507,6 +511,10 @@ impl Session {
         if matches!(failure.cause, FailureCause::Connect(_)) {
             self.faults += 1;
         }
+        if failure.failures < self.client.config().max_failure_count {
+            // A new streak (a stable connection ended the last one).
+            self.unhealthy.remove(&peer.id());
+        }
         self.emit(Event::PeerFailure {
             peer: failure.addr.clone(),
             failures: failure.failures,
@@ -524,6 +532,9 @@ impl Session {
         self.learn(peer);
         let id = peer.id();
         if change.new == PeerStatus::Unhealthy {
+            if !self.unhealthy.insert(id) {
+                return self.refresh();
+            }
             self.emit(Event::PeerUnhealthy {
                 peer: peer.addr().to_owned(),
                 failures: peer.failure_count(),

@@ -583,6 +583,50 @@ fn connect_with_an_unreachable_dns_seed_says_so() {
     );
 }
 
+/// A peer that connects and then drops before its connection is stable is reported failure
+/// by failure, from the client's events, until it is unhealthy.
+#[test]
+fn a_peer_that_keeps_dropping_is_reported_unhealthy() {
+    let rt = tokio::runtime::Runtime::new().expect("runtime");
+    let simnet = rt
+        .block_on(Simnet::builder().nodes(1).build())
+        .expect("simnet starts");
+    simnet
+        .node(0)
+        .set_fault(Some(btcclient_simnet::Fault::TruncateThenClose));
+    let node = simnet.addrs()[0].to_string();
+    let out = btcclient(&[
+        "connect",
+        "-n",
+        "regtest",
+        "--json",
+        "--no-data-dir",
+        "--no-discovery",
+        "--duration",
+        "2s",
+        "--max-failure-count",
+        "3",
+        "--reconnect-delay",
+        "50ms",
+        "--backoff",
+        "fixed",
+        &node,
+    ]);
+    rt.block_on(simnet.shutdown());
+    let ev = events(&out);
+    let failures: Vec<u64> = named(&ev, "peer_failure")
+        .iter()
+        .filter(|e| e["peer"] == node.as_str())
+        .filter_map(|e| e["failures"].as_u64())
+        .collect();
+    assert!(failures.len() >= 3, "{ev:?}");
+    assert_eq!(failures[..3], [1, 2, 3], "{ev:?}");
+    let unhealthy = named(&ev, "peer_unhealthy");
+    assert_eq!(unhealthy.len(), 1, "{ev:?}");
+    assert_eq!(unhealthy[0]["peer"], node.as_str());
+    assert_eq!(unhealthy[0]["failures"], 3);
+}
+
 /// `--import-peers-dat` reports what it took from a Bitcoin Core peers.dat (a Core 29 mainnet
 /// file, tests/fixtures) and keeps it in the address book of the data directory, where the
 /// next run finds it; discovery is off, so none of its public addresses is dialled.
