@@ -261,7 +261,7 @@ fn with_script(prefix: &[u8], len: usize) -> Vec<u8> {
     let mut t = vec![2u8, 0, 0, 0, 1];
     t.extend([0u8; 36]);
     t.extend_from_slice(prefix);
-    t.extend(std::iter::repeat(0x51).take(len));
+    t.extend(std::iter::repeat_n(0x51, len));
     t.extend([0xff; 4]);
     t.extend([0, 0, 0, 0, 0]); // no outputs, lock time
     with_tx(&t)

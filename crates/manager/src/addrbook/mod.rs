@@ -674,7 +674,7 @@ impl AddrBook {
         if occupant != EMPTY {
             let terrible = self
                 .slot(occupant)
-                .map_or(true, |s| now.is_some_and(|now| s.entry.is_terrible(now)));
+                .is_none_or(|s| now.is_some_and(|now| s.entry.is_terrible(now)));
             if !terrible {
                 return false;
             }
