@@ -352,7 +352,12 @@ struct Seeded {
 async fn seeded() -> Seeded {
     let net = quiet_net(3).await;
     let dialer = Arc::new(MapDialer::default());
-    let reachable: Vec<SocketAddr> = (0..3u8).map(|i| v4(50 + i, 0, 0, 1, 18444)).collect();
+    // Two IPv4 addresses (A records) and an IPv6 one (an AAAA record) are nodes.
+    let reachable: Vec<SocketAddr> = vec![
+        v4(50, 0, 0, 1, 18444),
+        v4(51, 0, 0, 1, 18444),
+        "[2a01:4f8::1]:18444".parse().unwrap(),
+    ];
     for (i, a) in reachable.iter().enumerate() {
         dialer.exact.lock().unwrap().insert(*a, net.addrs()[i]);
     }
@@ -365,7 +370,7 @@ async fn seeded() -> Seeded {
             ),
             (
                 "seed-b.test".to_owned(),
-                vec![ip("52.0.0.1"), ip("61.0.0.1"), ip("62.0.0.1")],
+                vec![ip("2a01:4f8::1"), ip("61.0.0.1"), ip("62.0.0.1")],
             ),
         ]),
         asked: Mutex::default(),
@@ -412,6 +417,36 @@ async fn an_empty_book_asks_every_dns_seed_at_once_and_connects_to_their_answers
     assert_eq!(stats.new + stats.tried, 6, "{stats:?}");
     client.stop(Duration::from_secs(5)).await.unwrap();
     s.net.shutdown().await;
+}
+
+/// Without `dns_seeds`, a client on mainnet asks Bitcoin Core's seeds for that network (here
+/// through a resolver that knows none of them: nothing is dialled).
+#[tokio::test]
+async fn by_default_the_networks_dns_seeds_are_asked() {
+    let resolver = Arc::new(FakeResolver {
+        answers: HashMap::new(),
+        asked: Mutex::default(),
+    });
+    let client = started(
+        btcclient_manager::Config::builder()
+            .network(Network::Mainnet)
+            .resolver(SharedResolver(resolver.clone())),
+    );
+    let want = btcclient_manager::dns::default_dns_seeds(Network::Mainnet);
+    assert!(want.len() >= 5, "{want:?}");
+    assert!(
+        eventually(Duration::from_secs(5), || {
+            resolver.asked.lock().unwrap().len() >= want.len()
+        })
+        .await
+    );
+    let mut asked = resolver.asked.lock().unwrap().clone();
+    asked.sort();
+    let mut want: Vec<String> = want.iter().map(|s| s.to_string()).collect();
+    want.sort();
+    assert_eq!(asked, want);
+    assert_eq!(client.connected_count(), 0);
+    client.stop(Duration::from_secs(5)).await.unwrap();
 }
 
 #[tokio::test]
