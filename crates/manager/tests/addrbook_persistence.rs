@@ -174,6 +174,31 @@ fn a_file_that_is_not_a_book_is_moved_aside() {
     assert_moved_aside(&path, Network::Mainnet, LoadProblem::NotAddrBook);
 }
 
+/// Something at the path that cannot be read as a file (here a directory) is moved aside
+/// too, so that the next save neither fails on it nor replaces it.
+#[test]
+fn an_unreadable_path_is_moved_aside_and_the_next_save_works() {
+    let dir = tempfile::tempdir().expect("dir");
+    let path = dir.path().join("addrbook.dat");
+    fs::create_dir(&path).expect("mkdir");
+    fs::write(path.join("kept"), b"what was there").expect("write");
+    let loaded = AddrBook::load(&path, Network::Mainnet);
+    assert!(loaded.book.is_empty());
+    let warning = loaded.warning.expect("a warning");
+    assert!(
+        matches!(warning.problem, LoadProblem::Unreadable(_)),
+        "{warning}"
+    );
+    let moved = warning.moved_to.expect("moved aside");
+    assert_eq!(
+        fs::read(moved.join("kept")).expect("kept"),
+        b"what was there"
+    );
+    loaded.book.save(&path).expect("the next save");
+    let again = AddrBook::load(&path, Network::Mainnet);
+    assert!(again.warning.is_none(), "{:?}", again.warning);
+}
+
 #[test]
 fn a_newer_format_is_moved_aside() {
     let dir = tempfile::tempdir().expect("dir");

@@ -40,7 +40,7 @@ pub enum LoadProblem {
     FutureVersion(u8),
     /// The checksum matches but the contents are not a valid book.
     Corrupt(String),
-    /// The file could not be read (left in place).
+    /// The file could not be read (moved aside, if it could be).
     Unreadable(String),
 }
 
@@ -126,8 +126,8 @@ impl AddrBook {
     }
 
     /// Reads the book saved at `path` for `network`. A missing file gives an empty book. A
-    /// truncated, corrupt (bad checksum), foreign (another network, or not a book file) or
-    /// newer-format file is moved aside to `PATH.bad-<unix seconds>` and an empty book comes
+    /// truncated, corrupt (bad checksum), foreign (another network, or not a book file),
+    /// newer-format or unreadable file is moved aside to `PATH.bad-<unix seconds>` and an empty book comes
     /// back with a [`LoadWarning`] for the caller to log. `PATH.tmp` (a save interrupted
     /// before its rename) is never read.
     pub fn load(path: &Path, network: Network) -> Loaded {
@@ -151,7 +151,10 @@ impl AddrBook {
                 let problem = LoadProblem::Corrupt("larger than any address book".into());
                 return warn(problem, move_aside(path));
             }
-            Err(ReadError::Io(e)) => return warn(LoadProblem::Unreadable(e.to_string()), None),
+            // Moved aside too, so that the next save does not replace what could not be read.
+            Err(ReadError::Io(e)) => {
+                return warn(LoadProblem::Unreadable(e.to_string()), move_aside(path))
+            }
         };
         match decode(&bytes, network.magic()) {
             Ok(book) => Loaded {
