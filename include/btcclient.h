@@ -36,7 +36,8 @@
  *   to_byte_array()); btcclient_hash_to_hex prints them the usual, reversed way.
  * - The client owns its threads; no event loop is needed. For programs that have one,
  *   poll mode (btcclient_config.poll_mode) queues events for btcclient_poll_next and makes
- *   btcclient_poll_fd readable while events wait.
+ *   btcclient_poll_fd readable while events wait. The queue holds one run's events:
+ *   btcclient_client_start drops those of the stopped run that were not taken.
  * - No function unwinds: an internal panic is caught and returned as
  *   BTCCLIENT_STATUS_INTERNAL_PANIC.
  *
@@ -701,7 +702,8 @@ typedef struct btcclient_config {
   /**
    * Poll mode: events go to a queue read with `btcclient_poll_next` (and signalled on
    * `btcclient_poll_fd`) instead of to callbacks; the listeners must then set no callback.
-   * Default false.
+   * The queue holds one run's events: after a stop it keeps them for the program to take,
+   * and the next `btcclient_client_start` drops those not taken. Default false.
    */
   bool poll_mode;
   /**
@@ -1255,7 +1257,11 @@ btcclient_status btcclient_client_new(const struct btcclient_config *config, con
 
 /**
  * Starts the client: its health check and the delivery of events. Peers are added after
- * this. A stopped client can be started again.
+ * this. A stopped client can be started again; nothing of the stopped run reaches the new
+ * one. In poll mode the events of the stopped run that were not taken with
+ * `btcclient_poll_next` are dropped here: take them between stop and start if they matter
+ * (the final disconnected events, for example). A start that fails with
+ * `BTCCLIENT_STATUS_CLIENT_ALREADY_STARTED` drops nothing.
  *
  * Errors: `BTCCLIENT_STATUS_CLIENT_ALREADY_STARTED`.
  */
@@ -1514,7 +1520,9 @@ void btcclient_peer_list_free(struct btcclient_peer_list *list);
  * it when the client stops), `BTCCLIENT_STATUS_INVALID_ARGUMENT` when the client is not in
  * poll mode or an argument is NULL.
  *
- * Events of one peer come in that peer's order. May be called from any thread, also
+ * Events of one peer come in that peer's order, and every event taken belongs to the
+ * current run (or, after a stop, to the run that stopped): `btcclient_client_start` drops
+ * the events of a stopped run that were not taken. May be called from any thread, also
  * concurrently (each event goes to one caller), but not after or during
  * `btcclient_client_free`.
  */

@@ -9,7 +9,8 @@
  *    address and by id, stop (each connected peer disconnected exactly once, no callback
  *    after stop returned), free (user_data_free exactly once);
  * 2. poll mode: the descriptor polls readable, btcclient_poll_next and every event
- *    accessor, a full queue that loses nothing, stop and drain;
+ *    accessor, a full queue that loses nothing, stop and drain, a restart whose first events
+ *    are the new run's (the stopped run's untaken events are dropped);
  * 3. the address book file, transports, a SOCKS5 proxy (microsocks, started here), log levels.
  *
  * Needs BTCCLIENT_SIMNET (path of the simnet binary) and microsocks ($MICROSOCKS or the PATH).
@@ -788,6 +789,80 @@ static void scenario_poll(const simnet *sim) {
   CHECK_STATUS(btcclient_client_free(client), BTCCLIENT_STATUS_OK);
 }
 
+/* ---- poll mode: a restart starts with an empty queue ---- */
+
+/* Connects, stops without taking a single event (the queue holds the run's status changes,
+ * connected, messages and the final disconnected), starts again: nothing of the first run is
+ * taken in the second. The first events of the second run are those of a peer added in it. */
+static void scenario_poll_restart(const simnet *sim) {
+  btcclient_config c = sim_config();
+  btcclient_client *client = NULL;
+  btcclient_event *ev = NULL;
+  uint64_t old_id = 0, new_id = 0;
+  int fd = -1, taken = 0, stale = 0, connected = 0;
+  double deadline;
+
+  printf("-- poll mode, restarted with events of the stopped run not taken\n");
+  c.poll_mode = true;
+  c.discovery = false;
+  c.event_queue_len = 64;
+  CHECK_ERR(btcclient_client_new(&c, NULL, &client, &err), BTCCLIENT_STATUS_OK, NULL);
+  if (client == NULL) return;
+  CHECK_STATUS(btcclient_poll_fd(client, &fd), BTCCLIENT_STATUS_OK);
+  CHECK_ERR(btcclient_client_start(client, &err), BTCCLIENT_STATUS_OK, NULL);
+  CHECK_ERR(btcclient_client_add_peer(client, sim->addrs[0], &old_id, &err), BTCCLIENT_STATUS_OK,
+            NULL);
+  CHECK_ERR(btcclient_client_wait_connected(client, old_id, 15000, &err), BTCCLIENT_STATUS_OK,
+            NULL);
+  CHECK_ERR(btcclient_client_stop(client, 10000, &err), BTCCLIENT_STATUS_OK, NULL);
+  CHECK(fd_readable(fd, 0)); /* the first run's events wait, untaken */
+
+  CHECK_ERR(btcclient_client_start(client, &err), BTCCLIENT_STATUS_OK, NULL);
+  CHECK(!fd_readable(fd, 0));
+  CHECK_ERR(btcclient_poll_next(client, 0, &ev, &err), BTCCLIENT_STATUS_NO_EVENT, NULL);
+  if (ev != NULL) {
+    printf("   stale event of kind %u from peer %llu\n", btcclient_event_get_kind(ev),
+           (unsigned long long)btcclient_event_peer_id(ev));
+    btcclient_event_free(ev);
+    ev = NULL;
+  }
+
+  CHECK_ERR(btcclient_client_add_peer(client, sim->addrs[0], &new_id, &err), BTCCLIENT_STATUS_OK,
+            NULL);
+  CHECK(new_id != old_id);
+  deadline = now_seconds() + 15;
+  while (!connected && now_seconds() < deadline) {
+    uint32_t s = btcclient_poll_next(client, 500, &ev, NULL);
+    uint32_t kind;
+    if (s == BTCCLIENT_STATUS_NO_EVENT) continue;
+    if (s != BTCCLIENT_STATUS_OK) break;
+    kind = btcclient_event_get_kind(ev);
+    if (btcclient_event_peer_id(ev) != new_id || kind == BTCCLIENT_EVENT_KIND_PEER_DISCONNECTED) {
+      stale++;
+    }
+    if (taken == 0) {
+      /* The first event is the new peer's first: being dialled. */
+      uint32_t old_status = 99, new_status = 99;
+      CHECK(kind == BTCCLIENT_EVENT_KIND_STATUS_CHANGED);
+      CHECK_STATUS(btcclient_event_status_change(ev, &old_status, &new_status),
+                   BTCCLIENT_STATUS_OK);
+      CHECK(old_status == BTCCLIENT_PEER_STATUS_DISCONNECTED &&
+            new_status == BTCCLIENT_PEER_STATUS_CONNECTING);
+    }
+    if (kind == BTCCLIENT_EVENT_KIND_PEER_CONNECTED && btcclient_event_peer_id(ev) == new_id) {
+      connected = 1;
+    }
+    taken++;
+    btcclient_event_free(ev);
+    ev = NULL;
+  }
+  CHECK(connected);
+  CHECK(stale == 0);
+  if (stale != 0) printf("   %d of %d events taken belong to the stopped run\n", stale, taken);
+  CHECK_ERR(btcclient_client_stop(client, 10000, &err), BTCCLIENT_STATUS_OK, NULL);
+  CHECK_STATUS(btcclient_client_free(client), BTCCLIENT_STATUS_OK);
+}
+
 /* ---- free of a poll-mode client whose full queue nobody reads ---- */
 
 static void scenario_poll_free_unpolled(const simnet *sim) {
@@ -1144,6 +1219,7 @@ int main(void) {
   scenario_callbacks(&sim, BTCCLIENT_DELIVERY_SERIALIZED);
   scenario_callbacks(&sim, BTCCLIENT_DELIVERY_CONCURRENT);
   scenario_poll(&sim);
+  scenario_poll_restart(&sim);
   scenario_poll_free_unpolled(&sim);
   scenario_stop_timeout(&sim);
   scenario_address_book_file(&sim);

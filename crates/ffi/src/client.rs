@@ -112,10 +112,22 @@ impl Client {
     }
 
     fn start(&self) -> Result<(), FfiError> {
-        let _guard = self.queue.as_ref().map(|_| self.lock_lifecycle());
-        self.inner()?.start()?;
-        if let Some(q) = &self.queue {
-            q.started();
+        let inner = self.inner()?;
+        let Some(q) = &self.queue else {
+            inner.start()?;
+            return Ok(());
+        };
+        let _guard = self.lock_lifecycle();
+        if inner.is_running() {
+            // The queue holds this run's events: it is not touched.
+            return Err(Error::ClientAlreadyStarted.into());
+        }
+        // Before the manager starts: the events of the stopped run still queued are dropped,
+        // and the new run's first events are accepted.
+        q.started();
+        if let Err(e) = inner.start() {
+            q.stopped();
+            return Err(e.into());
         }
         Ok(())
     }
@@ -216,7 +228,11 @@ pub unsafe extern "C" fn btcclient_client_new(
 }
 
 /// Starts the client: its health check and the delivery of events. Peers are added after
-/// this. A stopped client can be started again.
+/// this. A stopped client can be started again; nothing of the stopped run reaches the new
+/// one. In poll mode the events of the stopped run that were not taken with
+/// `btcclient_poll_next` are dropped here: take them between stop and start if they matter
+/// (the final disconnected events, for example). A start that fails with
+/// `BTCCLIENT_STATUS_CLIENT_ALREADY_STARTED` drops nothing.
 ///
 /// Errors: `BTCCLIENT_STATUS_CLIENT_ALREADY_STARTED`.
 #[no_mangle]
