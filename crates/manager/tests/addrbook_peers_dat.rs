@@ -344,7 +344,9 @@ fn imports_format_3_and_every_compatibility_byte_core_29_reads() {
     let mut file = core29_sample();
     file.format = 3;
     file.compat = 35;
-    let r = book().import_peers_dat(&file.bytes(), NOW).expect("format 3");
+    let r = book()
+        .import_peers_dat(&file.bytes(), NOW)
+        .expect("format 3");
     sums_up(&r);
     assert_eq!((r.format, r.added()), (3, 6));
     // Core 29 reads a file whose lowest compatible format (second byte - 32) is 0 to 4.
