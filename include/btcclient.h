@@ -1322,12 +1322,17 @@ btcclient_status btcclient_client_peer_count(const struct btcclient_client *clie
 
 /**
  * Waits until the peer `peer_id` is connected (handshake finished), or until a connection
- * attempt that ends after this call fails, at most `timeout_ms` milliseconds.
+ * attempt that ends after this call fails, at most `timeout_ms` milliseconds. When the peer
+ * is removed (`btcclient_client_remove_peer`, `_by_id`) or the client is stopped
+ * (`btcclient_client_stop`) from another thread during the wait, it returns at once, well
+ * before the timeout.
  *
- * Errors: `BTCCLIENT_STATUS_PEER_CONNECTION` with the address and the cause (refused,
- * handshake timeout, …, or "not connected within the wait"); the peer stays managed and is
- * retried either way. `BTCCLIENT_STATUS_CLIENT_NOT_STARTED`, `BTCCLIENT_STATUS_PEER_NOT_FOUND`,
- * `BTCCLIENT_STATUS_CALLED_FROM_CALLBACK` inside a callback.
+ * Errors: `BTCCLIENT_STATUS_PEER_CONNECTION` with the message `peer ADDR: CAUSE`. The cause
+ * of a failed attempt (refused, handshake timeout, …) or of the timeout ("not connected
+ * within the wait") leaves the peer managed, and it is retried. The cause "the peer was
+ * removed" or "the client was stopped" says the wait was ended by a remove or a stop.
+ * `BTCCLIENT_STATUS_CLIENT_NOT_STARTED`, `BTCCLIENT_STATUS_PEER_NOT_FOUND` (also for a
+ * peer removed before the call), `BTCCLIENT_STATUS_CALLED_FROM_CALLBACK` inside a callback.
  */
 btcclient_status btcclient_client_wait_connected(const struct btcclient_client *client, uint64_t peer_id, uint64_t timeout_ms, struct btcclient_error **err);
 
