@@ -849,16 +849,16 @@ static void test_logger(void) {
 }
 
 int main(void) {
-  test_status_and_version();
-  test_hashes();
-  test_errors();
-  test_config_validation();
-  test_struct_sizes();
-  test_address_book();
-  test_lifecycle_and_peers();
-  test_poll_mode_without_peers();
-  test_wait_connected_interrupted();
-  test_event_accessors_with_null();
-  test_logger();
+  HARNESS_RUN(test_status_and_version());
+  HARNESS_RUN(test_hashes());
+  HARNESS_RUN(test_errors());
+  HARNESS_RUN(test_config_validation());
+  HARNESS_RUN(test_struct_sizes());
+  HARNESS_RUN(test_address_book());
+  HARNESS_RUN(test_lifecycle_and_peers());
+  HARNESS_RUN(test_poll_mode_without_peers());
+  HARNESS_RUN(test_wait_connected_interrupted());
+  HARNESS_RUN(test_event_accessors_with_null());
+  HARNESS_RUN(test_logger());
   return harness_finish("test_api");
 }

@@ -1209,6 +1209,7 @@ int main(void) {
   pthread_mutex_init(&logs.lock, NULL);
   logs.records = 0;
 
+  harness_watch("simnet_start");
   if (simnet_start(&sim, NODES, CHAIN_LENGTH) != 0) {
     g_failed++;
     simnet_stop(&sim);
@@ -1216,21 +1217,21 @@ int main(void) {
   }
   CHECK_STATUS(btcclient_set_logger(on_log, BTCCLIENT_LOG_LEVEL_INFO, &logs), BTCCLIENT_STATUS_OK);
 
-  scenario_callbacks(&sim, BTCCLIENT_DELIVERY_SERIALIZED);
-  scenario_callbacks(&sim, BTCCLIENT_DELIVERY_CONCURRENT);
-  scenario_poll(&sim);
-  scenario_poll_restart(&sim);
-  scenario_poll_free_unpolled(&sim);
-  scenario_stop_timeout(&sim);
-  scenario_address_book_file(&sim);
-  scenario_transport(&sim);
-  scenario_proxy(&sim);
+  HARNESS_RUN(scenario_callbacks(&sim, BTCCLIENT_DELIVERY_SERIALIZED));
+  HARNESS_RUN(scenario_callbacks(&sim, BTCCLIENT_DELIVERY_CONCURRENT));
+  HARNESS_RUN(scenario_poll(&sim));
+  HARNESS_RUN(scenario_poll_restart(&sim));
+  HARNESS_RUN(scenario_poll_free_unpolled(&sim));
+  HARNESS_RUN(scenario_stop_timeout(&sim));
+  HARNESS_RUN(scenario_address_book_file(&sim));
+  HARNESS_RUN(scenario_transport(&sim));
+  HARNESS_RUN(scenario_proxy(&sim));
 
   CHECK_STATUS(btcclient_set_logger(NULL, 0, NULL), BTCCLIENT_STATUS_OK);
   pthread_mutex_lock(&logs.lock);
   CHECK(logs.records > 0);
   pthread_mutex_unlock(&logs.lock);
-  scenario_log_levels(&sim);
+  HARNESS_RUN(scenario_log_levels(&sim));
   pthread_mutex_destroy(&logs.lock);
 
   simnet_stop(&sim);
