@@ -87,6 +87,13 @@
 #define BTCCLIENT_MAX_LOCATOR 101
 
 /**
+ * Most headers in one `headers` message (Bitcoin Core's `MAX_HEADERS_RESULTS`): a peer
+ * answers `getheaders` with this many while it has more, so a message with fewer is the
+ * last of a sync.
+ */
+#define BTCCLIENT_MAX_HEADERS 2000
+
+/**
  * `btcclient_inv.type`: an error entry (ignored by peers).
  */
 #define BTCCLIENT_INV_ERROR 0
@@ -872,7 +879,8 @@ typedef struct btcclient_header {
 } btcclient_header;
 
 /**
- * A `headers` message: `count` headers (at most 2,000; 0 means the peer has no more).
+ * A `headers` message: `count` headers (at most `BTCCLIENT_MAX_HEADERS`; fewer means the
+ * peer has no more after them, 0 that it had none).
  *
  * `headers`, `peer` and its strings are borrowed: valid only until this callback returns.
  * To keep the headers, copy them: `memcpy(dst, headers, count * sizeof *headers)` (the
@@ -1565,7 +1573,8 @@ btcclient_status btcclient_client_send_to(const struct btcclient_client *client,
 /**
  * Sends `getheaders` to the peer `peer_id`: `locator` holds `count` block hashes (at most
  * `BTCCLIENT_MAX_LOCATOR`; newest first, as Bitcoin Core expects; may be NULL when `count`
- * is 0), `stop` a 32-byte hash to stop at, or NULL for none (all zero: up to 2,000 headers).
+ * is 0), `stop` a 32-byte hash to stop at, or NULL for none (all zero: up to
+ * `BTCCLIENT_MAX_HEADERS` headers).
  * Hashes are in internal byte order (as delivered in `btcclient_header.hash`).
  *
  * Errors as `btcclient_client_send_to`.

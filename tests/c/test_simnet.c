@@ -182,7 +182,7 @@ static void on_headers(void *ud, uint64_t peer_id, const btcclient_peer_info *pe
     st->headers_total += count;
     st->headers_rounds++;
     if (count > 0) memcpy(st->tip, headers[count - 1].hash, 32);
-    if (count == 2000) {
+    if (count == BTCCLIENT_MAX_HEADERS) {
       send_getheaders_from(st, peer_id, st->tip);
     } else {
       st->synced = 1;
@@ -397,7 +397,7 @@ static void scenario_callbacks(const simnet *sim, uint32_t delivery) {
   CHECK_ERR(btcclient_client_add_peer(client, sim->addrs[0], &id0, &err), BTCCLIENT_STATUS_OK, NULL);
   CHECK_ERR(btcclient_client_wait_connected(client, id0, 15000, &err), BTCCLIENT_STATUS_OK, NULL);
 
-  /* Headers sync: 2000 + 100 headers, chained from genesis. */
+  /* Headers sync: BTCCLIENT_MAX_HEADERS (2000) + 100 headers, chained from genesis. */
   t0 = now_seconds();
   st_lock(&st);
   CHECK(wait_for(&st, is_synced, 60));
@@ -414,7 +414,7 @@ static void scenario_callbacks(const simnet *sim, uint32_t delivery) {
                  BTCCLIENT_STATUS_OK);
     CHECK(btcclient_event_get_kind(st.kept_headers) == BTCCLIENT_EVENT_KIND_HEADERS);
     CHECK(btcclient_event_peer_id(st.kept_headers) == id0);
-    CHECK(kept != NULL && kept_count == 2000);
+    CHECK(kept != NULL && kept_count == BTCCLIENT_MAX_HEADERS);
     if (kept != NULL && kept_count > 0) CHECK(memcmp(kept[0].hash, st.block1, 32) == 0);
     btcclient_event_free(st.kept_headers);
     st.kept_headers = NULL;
@@ -688,7 +688,7 @@ static void scenario_poll(const simnet *sim) {
     const btcclient_header *h = NULL;
     n = 0;
     CHECK_STATUS(btcclient_event_headers(ev, &h, &n), BTCCLIENT_STATUS_OK);
-    CHECK(n == 2000 && h != NULL);
+    CHECK(n == BTCCLIENT_MAX_HEADERS && h != NULL);
     if (n > 1) {
       CHECK(memcmp(h[0].prev_hash, genesis, 32) == 0);
       CHECK(memcmp(h[1].prev_hash, h[0].hash, 32) == 0);
