@@ -3,9 +3,10 @@
  *
  *   headers HOST:PORT [mainnet|testnet3|testnet4|signet|regtest] [-t SECONDS] [-v]
  *
- * Starts from the network's genesis block and asks for 2,000 headers at a time
- * (getheaders sent from inside the headers callback, which the library allows), until the
- * peer has no more. Ctrl-C stops early. -v prints the library's log (info level) to stderr.
+ * Starts from the network's genesis block and asks for headers, BTCCLIENT_MAX_HEADERS
+ * (2,000) at a time (getheaders sent from inside the headers callback, which the library
+ * allows), until the peer has no more. Ctrl-C stops early. -v prints the library's log
+ * (info level) to stderr.
  *
  * Build: make -C examples-c   (see crates/ffi/README.md for the flags)
  */
@@ -94,7 +95,7 @@ static void on_headers(void *user_data, uint64_t peer_id, const btcclient_peer_i
     printf("height %lu  tip %s\n", st->height, hex);
     fflush(stdout);
   }
-  if (count == 2000) {
+  if (count == BTCCLIENT_MAX_HEADERS) {
     request_from(st, peer_id);
   } else {
     st->done = 1;

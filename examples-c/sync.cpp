@@ -52,7 +52,7 @@ bool apply(Progress& p, btcclient::Span<btcclient_header> headers) {
     p.height += headers.size;
     std::cout << "height " << p.height << "  tip " << btcclient::hash_to_hex(p.tip) << "\n";
   }
-  if (headers.size < 2000) p.done = true;
+  if (headers.size < BTCCLIENT_MAX_HEADERS) p.done = true;
   p.changed.notify_all();
   return !p.done;
 }

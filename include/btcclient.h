@@ -36,7 +36,8 @@
  *   to_byte_array()); btcclient_hash_to_hex prints them the usual, reversed way.
  * - The client owns its threads; no event loop is needed. For programs that have one,
  *   poll mode (btcclient_config.poll_mode) queues events for btcclient_poll_next and makes
- *   btcclient_poll_fd readable while events wait.
+ *   btcclient_poll_fd readable while events wait. The queue holds one run's events:
+ *   btcclient_client_start drops those of the stopped run that were not taken.
  * - No function unwinds: an internal panic is caught and returned as
  *   BTCCLIENT_STATUS_INTERNAL_PANIC.
  *
@@ -84,6 +85,13 @@
  * Most hashes in a block locator (Bitcoin Core's `MAX_LOCATOR_SZ`).
  */
 #define BTCCLIENT_MAX_LOCATOR 101
+
+/**
+ * Most headers in one `headers` message (Bitcoin Core's `MAX_HEADERS_RESULTS`): a peer
+ * answers `getheaders` with this many while it has more, so a message with fewer is the
+ * last of a sync.
+ */
+#define BTCCLIENT_MAX_HEADERS 2000
 
 /**
  * `btcclient_inv.type`: an error entry (ignored by peers).
@@ -701,7 +709,8 @@ typedef struct btcclient_config {
   /**
    * Poll mode: events go to a queue read with `btcclient_poll_next` (and signalled on
    * `btcclient_poll_fd`) instead of to callbacks; the listeners must then set no callback.
-   * Default false.
+   * The queue holds one run's events: after a stop it keeps them for the program to take,
+   * and the next `btcclient_client_start` drops those not taken. Default false.
    */
   bool poll_mode;
   /**
@@ -870,7 +879,8 @@ typedef struct btcclient_header {
 } btcclient_header;
 
 /**
- * A `headers` message: `count` headers (at most 2,000; 0 means the peer has no more).
+ * A `headers` message: `count` headers (at most `BTCCLIENT_MAX_HEADERS`; fewer means the
+ * peer has no more after them, 0 that it had none).
  *
  * `headers`, `peer` and its strings are borrowed: valid only until this callback returns.
  * To keep the headers, copy them: `memcpy(dst, headers, count * sizeof *headers)` (the
@@ -1255,7 +1265,11 @@ btcclient_status btcclient_client_new(const struct btcclient_config *config, con
 
 /**
  * Starts the client: its health check and the delivery of events. Peers are added after
- * this. A stopped client can be started again.
+ * this. A stopped client can be started again; nothing of the stopped run reaches the new
+ * one. In poll mode the events of the stopped run that were not taken with
+ * `btcclient_poll_next` are dropped here: take them between stop and start if they matter
+ * (the final disconnected events, for example). A start that fails with
+ * `BTCCLIENT_STATUS_CLIENT_ALREADY_STARTED` drops nothing.
  *
  * Errors: `BTCCLIENT_STATUS_CLIENT_ALREADY_STARTED`.
  */
@@ -1316,12 +1330,17 @@ btcclient_status btcclient_client_peer_count(const struct btcclient_client *clie
 
 /**
  * Waits until the peer `peer_id` is connected (handshake finished), or until a connection
- * attempt that ends after this call fails, at most `timeout_ms` milliseconds.
+ * attempt that ends after this call fails, at most `timeout_ms` milliseconds. When the peer
+ * is removed (`btcclient_client_remove_peer`, `_by_id`) or the client is stopped
+ * (`btcclient_client_stop`) from another thread during the wait, it returns at once, well
+ * before the timeout.
  *
- * Errors: `BTCCLIENT_STATUS_PEER_CONNECTION` with the address and the cause (refused,
- * handshake timeout, …, or "not connected within the wait"); the peer stays managed and is
- * retried either way. `BTCCLIENT_STATUS_CLIENT_NOT_STARTED`, `BTCCLIENT_STATUS_PEER_NOT_FOUND`,
- * `BTCCLIENT_STATUS_CALLED_FROM_CALLBACK` inside a callback.
+ * Errors: `BTCCLIENT_STATUS_PEER_CONNECTION` with the message `peer ADDR: CAUSE`. The cause
+ * of a failed attempt (refused, handshake timeout, …) or of the timeout ("not connected
+ * within the wait") leaves the peer managed, and it is retried. The cause "the peer was
+ * removed" or "the client was stopped" says the wait was ended by a remove or a stop.
+ * `BTCCLIENT_STATUS_CLIENT_NOT_STARTED`, `BTCCLIENT_STATUS_PEER_NOT_FOUND` (also for a
+ * peer removed before the call), `BTCCLIENT_STATUS_CALLED_FROM_CALLBACK` inside a callback.
  */
 btcclient_status btcclient_client_wait_connected(const struct btcclient_client *client, uint64_t peer_id, uint64_t timeout_ms, struct btcclient_error **err);
 
@@ -1514,7 +1533,9 @@ void btcclient_peer_list_free(struct btcclient_peer_list *list);
  * it when the client stops), `BTCCLIENT_STATUS_INVALID_ARGUMENT` when the client is not in
  * poll mode or an argument is NULL.
  *
- * Events of one peer come in that peer's order. May be called from any thread, also
+ * Events of one peer come in that peer's order, and every event taken belongs to the
+ * current run (or, after a stop, to the run that stopped): `btcclient_client_start` drops
+ * the events of a stopped run that were not taken. May be called from any thread, also
  * concurrently (each event goes to one caller), but not after or during
  * `btcclient_client_free`.
  */
@@ -1552,7 +1573,8 @@ btcclient_status btcclient_client_send_to(const struct btcclient_client *client,
 /**
  * Sends `getheaders` to the peer `peer_id`: `locator` holds `count` block hashes (at most
  * `BTCCLIENT_MAX_LOCATOR`; newest first, as Bitcoin Core expects; may be NULL when `count`
- * is 0), `stop` a 32-byte hash to stop at, or NULL for none (all zero: up to 2,000 headers).
+ * is 0), `stop` a 32-byte hash to stop at, or NULL for none (all zero: up to
+ * `BTCCLIENT_MAX_HEADERS` headers).
  * Hashes are in internal byte order (as delivered in `btcclient_header.hash`).
  *
  * Errors as `btcclient_client_send_to`.

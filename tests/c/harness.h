@@ -1,8 +1,9 @@
 /*
  * A tiny test harness for the C tests: CHECK macros that count, a closing
- * "N passed, N failed" line, a helper that runs the simnet binary (simulated Bitcoin
- * nodes on 127.0.0.1) as a child process and reads the nodes' addresses, and one that runs
- * microsocks (a SOCKS5 proxy) on 127.0.0.1.
+ * "N passed, N failed" line, a watchdog that ends a test program whose test hangs (naming
+ * the test), a helper that runs the simnet binary (simulated Bitcoin nodes on 127.0.0.1) as
+ * a child process and reads the nodes' addresses, and one that runs microsocks (a SOCKS5
+ * proxy) on 127.0.0.1.
  */
 #ifndef BTCCLIENT_TEST_HARNESS_H
 #define BTCCLIENT_TEST_HARNESS_H
@@ -88,7 +89,85 @@ static int harness_contains(const char *haystack, const char *needle) {
   return needle == NULL || strstr(haystack, needle) != NULL;
 }
 
+/* ---- watchdog ---- */
+
+/* How long one watched test may run, in seconds, before the program is ended as hung:
+ * generous (valgrind on a loaded machine is slow). BTCCLIENT_TEST_TIMEOUT overrides it. */
+#define HARNESS_TEST_TIMEOUT_S 300
+#define HARNESS_MAX_CHILDREN 8
+
+/* What the SIGALRM handler writes (formatted before the alarm is armed: the handler only
+ * calls async-signal-safe functions), and the child processes it ends. */
+static char g_watch_message[512];
+static volatile sig_atomic_t g_watch_message_len;
+static volatile pid_t g_watch_children[HARNESS_MAX_CHILDREN];
+
+static void harness_on_alarm(int sig) {
+  int i;
+  ssize_t ignored;
+  (void)sig;
+  ignored = write(STDERR_FILENO, g_watch_message, (size_t)g_watch_message_len);
+  (void)ignored;
+  for (i = 0; i < HARNESS_MAX_CHILDREN; i++) {
+    if (g_watch_children[i] > 0) kill(g_watch_children[i], SIGTERM);
+  }
+  _exit(124);
+}
+
+/* Arms the watchdog for the test `name`, which starts now: unless the next harness_watch
+ * or harness_finish comes within the limit, the program prints which test hung and exits
+ * with status 124 (ending the simnet and microsocks it started). */
+static inline void harness_watch(const char *name) {
+  static int installed;
+  const char *env = getenv("BTCCLIENT_TEST_TIMEOUT");
+  unsigned seconds = HARNESS_TEST_TIMEOUT_S;
+  int len;
+  if (env != NULL && atoi(env) > 0) seconds = (unsigned)atoi(env);
+  alarm(0);
+  if (!installed) {
+    struct sigaction sa;
+    memset(&sa, 0, sizeof sa);
+    sa.sa_handler = harness_on_alarm;
+    sigemptyset(&sa.sa_mask);
+    sigaction(SIGALRM, &sa, NULL);
+    installed = 1;
+  }
+  len = snprintf(g_watch_message, sizeof g_watch_message,
+                 "\nWATCHDOG: %s did not finish within %u s: the test hangs; ending the "
+                 "program (%d passed, %d failed so far)\n",
+                 name, seconds, g_passed, g_failed);
+  if (len < 0) len = 0;
+  if ((size_t)len >= sizeof g_watch_message) len = (int)sizeof g_watch_message - 1;
+  g_watch_message_len = len;
+  alarm(seconds);
+}
+
+/* Runs one test call under the watchdog, which names it by its source text. */
+#define HARNESS_RUN(call)                                                          \
+  do {                                                                             \
+    harness_watch(#call);                                                          \
+    call;                                                                          \
+  } while (0)
+
+static inline void harness_watch_child(pid_t pid) {
+  int i;
+  for (i = 0; i < HARNESS_MAX_CHILDREN; i++) {
+    if (g_watch_children[i] <= 0) {
+      g_watch_children[i] = pid;
+      return;
+    }
+  }
+}
+
+static inline void harness_unwatch_child(pid_t pid) {
+  int i;
+  for (i = 0; i < HARNESS_MAX_CHILDREN; i++) {
+    if (g_watch_children[i] == pid) g_watch_children[i] = 0;
+  }
+}
+
 static int harness_finish(const char *name) {
+  alarm(0);
   printf("%s: %d passed, %d failed\n", name, g_passed, g_failed);
   return g_failed == 0 ? 0 : 1;
 }
@@ -161,6 +240,7 @@ static inline int simnet_start_with(simnet *s, int nodes, int chain_length, cons
     perror("exec simnet");
     _exit(127);
   }
+  harness_watch_child(s->pid);
   close(in_pipe[0]);
   close(out_pipe[1]);
   s->stdin_fd = in_pipe[1];
@@ -198,6 +278,7 @@ static inline void simnet_stop(simnet *s) {
   if (s->pid <= 0) return;
   for (i = 0; i < 50; i++) {
     if (waitpid(s->pid, &status, WNOHANG) == s->pid) {
+      harness_unwatch_child(s->pid);
       s->pid = -1;
       return;
     }
@@ -205,6 +286,7 @@ static inline void simnet_stop(simnet *s) {
   }
   kill(s->pid, SIGTERM);
   waitpid(s->pid, &status, 0);
+  harness_unwatch_child(s->pid);
   s->pid = -1;
 }
 
@@ -271,10 +353,12 @@ static inline int socks_start(socks_proxy *p) {
     perror("exec microsocks (apt-get install microsocks, or set MICROSOCKS)");
     _exit(127);
   }
+  harness_watch_child(p->pid);
   for (i = 0; i < 100; i++) {
     int status;
     if (port_accepts(port)) return 0;
     if (waitpid(p->pid, &status, WNOHANG) == p->pid) {
+      harness_unwatch_child(p->pid);
       p->pid = -1;
       return -1;
     }
@@ -289,6 +373,7 @@ static inline void socks_stop(socks_proxy *p) {
   if (p->pid <= 0) return;
   kill(p->pid, SIGTERM);
   waitpid(p->pid, &status, 0);
+  harness_unwatch_child(p->pid);
   p->pid = -1;
 }
 

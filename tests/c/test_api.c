@@ -2,7 +2,7 @@
  * The C ABI without a network: every exported function with valid arguments, with NULL for
  * each pointer, with malformed and non-UTF-8 strings, out-of-range enum integers, calls in
  * the wrong order, and unknown status values. The only sockets are dials of 127.0.0.1:1
- * (refused).
+ * (refused) and a listener on 127.0.0.1 that never answers (a peer whose handshake hangs).
  */
 #include "harness.h"
 
@@ -695,6 +695,87 @@ static void test_poll_mode_without_peers(void) {
   CHECK_STATUS(btcclient_client_free(client), BTCCLIENT_STATUS_OK);
 }
 
+/* ---- wait_connected ended by a remove or a stop from another thread ---- */
+
+/* A TCP listener on 127.0.0.1 that never accepts: a dial succeeds (the kernel completes it)
+ * and the handshake then waits for an answer that never comes. Returns the descriptor and
+ * writes "127.0.0.1:PORT" to `addr`, or -1. */
+static int silent_listener(char *addr, size_t len) {
+  struct sockaddr_in sa;
+  socklen_t sa_len = sizeof sa;
+  int fd = socket(AF_INET, SOCK_STREAM, 0);
+  if (fd < 0) return -1;
+  memset(&sa, 0, sizeof sa);
+  sa.sin_family = AF_INET;
+  sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  if (bind(fd, (struct sockaddr *)&sa, sizeof sa) != 0 || listen(fd, 8) != 0 ||
+      getsockname(fd, (struct sockaddr *)&sa, &sa_len) != 0) {
+    close(fd);
+    return -1;
+  }
+  snprintf(addr, len, "127.0.0.1:%d", ntohs(sa.sin_port));
+  return fd;
+}
+
+typedef struct interrupter {
+  btcclient_client *client;
+  uint64_t peer_id;
+  int stop; /* 1: stop the client, 0: remove the peer */
+  uint32_t status;
+} interrupter;
+
+static void *interrupt_wait(void *arg) {
+  interrupter *in = (interrupter *)arg;
+  sleep_ms(300);
+  in->status = in->stop ? btcclient_client_stop(in->client, 5000, NULL)
+                        : btcclient_client_remove_peer_by_id(in->client, in->peer_id, NULL);
+  return NULL;
+}
+
+/* btcclient_client_wait_connected on a peer whose handshake hangs, with a 20 s timeout: a
+ * remove of that peer, or a stop of the client, from another thread ends the wait at once,
+ * and the error says which. */
+static void test_wait_connected_interrupted(void) {
+  char addr[32];
+  int listener = silent_listener(addr, sizeof addr);
+  int round;
+  CHECK(listener >= 0);
+  if (listener < 0) return;
+  for (round = 0; round < 2; round++) {
+    btcclient_config c = test_config();
+    btcclient_client *client;
+    interrupter in;
+    pthread_t th;
+    double t0, waited;
+    char expected[96];
+    c.discovery = false;
+    c.connection_timeout_ms = 20000;
+    c.handshake_timeout_ms = 30000;
+    client = new_client(&c, NULL);
+    if (client == NULL) break;
+    memset(&in, 0, sizeof in);
+    in.client = client;
+    in.stop = round == 1;
+    in.status = 12345;
+    CHECK_ERR(btcclient_client_start(client, &err), BTCCLIENT_STATUS_OK, NULL);
+    CHECK_ERR(btcclient_client_add_peer(client, addr, &in.peer_id, &err), BTCCLIENT_STATUS_OK,
+              NULL);
+    snprintf(expected, sizeof expected, "peer %s: %s", addr,
+             in.stop ? "the client was stopped" : "the peer was removed");
+    pthread_create(&th, NULL, interrupt_wait, &in);
+    t0 = now_seconds();
+    CHECK_ERR(btcclient_client_wait_connected(client, in.peer_id, 20000, &err),
+              BTCCLIENT_STATUS_PEER_CONNECTION, expected);
+    waited = now_seconds() - t0;
+    pthread_join(th, NULL);
+    CHECK_STATUS(in.status, BTCCLIENT_STATUS_OK);
+    CHECK(waited < 5);
+    printf("wait_connected ended by a %s after %.2f s\n", in.stop ? "stop" : "remove", waited);
+    CHECK_STATUS(btcclient_client_free(client), BTCCLIENT_STATUS_OK);
+  }
+  close(listener);
+}
+
 static void test_event_accessors_with_null(void) {
   const btcclient_header *h = NULL;
   const btcclient_inv *inv = NULL;
@@ -768,15 +849,16 @@ static void test_logger(void) {
 }
 
 int main(void) {
-  test_status_and_version();
-  test_hashes();
-  test_errors();
-  test_config_validation();
-  test_struct_sizes();
-  test_address_book();
-  test_lifecycle_and_peers();
-  test_poll_mode_without_peers();
-  test_event_accessors_with_null();
-  test_logger();
+  HARNESS_RUN(test_status_and_version());
+  HARNESS_RUN(test_hashes());
+  HARNESS_RUN(test_errors());
+  HARNESS_RUN(test_config_validation());
+  HARNESS_RUN(test_struct_sizes());
+  HARNESS_RUN(test_address_book());
+  HARNESS_RUN(test_lifecycle_and_peers());
+  HARNESS_RUN(test_poll_mode_without_peers());
+  HARNESS_RUN(test_wait_connected_interrupted());
+  HARNESS_RUN(test_event_accessors_with_null());
+  HARNESS_RUN(test_logger());
   return harness_finish("test_api");
 }

@@ -624,20 +624,21 @@ void test_address_book_file(const simnet& sim) {
 }  // namespace
 
 int main() {
-  test_errors();
-  test_status();
-  test_address_book_config();
-  test_proxy_config();
-  test_import_peers_dat();
+  HARNESS_RUN(test_errors());
+  HARNESS_RUN(test_status());
+  HARNESS_RUN(test_address_book_config());
+  HARNESS_RUN(test_proxy_config());
+  HARNESS_RUN(test_import_peers_dat());
   simnet sim;
+  harness_watch("simnet_start");
   if (simnet_start(&sim, 1, 10) != 0) {
     CHECK(!"simnet started");
   } else {
-    test_listeners(sim);
-    test_events(sim);
-    test_address_book_file(sim);
+    HARNESS_RUN(test_listeners(sim));
+    HARNESS_RUN(test_events(sim));
+    HARNESS_RUN(test_address_book_file(sim));
   }
   simnet_stop(&sim);
-  test_logger();
+  HARNESS_RUN(test_logger());
   return harness_finish("test_cpp");
 }

@@ -68,6 +68,8 @@ int main(void) {
   double end;
   int i;
 
+  /* One scenario, watched as a whole. */
+  harness_watch("test_sigpipe's reset peers scenario");
   /* What a C program has unless it says otherwise: SIGPIPE ends the process. */
   signal(SIGPIPE, SIG_DFL);
   sigaction(SIGPIPE, NULL, &before);

@@ -9,7 +9,8 @@
  *    address and by id, stop (each connected peer disconnected exactly once, no callback
  *    after stop returned), free (user_data_free exactly once);
  * 2. poll mode: the descriptor polls readable, btcclient_poll_next and every event
- *    accessor, a full queue that loses nothing, stop and drain;
+ *    accessor, a full queue that loses nothing, stop and drain, a restart whose first events
+ *    are the new run's (the stopped run's untaken events are dropped);
  * 3. the address book file, transports, a SOCKS5 proxy (microsocks, started here), log levels.
  *
  * Needs BTCCLIENT_SIMNET (path of the simnet binary) and microsocks ($MICROSOCKS or the PATH).
@@ -181,7 +182,7 @@ static void on_headers(void *ud, uint64_t peer_id, const btcclient_peer_info *pe
     st->headers_total += count;
     st->headers_rounds++;
     if (count > 0) memcpy(st->tip, headers[count - 1].hash, 32);
-    if (count == 2000) {
+    if (count == BTCCLIENT_MAX_HEADERS) {
       send_getheaders_from(st, peer_id, st->tip);
     } else {
       st->synced = 1;
@@ -396,7 +397,7 @@ static void scenario_callbacks(const simnet *sim, uint32_t delivery) {
   CHECK_ERR(btcclient_client_add_peer(client, sim->addrs[0], &id0, &err), BTCCLIENT_STATUS_OK, NULL);
   CHECK_ERR(btcclient_client_wait_connected(client, id0, 15000, &err), BTCCLIENT_STATUS_OK, NULL);
 
-  /* Headers sync: 2000 + 100 headers, chained from genesis. */
+  /* Headers sync: BTCCLIENT_MAX_HEADERS (2000) + 100 headers, chained from genesis. */
   t0 = now_seconds();
   st_lock(&st);
   CHECK(wait_for(&st, is_synced, 60));
@@ -413,7 +414,7 @@ static void scenario_callbacks(const simnet *sim, uint32_t delivery) {
                  BTCCLIENT_STATUS_OK);
     CHECK(btcclient_event_get_kind(st.kept_headers) == BTCCLIENT_EVENT_KIND_HEADERS);
     CHECK(btcclient_event_peer_id(st.kept_headers) == id0);
-    CHECK(kept != NULL && kept_count == 2000);
+    CHECK(kept != NULL && kept_count == BTCCLIENT_MAX_HEADERS);
     if (kept != NULL && kept_count > 0) CHECK(memcmp(kept[0].hash, st.block1, 32) == 0);
     btcclient_event_free(st.kept_headers);
     st.kept_headers = NULL;
@@ -687,7 +688,7 @@ static void scenario_poll(const simnet *sim) {
     const btcclient_header *h = NULL;
     n = 0;
     CHECK_STATUS(btcclient_event_headers(ev, &h, &n), BTCCLIENT_STATUS_OK);
-    CHECK(n == 2000 && h != NULL);
+    CHECK(n == BTCCLIENT_MAX_HEADERS && h != NULL);
     if (n > 1) {
       CHECK(memcmp(h[0].prev_hash, genesis, 32) == 0);
       CHECK(memcmp(h[1].prev_hash, h[0].hash, 32) == 0);
@@ -785,6 +786,80 @@ static void scenario_poll(const simnet *sim) {
     CHECK(!fd_readable(fd, 0));
   }
   printf("   poll mode: %d other events seen\n", others);
+  CHECK_STATUS(btcclient_client_free(client), BTCCLIENT_STATUS_OK);
+}
+
+/* ---- poll mode: a restart starts with an empty queue ---- */
+
+/* Connects, stops without taking a single event (the queue holds the run's status changes,
+ * connected, messages and the final disconnected), starts again: nothing of the first run is
+ * taken in the second. The first events of the second run are those of a peer added in it. */
+static void scenario_poll_restart(const simnet *sim) {
+  btcclient_config c = sim_config();
+  btcclient_client *client = NULL;
+  btcclient_event *ev = NULL;
+  uint64_t old_id = 0, new_id = 0;
+  int fd = -1, taken = 0, stale = 0, connected = 0;
+  double deadline;
+
+  printf("-- poll mode, restarted with events of the stopped run not taken\n");
+  c.poll_mode = true;
+  c.discovery = false;
+  c.event_queue_len = 64;
+  CHECK_ERR(btcclient_client_new(&c, NULL, &client, &err), BTCCLIENT_STATUS_OK, NULL);
+  if (client == NULL) return;
+  CHECK_STATUS(btcclient_poll_fd(client, &fd), BTCCLIENT_STATUS_OK);
+  CHECK_ERR(btcclient_client_start(client, &err), BTCCLIENT_STATUS_OK, NULL);
+  CHECK_ERR(btcclient_client_add_peer(client, sim->addrs[0], &old_id, &err), BTCCLIENT_STATUS_OK,
+            NULL);
+  CHECK_ERR(btcclient_client_wait_connected(client, old_id, 15000, &err), BTCCLIENT_STATUS_OK,
+            NULL);
+  CHECK_ERR(btcclient_client_stop(client, 10000, &err), BTCCLIENT_STATUS_OK, NULL);
+  CHECK(fd_readable(fd, 0)); /* the first run's events wait, untaken */
+
+  CHECK_ERR(btcclient_client_start(client, &err), BTCCLIENT_STATUS_OK, NULL);
+  CHECK(!fd_readable(fd, 0));
+  CHECK_ERR(btcclient_poll_next(client, 0, &ev, &err), BTCCLIENT_STATUS_NO_EVENT, NULL);
+  if (ev != NULL) {
+    printf("   stale event of kind %u from peer %llu\n", btcclient_event_get_kind(ev),
+           (unsigned long long)btcclient_event_peer_id(ev));
+    btcclient_event_free(ev);
+    ev = NULL;
+  }
+
+  CHECK_ERR(btcclient_client_add_peer(client, sim->addrs[0], &new_id, &err), BTCCLIENT_STATUS_OK,
+            NULL);
+  CHECK(new_id != old_id);
+  deadline = now_seconds() + 15;
+  while (!connected && now_seconds() < deadline) {
+    uint32_t s = btcclient_poll_next(client, 500, &ev, NULL);
+    uint32_t kind;
+    if (s == BTCCLIENT_STATUS_NO_EVENT) continue;
+    if (s != BTCCLIENT_STATUS_OK) break;
+    kind = btcclient_event_get_kind(ev);
+    if (btcclient_event_peer_id(ev) != new_id || kind == BTCCLIENT_EVENT_KIND_PEER_DISCONNECTED) {
+      stale++;
+    }
+    if (taken == 0) {
+      /* The first event is the new peer's first: being dialled. */
+      uint32_t old_status = 99, new_status = 99;
+      CHECK(kind == BTCCLIENT_EVENT_KIND_STATUS_CHANGED);
+      CHECK_STATUS(btcclient_event_status_change(ev, &old_status, &new_status),
+                   BTCCLIENT_STATUS_OK);
+      CHECK(old_status == BTCCLIENT_PEER_STATUS_DISCONNECTED &&
+            new_status == BTCCLIENT_PEER_STATUS_CONNECTING);
+    }
+    if (kind == BTCCLIENT_EVENT_KIND_PEER_CONNECTED && btcclient_event_peer_id(ev) == new_id) {
+      connected = 1;
+    }
+    taken++;
+    btcclient_event_free(ev);
+    ev = NULL;
+  }
+  CHECK(connected);
+  CHECK(stale == 0);
+  if (stale != 0) printf("   %d of %d events taken belong to the stopped run\n", stale, taken);
+  CHECK_ERR(btcclient_client_stop(client, 10000, &err), BTCCLIENT_STATUS_OK, NULL);
   CHECK_STATUS(btcclient_client_free(client), BTCCLIENT_STATUS_OK);
 }
 
@@ -1134,6 +1209,7 @@ int main(void) {
   pthread_mutex_init(&logs.lock, NULL);
   logs.records = 0;
 
+  harness_watch("simnet_start");
   if (simnet_start(&sim, NODES, CHAIN_LENGTH) != 0) {
     g_failed++;
     simnet_stop(&sim);
@@ -1141,20 +1217,21 @@ int main(void) {
   }
   CHECK_STATUS(btcclient_set_logger(on_log, BTCCLIENT_LOG_LEVEL_INFO, &logs), BTCCLIENT_STATUS_OK);
 
-  scenario_callbacks(&sim, BTCCLIENT_DELIVERY_SERIALIZED);
-  scenario_callbacks(&sim, BTCCLIENT_DELIVERY_CONCURRENT);
-  scenario_poll(&sim);
-  scenario_poll_free_unpolled(&sim);
-  scenario_stop_timeout(&sim);
-  scenario_address_book_file(&sim);
-  scenario_transport(&sim);
-  scenario_proxy(&sim);
+  HARNESS_RUN(scenario_callbacks(&sim, BTCCLIENT_DELIVERY_SERIALIZED));
+  HARNESS_RUN(scenario_callbacks(&sim, BTCCLIENT_DELIVERY_CONCURRENT));
+  HARNESS_RUN(scenario_poll(&sim));
+  HARNESS_RUN(scenario_poll_restart(&sim));
+  HARNESS_RUN(scenario_poll_free_unpolled(&sim));
+  HARNESS_RUN(scenario_stop_timeout(&sim));
+  HARNESS_RUN(scenario_address_book_file(&sim));
+  HARNESS_RUN(scenario_transport(&sim));
+  HARNESS_RUN(scenario_proxy(&sim));
 
   CHECK_STATUS(btcclient_set_logger(NULL, 0, NULL), BTCCLIENT_STATUS_OK);
   pthread_mutex_lock(&logs.lock);
   CHECK(logs.records > 0);
   pthread_mutex_unlock(&logs.lock);
-  scenario_log_levels(&sim);
+  HARNESS_RUN(scenario_log_levels(&sim));
   pthread_mutex_destroy(&logs.lock);
 
   simnet_stop(&sim);

@@ -112,10 +112,22 @@ impl Client {
     }
 
     fn start(&self) -> Result<(), FfiError> {
-        let _guard = self.queue.as_ref().map(|_| self.lock_lifecycle());
-        self.inner()?.start()?;
-        if let Some(q) = &self.queue {
-            q.started();
+        let inner = self.inner()?;
+        let Some(q) = &self.queue else {
+            inner.start()?;
+            return Ok(());
+        };
+        let _guard = self.lock_lifecycle();
+        if inner.is_running() {
+            // The queue holds this run's events: it is not touched.
+            return Err(Error::ClientAlreadyStarted.into());
+        }
+        // Before the manager starts: the events of the stopped run still queued are dropped,
+        // and the new run's first events are accepted.
+        q.started();
+        if let Err(e) = inner.start() {
+            q.stopped();
+            return Err(e.into());
         }
         Ok(())
     }
@@ -216,7 +228,11 @@ pub unsafe extern "C" fn btcclient_client_new(
 }
 
 /// Starts the client: its health check and the delivery of events. Peers are added after
-/// this. A stopped client can be started again.
+/// this. A stopped client can be started again; nothing of the stopped run reaches the new
+/// one. In poll mode the events of the stopped run that were not taken with
+/// `btcclient_poll_next` are dropped here: take them between stop and start if they matter
+/// (the final disconnected events, for example). A start that fails with
+/// `BTCCLIENT_STATUS_CLIENT_ALREADY_STARTED` drops nothing.
 ///
 /// Errors: `BTCCLIENT_STATUS_CLIENT_ALREADY_STARTED`.
 #[no_mangle]
@@ -347,12 +363,17 @@ pub unsafe extern "C" fn btcclient_client_peer_count(
 }
 
 /// Waits until the peer `peer_id` is connected (handshake finished), or until a connection
-/// attempt that ends after this call fails, at most `timeout_ms` milliseconds.
+/// attempt that ends after this call fails, at most `timeout_ms` milliseconds. When the peer
+/// is removed (`btcclient_client_remove_peer`, `_by_id`) or the client is stopped
+/// (`btcclient_client_stop`) from another thread during the wait, it returns at once, well
+/// before the timeout.
 ///
-/// Errors: `BTCCLIENT_STATUS_PEER_CONNECTION` with the address and the cause (refused,
-/// handshake timeout, …, or "not connected within the wait"); the peer stays managed and is
-/// retried either way. `BTCCLIENT_STATUS_CLIENT_NOT_STARTED`, `BTCCLIENT_STATUS_PEER_NOT_FOUND`,
-/// `BTCCLIENT_STATUS_CALLED_FROM_CALLBACK` inside a callback.
+/// Errors: `BTCCLIENT_STATUS_PEER_CONNECTION` with the message `peer ADDR: CAUSE`. The cause
+/// of a failed attempt (refused, handshake timeout, …) or of the timeout ("not connected
+/// within the wait") leaves the peer managed, and it is retried. The cause "the peer was
+/// removed" or "the client was stopped" says the wait was ended by a remove or a stop.
+/// `BTCCLIENT_STATUS_CLIENT_NOT_STARTED`, `BTCCLIENT_STATUS_PEER_NOT_FOUND` (also for a
+/// peer removed before the call), `BTCCLIENT_STATUS_CALLED_FROM_CALLBACK` inside a callback.
 #[no_mangle]
 pub unsafe extern "C" fn btcclient_client_wait_connected(
     client: *const btcclient_client,

@@ -81,7 +81,8 @@ pub struct btcclient_config {
     pub delivery: u32,
     /// Poll mode: events go to a queue read with `btcclient_poll_next` (and signalled on
     /// `btcclient_poll_fd`) instead of to callbacks; the listeners must then set no callback.
-    /// Default false.
+    /// The queue holds one run's events: after a stop it keeps them for the program to take,
+    /// and the next `btcclient_client_start` drops those not taken. Default false.
     pub poll_mode: bool,
     // ---- ABI 1, layout 2: appended fields; a program built with layout 1 gets the defaults.
     /// How long a connection must stay up (from the handshake) before it counts as stable:

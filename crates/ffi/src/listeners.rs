@@ -37,7 +37,8 @@ pub type btcclient_peer_disconnected_cb = Option<
     ),
 >;
 
-/// A `headers` message: `count` headers (at most 2,000; 0 means the peer has no more).
+/// A `headers` message: `count` headers (at most `BTCCLIENT_MAX_HEADERS`; fewer means the
+/// peer has no more after them, 0 that it had none).
 ///
 /// `headers`, `peer` and its strings are borrowed: valid only until this callback returns.
 /// To keep the headers, copy them: `memcpy(dst, headers, count * sizeof *headers)` (the

@@ -7,6 +7,10 @@
 //! and memory stays bounded. While the client stops, pushes never wait (the queue may then
 //! briefly exceed its bound by the events in flight, such as the final disconnects), so
 //! `stop` cannot deadlock on a program that is not polling.
+//!
+//! The queue belongs to one run at a time: a start empties it (the events of the stopped run
+//! that nobody took are dropped), and a push while the client is stopped is dropped, so
+//! nothing of one run is taken during the next.
 
 use std::collections::VecDeque;
 use std::ffi::c_int;
@@ -51,11 +55,16 @@ impl EventQueue {
         })
     }
 
-    /// Adds an event, waiting while the queue is full (unless the client is stopping).
+    /// Adds an event, waiting while the queue is full (unless the client is stopping). Drops
+    /// it when the client is stopped: a delivery of a run that has ended (its stop timed out)
+    /// must not reach the next one.
     pub(crate) fn push(&self, event: Event) {
         let mut st = lock(&self.state);
-        while st.items.len() >= self.capacity && !st.draining {
+        while st.running && st.items.len() >= self.capacity && !st.draining {
             st = self.not_full.wait(st).unwrap_or_else(|p| p.into_inner());
+        }
+        if !st.running {
+            return;
         }
         st.items.push_back(event);
         if st.items.len() == 1 {
@@ -97,11 +106,22 @@ impl EventQueue {
         }
     }
 
-    /// The client started.
+    /// The client is starting a new run: the events of the stopped run that nobody took are
+    /// dropped, and pushes are accepted from now on. Called before the manager starts, so
+    /// that no event of the new run comes before it.
     pub(crate) fn started(&self) {
-        let mut st = lock(&self.state);
-        st.running = true;
-        st.draining = false;
+        let stale = {
+            let mut st = lock(&self.state);
+            st.running = true;
+            st.draining = false;
+            if !st.items.is_empty() {
+                self.signal.lower();
+            }
+            std::mem::take(&mut st.items)
+        };
+        self.not_full.notify_all();
+        // Dropped outside the lock: an event owns its data (a block, thousands of headers).
+        drop(stale);
     }
 
     /// The client is about to stop: pushes stop waiting.
@@ -110,12 +130,13 @@ impl EventQueue {
         self.not_full.notify_all();
     }
 
-    /// The client stopped: pollers waiting on an empty queue return.
+    /// The client stopped: pollers waiting on an empty queue return; later pushes are dropped.
     pub(crate) fn stopped(&self) {
         let mut st = lock(&self.state);
         st.running = false;
         st.draining = false;
         self.not_empty.notify_all();
+        self.not_full.notify_all();
     }
 
     pub(crate) fn fd(&self) -> c_int {
@@ -218,7 +239,9 @@ impl Drop for Signal {
 /// it when the client stops), `BTCCLIENT_STATUS_INVALID_ARGUMENT` when the client is not in
 /// poll mode or an argument is NULL.
 ///
-/// Events of one peer come in that peer's order. May be called from any thread, also
+/// Events of one peer come in that peer's order, and every event taken belongs to the
+/// current run (or, after a stop, to the run that stopped): `btcclient_client_start` drops
+/// the events of a stopped run that were not taken. May be called from any thread, also
 /// concurrently (each event goes to one caller), but not after or during
 /// `btcclient_client_free`.
 #[no_mangle]
@@ -323,6 +346,31 @@ mod tests {
         q.stopping();
         q.push(test_event());
         assert_eq!(q.len(), 2, "no wait while stopping");
+    }
+
+    #[test]
+    fn start_drops_the_stopped_runs_events_and_a_stopped_queue_takes_none() {
+        let q = EventQueue::new(4).expect("queue");
+        q.started();
+        q.push(test_event());
+        q.push(test_event());
+        q.stopping();
+        q.push(test_event());
+        q.stopped();
+        assert_eq!(q.len(), 3, "a stop keeps the run's events for the poller");
+        q.push(test_event());
+        assert_eq!(q.len(), 3, "a push after the stop is dropped");
+        assert!(readable(q.fd()));
+        q.started();
+        assert_eq!(q.len(), 0, "the next start drops them");
+        assert!(!readable(q.fd()));
+        assert_eq!(
+            q.pop(Some(Duration::ZERO)).err(),
+            Some(btcclient_status::NoEvent)
+        );
+        q.push(test_event());
+        assert!(readable(q.fd()));
+        assert!(q.pop(Some(Duration::ZERO)).is_ok());
     }
 
     fn test_event() -> Event {

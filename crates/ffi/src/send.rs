@@ -22,6 +22,15 @@ use crate::types::btcclient_inv;
 /// Most hashes in a block locator (Bitcoin Core's `MAX_LOCATOR_SZ`).
 pub const BTCCLIENT_MAX_LOCATOR: usize = 101;
 
+/// Most headers in one `headers` message (Bitcoin Core's `MAX_HEADERS_RESULTS`): a peer
+/// answers `getheaders` with this many while it has more, so a message with fewer is the
+/// last of a sync.
+pub const BTCCLIENT_MAX_HEADERS: usize = 2000;
+
+// A literal above because cbindgen writes only literals; it is the limit the library
+// enforces on received `headers` messages.
+const _: () = assert!(BTCCLIENT_MAX_HEADERS == btcclient_manager::wire::MAX_HEADERS_ENTRIES);
+
 /// A frame from C arguments.
 ///
 /// # Safety
@@ -84,7 +93,8 @@ pub unsafe extern "C" fn btcclient_client_send_to(
 
 /// Sends `getheaders` to the peer `peer_id`: `locator` holds `count` block hashes (at most
 /// `BTCCLIENT_MAX_LOCATOR`; newest first, as Bitcoin Core expects; may be NULL when `count`
-/// is 0), `stop` a 32-byte hash to stop at, or NULL for none (all zero: up to 2,000 headers).
+/// is 0), `stop` a 32-byte hash to stop at, or NULL for none (all zero: up to
+/// `BTCCLIENT_MAX_HEADERS` headers).
 /// Hashes are in internal byte order (as delivered in `btcclient_header.hash`).
 ///
 /// Errors as `btcclient_client_send_to`.
