@@ -126,6 +126,10 @@ func (p *Peer) Disconnect() error { return p.c.removePeerByID(p.ID) }
 // listener return ErrCalledFromCallback, as through any other *BtcClient.
 func (p *Peer) Client() *BtcClient { return &BtcClient{c: p.c} }
 
+// MaxHeadersPerMessage is the most headers one headers message carries (Bitcoin Core's
+// MAX_HEADERS_RESULTS): a message with fewer means the peer has no more after them.
+const MaxHeadersPerMessage = C.BTCCLIENT_MAX_HEADERS
+
 // BlockHeader is one header of a headers message. Hashes are in internal byte order (as on
 // the wire); HashString prints them the usual way.
 type BlockHeader struct {

@@ -66,7 +66,7 @@ func run(addr string, network btcclient.Network) error {
 			last := headers[len(headers)-1]
 			fmt.Printf("height %7d  %s  %s\n", height, btcclient.HashString(last.Hash),
 				last.Timestamp.UTC().Format(time.RFC3339))
-			if len(headers) < 2000 {
+			if len(headers) < btcclient.MaxHeadersPerMessage {
 				done <- nil // the tip
 				return
 			}
