@@ -14,6 +14,7 @@ use btcclient_wire::{
     commands, Frame, FrameReader, FrameWriter, HandshakeProgress, RawBlock, TransportKind,
     V2HandshakeCause, WireError, HEADER_LEN,
 };
+use futures_util::future::Either;
 use rand::Rng;
 use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::net::tcp::OwnedReadHalf;
@@ -30,7 +31,7 @@ use crate::dispatch::{Event, EventKind};
 use crate::error::ConnectFailure;
 use crate::lifecycle::{Action, AttemptFailure, Input};
 use crate::listeners::DisconnectReason;
-use crate::peer::{ManagedPeer, Outbox, PeerInfo, Taken};
+use crate::peer::{ManagedPeer, Outbox, PeerInfo, PeerShared};
 use crate::socket::SocketWriter;
 use crate::socks5::{self, Proxy, Target};
 
@@ -67,24 +68,39 @@ impl Events {
         }
     }
 
-    /// Queues an event; waits while the queue is full (so a slow consumer pauses this peer).
-    /// Cancel-safe. `Err` when delivery has ended.
+    /// Queues an event: at once when the queue has room (when this is called, not when the
+    /// future is first polled), else the future waits for room (so a slow consumer pauses
+    /// this peer). Cancel-safe. `Err` when delivery has ended.
     ///
     /// The wait is boxed: this future is part of every peer task's state, and the waiting
     /// (the channel's send and the select) would make it several hundred bytes larger for
-    /// every idle peer; a queue with room takes the event at once.
-    async fn emit(&self, peer: &ManagedPeer, kind: EventKind) -> Result<(), DisconnectReason> {
-        if self.abandon.is_cancelled() {
-            return Err(DisconnectReason::Stopped);
-        }
-        let event = Event {
-            peer: peer.clone(),
-            kind,
+    /// every idle peer.
+    fn emit(
+        &self,
+        peer: &ManagedPeer,
+        kind: EventKind,
+    ) -> impl std::future::Future<Output = Result<(), DisconnectReason>> + '_ {
+        // Tried at once; the future holds only the outcome (and, when the queue is full, the
+        // boxed wait).
+        let tried = if self.abandon.is_cancelled() {
+            Err(None)
+        } else {
+            let event = Event {
+                peer: peer.clone(),
+                kind,
+            };
+            match self.tx.try_send(event) {
+                Ok(()) => Ok(()),
+                Err(mpsc::error::TrySendError::Closed(_)) => Err(None),
+                Err(mpsc::error::TrySendError::Full(event)) => Err(Some(Box::new(event))),
+            }
         };
-        match self.tx.try_send(event) {
-            Ok(()) => Ok(()),
-            Err(mpsc::error::TrySendError::Closed(_)) => Err(DisconnectReason::Stopped),
-            Err(mpsc::error::TrySendError::Full(event)) => Box::pin(self.emit_waiting(event)).await,
+        async move {
+            match tried {
+                Ok(()) => Ok(()),
+                Err(None) => Err(DisconnectReason::Stopped),
+                Err(Some(event)) => Box::pin(self.emit_waiting(*event)).await,
+            }
         }
     }
 
@@ -139,59 +155,78 @@ impl Events {
 
 /// Runs one peer until it is cancelled. Emits `Connected`/`Disconnected` in pairs; every
 /// transition of its lifecycle is an event.
-pub(crate) async fn run_peer(shared: Arc<Shared>, peer: ManagedPeer, events: Events) {
-    let cancel = peer.shared.cancel.clone();
-    loop {
-        if cancel.is_cancelled() {
-            break;
-        }
-        let dial = peer.step(Input::Dial);
-        let attempt = tokio::select! {
-            r = async {
-                events.carry_out(&peer, dial).await?;
-                // Boxed: the dial, the v2 key exchange and the handshake need several KiB of
-                // state, which a connected peer's task would otherwise carry all its life.
-                Ok::<_, DisconnectReason>(Box::pin(connect(&shared, &peer)).await)
-            } => r,
-            _ = cancel.cancelled() => break,
-        };
-        let Ok(attempt) = attempt else { break };
-        shared.book_outcome(&peer, attempt.as_ref().map(|c| c.info.services));
-        let next = match attempt {
-            Err(failure) => {
-                // Reported even when a stop follows at once (a `wait_connected` woken by this
-                // failure may be what stops the client); only giving up the run ends the wait.
-                let actions = peer.step(Input::AttemptFailed(failure));
-                events.carry_out(&peer, actions).await
+///
+/// (A function returning an `async move` block rather than an `async fn`: the arguments of an
+/// `async fn` are stored twice in its state, and this state is every peer's for its life.)
+#[allow(clippy::manual_async_fn)]
+pub(crate) fn run_peer(
+    shared: Arc<Shared>,
+    peer: ManagedPeer,
+    events: Events,
+) -> impl std::future::Future<Output = ()> + Send {
+    async move {
+        let cancel = peer.shared.cancel.clone();
+        loop {
+            if cancel.is_cancelled() {
+                break;
             }
-            Ok(conn) => {
-                let (reason, announced) = session(&shared, &peer, conn, &events).await;
-                info!("disconnected: {reason}");
-                let actions = peer.step(Input::Ended(reason.clone()));
-                // Delivered even while stopping (pairing); only giving up the run ends the
-                // wait. Not sent when the connected event never was (cancelled before).
-                if announced
-                    && events
-                        .emit(&peer, EventKind::Disconnected(reason))
-                        .await
-                        .is_err()
-                {
-                    return;
+            let dial = peer.step(Input::Dial);
+            let attempt: Result<_, DisconnectReason> = tokio::select! {
+                r = async {
+                    events.carry_out(&peer, dial).await?;
+                    // Boxed: the dial, the v2 key exchange and the handshake need several
+                    // KiB of state, which a connected peer's task would otherwise carry all
+                    // its life. At most MAX_CONCURRENT_ATTEMPTS at once (the semaphore is
+                    // never closed).
+                    let _permit = shared.attempt_permits.acquire().await;
+                    Ok::<_, DisconnectReason>(Box::pin(connect(&shared, &peer)).await)
+                } => r,
+                _ = cancel.cancelled() => break,
+            };
+            let next = match attempt {
+                Err(_) => break,
+                Ok(attempt) => {
+                    shared.book_outcome(&peer, attempt.as_ref().map(|c| c.info.services));
+                    match attempt {
+                        Err(failure) => {
+                            // Reported even when a stop follows at once (a `wait_connected`
+                            // woken by this failure may be what stops the client); only
+                            // giving up the run ends the wait.
+                            let actions = peer.step(Input::AttemptFailed(failure));
+                            events.carry_out(&peer, actions).await
+                        }
+                        Ok(conn) => {
+                            let (reason, announced) = session(&shared, &peer, conn, &events).await;
+                            info!("disconnected: {reason}");
+                            let actions = peer.step(Input::Ended(reason.clone()));
+                            // Delivered even while stopping (pairing); only giving up the run
+                            // ends the wait. Not sent when the connected event never was
+                            // (cancelled before).
+                            if announced
+                                && events
+                                    .emit(&peer, EventKind::Disconnected(reason))
+                                    .await
+                                    .is_err()
+                            {
+                                return;
+                            }
+                            events.carry_out(&peer, actions).await
+                        }
+                    }
                 }
-                events.carry_out(&peer, actions).await
+            };
+            let delay = match next {
+                Ok(Some(delay)) => delay,
+                Ok(None) | Err(_) => break,
+            };
+            tokio::select! {
+                _ = sleep(delay) => {}
+                _ = cancel.cancelled() => break,
             }
-        };
-        let delay = match next {
-            Ok(Some(delay)) => delay,
-            Ok(None) | Err(_) => break,
-        };
-        tokio::select! {
-            _ = sleep(delay) => {}
-            _ = cancel.cancelled() => break,
         }
+        let actions = peer.finish();
+        let _ = events.carry_out(&peer, actions).await;
     }
-    let actions = peer.finish();
-    let _ = events.carry_out(&peer, actions).await;
 }
 
 /// The first address of `host` from the configured resolver (IPv4 first, as most nodes
@@ -637,58 +672,101 @@ enum WriterEnd {
     Io(String),
 }
 
-async fn write_loop<W: AsyncWrite + Unpin>(
-    peer: ManagedPeer,
-    mut writer: FrameWriter<W>,
-    taken: Taken,
-    mut rx: mpsc::Receiver<Box<Frame>>,
-    write_timeout: Duration,
-) -> WriterEnd {
-    let s = &peer.shared;
-    while let Some(frame) = rx.recv().await {
-        let mut batch = Some(frame);
-        // Write what is queued, then flush once.
-        while let Some(f) = batch.take() {
-            taken.frame(&f);
-            trace!(command = %f.command, bytes = f.payload.len(), "sending");
-            let res = timeout(write_timeout, writer.feed(&f)).await;
-            match res {
-                Err(_) => return WriterEnd::Timeout,
-                Ok(Err(e)) => return WriterEnd::Io(e.to_string()),
-                Ok(Ok(())) => {}
-            }
-            s.messages_out.fetch_add(1, Ordering::Relaxed);
-            s.bytes_out
-                .fetch_add((HEADER_LEN + f.payload.len()) as u64, Ordering::Relaxed);
-            batch = rx.try_recv().ok();
-        }
-        match timeout(write_timeout, writer.flush()).await {
-            Err(_) => return WriterEnd::Timeout,
-            Ok(Err(e)) => return WriterEnd::Io(e.to_string()),
-            Ok(Ok(())) => {}
+impl WriterEnd {
+    fn reason(self) -> DisconnectReason {
+        match self {
+            WriterEnd::Timeout => DisconnectReason::WriteTimeout,
+            WriterEnd::Io(e) => DisconnectReason::Io(e),
         }
     }
-    // The session dropped its outbox: finish quietly.
-    let _ = timeout(Duration::from_secs(1), writer.close()).await;
-    WriterEnd::Io("closed".into())
 }
 
-/// Enqueues a message the client itself sends (pong, ping, getaddr). Waiting here when the
-/// queue is full pauses reading, which is what a peer that does not read deserves; the wait
-/// is cancelled with the session.
-///
-/// The message is serialized before the future is made, so that the future (part of the
-/// peer task's state) holds the frame and not the message.
-fn enqueue(
-    outbox: &Outbox,
-    message: NetworkMessage,
-) -> impl std::future::Future<Output = Result<(), DisconnectReason>> + '_ {
-    let frame = Frame::from_message(&message).map_err(|e| DisconnectReason::Io(e.to_string()));
+/// Writes what the session queues until the queue is closed and empty. It runs inside the
+/// peer's task, beside the reading: an idle connection waits here in a few dozen bytes; the
+/// writing itself (timeouts, the writer's futures) is boxed for the time it takes.
+/// (Not an `async fn`, whose arguments would be stored twice in every peer task's state.)
+#[allow(clippy::manual_async_fn)]
+fn write_loop<'a, W: AsyncWrite + Unpin + 'a>(
+    peer: &'a PeerShared,
+    mut writer: FrameWriter<W>,
+    queue: &'a Outbox,
+    write_timeout: Duration,
+) -> impl std::future::Future<Output = WriterEnd> + 'a {
     async move {
-        outbox
-            .push(frame?)
-            .await
+        while let Some(frame) = queue.next().await {
+            if let Err(end) =
+                Box::pin(write_batch(peer, &mut writer, queue, frame, write_timeout)).await
+            {
+                return end;
+            }
+        }
+        // The session closed the queue and everything in it was written: finish quietly.
+        let _ = Box::pin(timeout(Duration::from_secs(1), writer.close())).await;
+        WriterEnd::Io("closed".into())
+    }
+}
+
+/// Writes `first` and whatever else is queued, then flushes once.
+async fn write_batch<W: AsyncWrite + Unpin>(
+    s: &PeerShared,
+    writer: &mut FrameWriter<W>,
+    queue: &Outbox,
+    first: Frame,
+    write_timeout: Duration,
+) -> Result<(), WriterEnd> {
+    let mut batch = Some(first);
+    while let Some(f) = batch.take() {
+        trace!(command = %f.command, bytes = f.payload.len(), "sending");
+        match timeout(write_timeout, writer.feed(&f)).await {
+            Err(_) => return Err(WriterEnd::Timeout),
+            Ok(Err(e)) => return Err(WriterEnd::Io(e.to_string())),
+            Ok(Ok(())) => {}
+        }
+        s.messages_out.fetch_add(1, Ordering::Relaxed);
+        s.bytes_out
+            .fetch_add((HEADER_LEN + f.payload.len()) as u64, Ordering::Relaxed);
+        batch = queue.try_next();
+    }
+    match timeout(write_timeout, writer.flush()).await {
+        Err(_) => Err(WriterEnd::Timeout),
+        Ok(Err(e)) => Err(WriterEnd::Io(e.to_string())),
+        Ok(Ok(())) => Ok(()),
+    }
+}
+
+/// Queues a frame the client itself sends (pong, ping, getaddr): at once when the queue has
+/// room, else the future waits for room. Waiting pauses reading, which is what a peer that
+/// does not read deserves; the wait is cancelled with the session.
+fn push_own(
+    outbox: &Outbox,
+    frame: Frame,
+) -> impl std::future::Future<Output = Result<(), DisconnectReason>> + '_ {
+    let push = outbox.push(frame);
+    async move {
+        push.await
             .map_err(|_| DisconnectReason::Io("writer gone".into()))
+    }
+}
+
+/// A message of the client's own, serialized.
+fn own_frame(message: NetworkMessage) -> Result<Frame, DisconnectReason> {
+    Frame::from_message(&message).map_err(|e| DisconnectReason::Io(e.to_string()))
+}
+
+/// What woke the session.
+enum Woken {
+    Read(Result<Option<Frame>, WireError>),
+    PingTimer,
+    StableTimer,
+}
+
+/// The frame read, or why the connection ends.
+fn read_outcome(read: Result<Option<Frame>, WireError>) -> Result<Frame, DisconnectReason> {
+    match read {
+        Ok(Some(frame)) => Ok(frame),
+        Ok(None) | Err(WireError::Truncated { .. }) => Err(DisconnectReason::RemoteClosed),
+        Err(WireError::Io(e)) => Err(DisconnectReason::Io(e.to_string())),
+        Err(e) => Err(DisconnectReason::ProtocolViolation(e.to_string())),
     }
 }
 
@@ -711,12 +789,126 @@ where
 {
     let config = &shared.config;
     let cancel = peer.shared.cancel.clone();
+    let outbox = Outbox::new(config.send_queue_len, config.send_queue_bytes);
+    // However the session ends (even dropped unfinished), the writer is told to finish.
+    let _closed_at_end = CloseOnDrop(&outbox);
+    let (mut reader, writer, actions, stable_at) = connected(peer, conn, &outbox);
+    let write = write_loop(&peer.shared, writer, &outbox, config.write_timeout);
+    tokio::pin!(write);
+    let mut writer_ended = false;
+
+    let announced = std::sync::atomic::AtomicBool::new(false);
+    let body = async {
+        events.emit(peer, EventKind::Connected).await?;
+        announced.store(true, Ordering::Relaxed);
+        peer.announce_connected();
+        // Boxed: it runs once per connection, and its state is larger than the reading's.
+        Box::pin(events.carry_out(peer, actions)).await?;
+        let mut bucket = AddrTokenBucket::new();
+        if config.discovery {
+            push_own(&outbox, own_frame(NetworkMessage::GetAddr)?).await?;
+            bucket.on_getaddr_sent();
+        }
+        let mut next_ping = Instant::now() + config.ping_interval;
+        let mut outstanding: Option<Ping> = None;
+        let mut stable_at = stable_at;
+        loop {
+            let deadline = match &outstanding {
+                Some(p) => p.sent + config.pong_timeout,
+                None => next_ping,
+            };
+            // (No await in the branches: what they would wait for is done below, one await
+            // point for all, which keeps every peer task's state small.)
+            let reply = {
+                let woken = tokio::select! {
+                    biased;
+                    _ = sleep_until(stable_at.unwrap_or(deadline)), if stable_at.is_some() => {
+                        Woken::StableTimer
+                    }
+                    _ = sleep_until(deadline) => Woken::PingTimer,
+                    read = reader.read_frame() => Woken::Read(read),
+                };
+                match woken {
+                    Woken::StableTimer => {
+                        stable_at = None;
+                        peer.step(Input::StableTimer);
+                        continue;
+                    }
+                    Woken::PingTimer => {
+                        if outstanding.is_some() {
+                            return Err(DisconnectReason::PingTimeout);
+                        }
+                        let nonce: u64 = rand::thread_rng().gen();
+                        outstanding = Some(Ping {
+                            nonce,
+                            sent: Instant::now(),
+                        });
+                        next_ping = Instant::now() + config.ping_interval;
+                        Reply::Send(own_frame(NetworkMessage::Ping(nonce))?)
+                    }
+                    Woken::Read(read) => {
+                        let frame = read_outcome(read)?;
+                        trace!(command = %frame.command, bytes = frame.payload.len(), "received");
+                        peer.shared.messages_in.fetch_add(1, Ordering::Relaxed);
+                        peer.shared.bytes_in.fetch_add(
+                            (HEADER_LEN + frame.payload.len()) as u64,
+                            Ordering::Relaxed,
+                        );
+                        if outstanding.is_none() && Instant::now() >= next_ping {
+                            // Keep the ping schedule even when messages keep the select busy.
+                            next_ping = Instant::now();
+                        }
+                        match handle_frame(shared, peer, frame, &mut outstanding, &mut bucket)? {
+                            Some(reply) => reply,
+                            None => continue,
+                        }
+                    }
+                }
+            };
+            let answer = match reply {
+                Reply::Deliver(kind) => Either::Left(events.emit(peer, kind)),
+                Reply::Send(frame) => Either::Right(push_own(&outbox, frame)),
+            };
+            answer.await?;
+        }
+    };
+    // Every await of the session (reading, queuing our pong, handing an event over) ends when
+    // the peer is removed or the client stops.
+    let reason = tokio::select! {
+        biased;
+        _ = cancel.cancelled() => peer.stop_reason(),
+        end = &mut write => {
+            writer_ended = true;
+            end.reason()
+        }
+        r = body => r.unwrap_err_or_stopped(),
+    };
+
+    // No more sends: the writer writes what is queued and ends; give it a moment to flush,
+    // then make sure it is gone.
+    peer.clear_outbox();
+    outbox.close();
+    if !writer_ended {
+        let _ = timeout(Duration::from_millis(200), &mut write).await;
+    }
+    (reason, announced.load(Ordering::Relaxed))
+}
+
+/// Records the connection as connected (sends go to `outbox`) and takes it apart: its reader,
+/// its writer, what the lifecycle says to do and when the connection will be stable. (Not in
+/// the session's own body, where what it holds would stay in the peer's state.)
+/// The connection arrives boxed from the handshake; its box is freed when this returns.
+#[allow(clippy::type_complexity, clippy::boxed_local)]
+fn connected<R: AsyncRead + Unpin, W>(
+    peer: &ManagedPeer,
+    conn: Box<Connection<R, W>>,
+    outbox: &Outbox,
+) -> (FrameReader<R>, FrameWriter<W>, Vec<Action>, Option<Instant>) {
     let Connection {
-        mut reader,
+        reader,
         writer,
         info,
     } = *conn;
-    let (outbox, rx) = Outbox::new(config.send_queue_len, config.send_queue_bytes);
     info!(
         version = info.protocol_version,
         user_agent = %info.user_agent,
@@ -733,106 +925,16 @@ where
         Action::StableAt(t) => Some(*t),
         _ => None,
     });
-    let mut writer_task = tokio::spawn(write_loop(
-        peer.clone(),
-        writer,
-        outbox.taken(),
-        rx,
-        config.write_timeout,
-    ));
+    (reader, writer, actions, stable_at)
+}
 
-    let announced = std::sync::atomic::AtomicBool::new(false);
-    let body = async {
-        events.emit(peer, EventKind::Connected).await?;
-        announced.store(true, Ordering::Relaxed);
-        peer.announce_connected();
-        events.carry_out(peer, actions).await?;
-        let mut bucket = AddrTokenBucket::new();
-        if config.discovery {
-            enqueue(&outbox, NetworkMessage::GetAddr).await?;
-            bucket.on_getaddr_sent();
-        }
-        let mut next_ping = Instant::now() + config.ping_interval;
-        let mut outstanding: Option<Ping> = None;
-        let mut stable_at = stable_at;
-        loop {
-            let deadline = match &outstanding {
-                Some(p) => p.sent + config.pong_timeout,
-                None => next_ping,
-            };
-            let frame = tokio::select! {
-                biased;
-                end = &mut writer_task => return Err(match end {
-                    Ok(WriterEnd::Timeout) => DisconnectReason::WriteTimeout,
-                    Ok(WriterEnd::Io(e)) => DisconnectReason::Io(e),
-                    Err(e) => DisconnectReason::Io(e.to_string()),
-                }),
-                _ = sleep_until(stable_at.unwrap_or(deadline)), if stable_at.is_some() => {
-                    stable_at = None;
-                    peer.step(Input::StableTimer);
-                    continue;
-                }
-                _ = sleep_until(deadline) => {
-                    if outstanding.is_some() {
-                        return Err(DisconnectReason::PingTimeout);
-                    }
-                    let nonce: u64 = rand::thread_rng().gen();
-                    enqueue(&outbox, NetworkMessage::Ping(nonce)).await?;
-                    outstanding = Some(Ping { nonce, sent: Instant::now() });
-                    next_ping = Instant::now() + config.ping_interval;
-                    continue;
-                }
-                read = reader.read_frame() => match read {
-                    Ok(Some(frame)) => frame,
-                    Ok(None) => return Err(DisconnectReason::RemoteClosed),
-                    Err(WireError::Io(e)) => return Err(DisconnectReason::Io(e.to_string())),
-                    Err(WireError::Truncated { .. }) => return Err(DisconnectReason::RemoteClosed),
-                    Err(e) => return Err(DisconnectReason::ProtocolViolation(e.to_string())),
-                },
-            };
-            trace!(command = %frame.command, bytes = frame.payload.len(), "received");
-            peer.shared.messages_in.fetch_add(1, Ordering::Relaxed);
-            peer.shared
-                .bytes_in
-                .fetch_add((HEADER_LEN + frame.payload.len()) as u64, Ordering::Relaxed);
-            if outstanding.is_none() && Instant::now() >= next_ping {
-                // Keep the ping schedule even when messages keep the select busy.
-                next_ping = Instant::now();
-            }
-            handle_frame(
-                shared,
-                peer,
-                frame,
-                &outbox,
-                events,
-                &mut outstanding,
-                &mut bucket,
-            )
-            .await?;
-        }
-    };
-    // Every await of the session (reading, queuing our pong, handing an event over) ends when
-    // the peer is removed or the client stops.
-    let reason = tokio::select! {
-        biased;
-        _ = cancel.cancelled() => peer.stop_reason(),
-        r = body => r.unwrap_err_or_stopped(),
-    };
+/// Closes a send queue when dropped.
+struct CloseOnDrop<'a>(&'a Outbox);
 
-    // No more sends from users: with every sender gone the writer drains what is queued and ends.
-    peer.clear_outbox();
-    drop(outbox);
-    // Dropping the sender ends the writer; give it a moment to flush, then make sure it is gone.
-    if !writer_task.is_finished()
-        && timeout(Duration::from_millis(200), &mut writer_task)
-            .await
-            .is_err()
-    {
-        writer_task.abort();
-        // Wait for the abort to take effect so that no task outlives the session.
-        let _ = writer_task.await;
+impl Drop for CloseOnDrop<'_> {
+    fn drop(&mut self) {
+        self.0.close();
     }
-    (reason, announced.load(Ordering::Relaxed))
 }
 
 trait ErrOrStopped {
@@ -865,26 +967,29 @@ fn violation(e: WireError) -> DisconnectReason {
     DisconnectReason::ProtocolViolation(e.to_string())
 }
 
-async fn handle_frame(
+/// What a received message asks of the session after [`handle_frame`].
+enum Reply {
+    /// Hand an event to the listeners.
+    Deliver(EventKind),
+    /// Queue a message to the peer.
+    Send(Frame),
+}
+
+/// Handles a received message; what must wait (handing an event over, queuing an answer) is
+/// returned for the session to do. (Not itself async: its state would be part of every peer
+/// task's.)
+fn handle_frame(
     shared: &Arc<Shared>,
     peer: &ManagedPeer,
     frame: Frame,
-    outbox: &Outbox,
-    events: &Events,
     outstanding: &mut Option<Ping>,
     bucket: &mut AddrTokenBucket,
-) -> Result<(), DisconnectReason> {
+) -> Result<Option<Reply>, DisconnectReason> {
     let l = &shared.config.listeners;
     let cmd = frame.command;
-    // (Decoded messages are taken apart before any await: a `match` scrutinee lives to the
-    // end of the match, and across an await it would enlarge every peer task's state.)
     if cmd == commands::PING {
-        let nonce = match frame.decode().map_err(violation)? {
-            NetworkMessage::Ping(nonce) => Some(nonce),
-            _ => None,
-        };
-        if let Some(nonce) = nonce {
-            enqueue(outbox, NetworkMessage::Pong(nonce)).await?;
+        if let NetworkMessage::Ping(nonce) = frame.decode().map_err(violation)? {
+            return Ok(Some(Reply::Send(own_frame(NetworkMessage::Pong(nonce))?)));
         }
     } else if cmd == commands::PONG {
         if let NetworkMessage::Pong(nonce) = frame.decode().map_err(violation)? {
@@ -922,35 +1027,23 @@ async fn handle_frame(
             }
         }
         if l.on_addr.is_some() {
-            events.emit(peer, EventKind::Addr(entries)).await?;
+            return Ok(Some(Reply::Deliver(EventKind::Addr(entries))));
         }
     } else if cmd == commands::HEADERS && l.on_headers.is_some() {
-        let kind = match frame.decode().map_err(violation)? {
-            NetworkMessage::Headers(h) => Some(EventKind::Headers(h)),
-            _ => None,
-        };
-        if let Some(kind) = kind {
-            events.emit(peer, kind).await?;
+        if let NetworkMessage::Headers(h) = frame.decode().map_err(violation)? {
+            return Ok(Some(Reply::Deliver(EventKind::Headers(h))));
         }
     } else if cmd == commands::INV && l.on_inv.is_some() {
-        let kind = match frame.decode().map_err(violation)? {
-            NetworkMessage::Inv(i) => Some(EventKind::Inv(i)),
-            _ => None,
-        };
-        if let Some(kind) = kind {
-            events.emit(peer, kind).await?;
+        if let NetworkMessage::Inv(i) = frame.decode().map_err(violation)? {
+            return Ok(Some(Reply::Deliver(EventKind::Inv(i))));
         }
     } else if cmd == commands::BLOCK && l.wants_blocks() {
         // Only the structure is checked here (no allocation); the listener's thread decodes.
         let raw = RawBlock::new(frame.payload).map_err(violation)?;
-        events.emit(peer, EventKind::Block(Box::new(raw))).await?;
+        return Ok(Some(Reply::Deliver(EventKind::Block(Box::new(raw)))));
     } else if cmd == commands::TX && l.on_tx.is_some() {
-        let kind = match frame.decode().map_err(violation)? {
-            NetworkMessage::Tx(t) => Some(EventKind::Tx(Box::new(t))),
-            _ => None,
-        };
-        if let Some(kind) = kind {
-            events.emit(peer, kind).await?;
+        if let NetworkMessage::Tx(t) = frame.decode().map_err(violation)? {
+            return Ok(Some(Reply::Deliver(EventKind::Tx(Box::new(t)))));
         }
     } else if cmd == commands::HEADERS
         || cmd == commands::INV
@@ -968,8 +1061,8 @@ async fn handle_frame(
             }
         }
         if l.on_message.is_some() {
-            events.emit(peer, EventKind::Message(frame)).await?;
+            return Ok(Some(Reply::Deliver(EventKind::Message(frame))));
         }
     }
-    Ok(())
+    Ok(None)
 }

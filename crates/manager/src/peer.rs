@@ -1,15 +1,16 @@
 //! One managed peer: its status, its counters and its send queue.
 
+use std::collections::VecDeque;
 use std::fmt;
 use std::net::SocketAddr;
-use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, SystemTime};
 
 use bitcoin::p2p::message::NetworkMessage;
 use bitcoin::p2p::ServiceFlags;
 use btcclient_wire::{Frame, SessionId, TransportKind, WireError, HEADER_LEN};
-use tokio::sync::{mpsc, watch};
+use tokio::sync::Notify;
 use tokio_util::sync::CancellationToken;
 
 use crate::address::PeerAddr;
@@ -103,18 +104,32 @@ pub struct PeerSnapshot {
     pub session_id: Option<SessionId>,
 }
 
-/// One connection's send queue: the channel to its writer and the bytes waiting in it. Each
+/// One connection's send queue: the frames waiting for its writer and their bytes. Each
 /// connection has its own, so nothing left queued when a connection ends counts against the
 /// next one.
 ///
-/// Frames travel boxed: tokio's channel allocates its slots 32 at a time when it is created,
-/// and a slot of a boxed frame takes 8 bytes instead of 48 (about 1.3 KiB less per idle
-/// peer, for one small allocation per message sent).
+/// A queue of its own rather than a tokio channel: an idle connection's queue is one small
+/// allocation (a channel allocates its shared state and a first block of 32 slots, about
+/// 800 bytes, when it is made), and frames are not boxed.
 #[derive(Clone, Debug)]
-pub(crate) struct Outbox {
-    tx: mpsc::Sender<Box<Frame>>,
-    queued: Arc<AtomicUsize>,
+pub(crate) struct Outbox(Arc<SendQueue>);
+
+#[derive(Debug)]
+pub(crate) struct SendQueue {
+    state: Mutex<QueueState>,
+    /// Wakes the writer (its only waiter) when a frame arrives or the queue closes.
+    readable: Notify,
+    /// Wakes the session's own sends waiting for room.
+    room: Notify,
+    len: usize,
     limit: usize,
+}
+
+#[derive(Debug, Default)]
+struct QueueState {
+    frames: VecDeque<Frame>,
+    bytes: usize,
+    closed: bool,
 }
 
 /// Why an [`Outbox`] refused a frame.
@@ -124,73 +139,120 @@ pub(crate) enum PushError {
 }
 
 impl Outbox {
-    /// A queue of `len` frames and `limit` bytes; the receiver goes to the writer, which
-    /// calls [`Outbox::written`] for each frame it takes.
-    pub(crate) fn new(len: usize, limit: usize) -> (Outbox, mpsc::Receiver<Box<Frame>>) {
-        let (tx, rx) = mpsc::channel(len);
-        (
-            Outbox {
-                tx,
-                queued: Arc::new(AtomicUsize::new(0)),
-                limit,
-            },
-            rx,
-        )
+    /// A queue of `len` frames and `limit` bytes.
+    pub(crate) fn new(len: usize, limit: usize) -> Outbox {
+        Outbox(Arc::new(SendQueue {
+            state: Mutex::new(QueueState::default()),
+            readable: Notify::new(),
+            room: Notify::new(),
+            len,
+            limit,
+        }))
     }
 
     fn size(frame: &Frame) -> usize {
         HEADER_LEN + frame.payload.len()
     }
 
-    /// Queues a frame without waiting; refused when the queue is full by count or by bytes.
-    pub(crate) fn try_push(&self, frame: Frame) -> std::result::Result<(), PushError> {
-        let size = Self::size(&frame);
-        let before = self.queued.fetch_add(size, Ordering::AcqRel);
-        if before + size > self.limit {
-            self.queued.fetch_sub(size, Ordering::AcqRel);
-            return Err(PushError::Full);
-        }
-        self.tx.try_send(Box::new(frame)).map_err(|e| {
-            self.queued.fetch_sub(size, Ordering::AcqRel);
-            match e {
-                mpsc::error::TrySendError::Full(_) => PushError::Full,
-                mpsc::error::TrySendError::Closed(_) => PushError::Closed,
-            }
-        })
+    fn append(&self, st: &mut QueueState, frame: Frame) {
+        st.bytes += Self::size(&frame);
+        st.frames.push_back(frame);
+        self.0.readable.notify_one();
     }
 
-    /// Queues a frame of the client's own (pong, ping, getaddr), waiting for room by count;
-    /// the byte limit is for callers' messages. Cancel-safe.
-    ///
-    /// The wait is boxed (it is rare, and would otherwise enlarge every peer task's state);
-    /// a queue with room takes the frame at once.
-    pub(crate) async fn push(&self, frame: Frame) -> std::result::Result<(), PushError> {
-        let permit = match self.tx.try_reserve() {
-            Ok(permit) => permit,
-            Err(mpsc::error::TrySendError::Closed(())) => return Err(PushError::Closed),
-            Err(mpsc::error::TrySendError::Full(())) => Box::pin(self.tx.reserve())
-                .await
-                .map_err(|_| PushError::Closed)?,
-        };
-        self.queued.fetch_add(Self::size(&frame), Ordering::AcqRel);
-        permit.send(Box::new(frame));
+    /// Queues a frame without waiting; refused when the queue is full by count or by bytes.
+    pub(crate) fn try_push(&self, frame: Frame) -> std::result::Result<(), PushError> {
+        let mut st = lock(&self.0.state);
+        if st.closed {
+            return Err(PushError::Closed);
+        }
+        if st.frames.len() >= self.0.len || st.bytes + Self::size(&frame) > self.0.limit {
+            return Err(PushError::Full);
+        }
+        self.append(&mut st, frame);
         Ok(())
     }
 
-    /// The writer's side of the byte count (it holds no sender, so that dropping the last
-    /// `Outbox` ends the writer).
-    pub(crate) fn taken(&self) -> Taken {
-        Taken(Arc::clone(&self.queued))
+    /// Queues a frame of the client's own (pong, ping, getaddr), waiting for room by count;
+    /// the byte limit is for callers' messages. Cancel-safe. Tried at once: the future holds
+    /// the outcome, and the (boxed) wait only when the queue is full.
+    pub(crate) fn push(
+        &self,
+        frame: Frame,
+    ) -> impl std::future::Future<Output = std::result::Result<(), PushError>> + '_ {
+        let tried = self.push_if_room(frame);
+        async move {
+            match tried {
+                Ok(()) => Ok(()),
+                Err(Ok(frame)) => Box::pin(self.push_waiting(frame)).await,
+                Err(Err(e)) => Err(e),
+            }
+        }
     }
-}
 
-/// Counts frames the writer took off an [`Outbox`].
-pub(crate) struct Taken(Arc<AtomicUsize>);
+    /// Queues `frame` if there is room by count; gives it back if not.
+    fn push_if_room(&self, frame: Frame) -> std::result::Result<(), Result<Frame, PushError>> {
+        let mut st = lock(&self.0.state);
+        if st.closed {
+            return Err(Err(PushError::Closed));
+        }
+        if st.frames.len() >= self.0.len {
+            return Err(Ok(frame));
+        }
+        self.append(&mut st, frame);
+        Ok(())
+    }
 
-impl Taken {
-    /// The writer took `frame` off the queue.
-    pub(crate) fn frame(&self, frame: &Frame) {
-        self.0.fetch_sub(Outbox::size(frame), Ordering::AcqRel);
+    async fn push_waiting(&self, mut frame: Frame) -> std::result::Result<(), PushError> {
+        loop {
+            let room = self.0.room.notified();
+            tokio::pin!(room);
+            room.as_mut().enable();
+            match self.push_if_room(frame) {
+                Ok(()) => return Ok(()),
+                Err(Ok(back)) => frame = back,
+                Err(Err(e)) => return Err(e),
+            }
+            room.await;
+        }
+    }
+
+    /// No more frames: what is queued is still written, then [`next`](Self::next) ends.
+    pub(crate) fn close(&self) {
+        lock(&self.0.state).closed = true;
+        self.0.readable.notify_one();
+        self.0.room.notify_waiters();
+    }
+
+    /// The writer's side: the next frame, waiting for one; `None` once the queue is closed
+    /// and empty. Only one task may wait here.
+    pub(crate) async fn next(&self) -> Option<Frame> {
+        loop {
+            let readable = self.0.readable.notified();
+            tokio::pin!(readable);
+            readable.as_mut().enable();
+            if let Some(frame) = self.try_next() {
+                return Some(frame);
+            }
+            if lock(&self.0.state).closed {
+                return None;
+            }
+            readable.await;
+        }
+    }
+
+    /// The next frame if one is queued.
+    pub(crate) fn try_next(&self) -> Option<Frame> {
+        let mut st = lock(&self.0.state);
+        let frame = st.frames.pop_front()?;
+        st.bytes -= Self::size(&frame);
+        if st.frames.is_empty() && st.frames.capacity() > 4 {
+            // A burst of sends does not keep its slots for the connection's life.
+            st.frames = VecDeque::new();
+        }
+        drop(st);
+        self.0.room.notify_one();
+        Some(frame)
     }
 }
 
@@ -222,8 +284,11 @@ pub(crate) struct PeerShared {
     client: WeakClient,
     state: Mutex<PeerState>,
     pub(crate) cancel: CancellationToken,
-    /// Bumped after every connection attempt, successful or not.
-    attempts: watch::Sender<u64>,
+    /// Bumped after every connection attempt, successful or not (and when a connection is
+    /// announced); `attempt_ended` wakes `wait_connected` then. (A `watch` channel would
+    /// cost an allocation of 350 bytes per peer.)
+    attempts: AtomicU64,
+    attempt_ended: Notify,
     pub(crate) bytes_in: AtomicU64,
     pub(crate) bytes_out: AtomicU64,
     pub(crate) messages_in: AtomicU64,
@@ -280,7 +345,8 @@ impl ManagedPeer {
                     announced: false,
                 }),
                 cancel,
-                attempts: watch::channel(0).0,
+                attempts: AtomicU64::new(0),
+                attempt_ended: Notify::new(),
                 bytes_in: AtomicU64::new(0),
                 bytes_out: AtomicU64::new(0),
                 messages_in: AtomicU64::new(0),
@@ -412,7 +478,7 @@ impl ManagedPeer {
         let actions = st.lifecycle.step(input, now);
         drop(st);
         if attempt_over {
-            self.shared.attempts.send_modify(|n| *n += 1);
+            self.attempt_over();
         }
         actions
     }
@@ -450,7 +516,8 @@ impl ManagedPeer {
     /// meanwhile, it returns at once with [`ConnectFailure::Removed`] (or
     /// [`ConnectFailure::ClientStopped`]).
     pub async fn wait_connected(&self, timeout: Duration) -> Result<()> {
-        let mut rx = self.shared.attempts.subscribe();
+        let s = &self.shared;
+        let mut seen = s.attempts.load(Ordering::Acquire);
         let fail = |cause| {
             Error::PeerConnection(PeerConnectionError {
                 addr: self.addr().to_owned(),
@@ -459,19 +526,22 @@ impl ManagedPeer {
         };
         let wait = async {
             loop {
+                // Registered before the state is read, so that no wake-up is missed.
+                let ended = s.attempt_ended.notified();
+                tokio::pin!(ended);
+                ended.as_mut().enable();
                 if self.connected_and_announced() {
                     return Ok(());
                 }
-                if rx.changed().await.is_err() {
-                    return Err(fail(ConnectFailure::WaitTimeout));
+                let now = s.attempts.load(Ordering::Acquire);
+                if now != seen {
+                    // An attempt ended since the call (or since the last look): its failure.
+                    seen = now;
+                    if let Some(f) = lock(&s.state).last_failure.clone() {
+                        return Err(fail(f));
+                    }
                 }
-                if self.connected_and_announced() {
-                    return Ok(());
-                }
-                let st = lock(&self.shared.state);
-                if let Some(f) = st.last_failure.clone() {
-                    return Err(fail(f));
-                }
+                ended.await;
             }
         };
         let ended = async {
@@ -518,7 +588,13 @@ impl ManagedPeer {
     /// `wait_connected` does not report it yet.
     pub(crate) fn announce_connected(&self) {
         lock(&self.shared.state).announced = true;
-        self.shared.attempts.send_modify(|n| *n += 1);
+        self.attempt_over();
+    }
+
+    /// Wakes every `wait_connected`.
+    fn attempt_over(&self) {
+        self.shared.attempts.fetch_add(1, Ordering::AcqRel);
+        self.shared.attempt_ended.notify_waiters();
     }
 
     /// Connected, and the listeners told so.
@@ -562,5 +638,81 @@ impl fmt::Debug for ManagedPeer {
             .field("addr", &self.addr())
             .field("status", &self.status())
             .finish()
+    }
+}
+
+#[cfg(test)]
+mod outbox_tests {
+    use super::*;
+    use std::time::Duration;
+
+    fn frame(len: usize) -> Frame {
+        Frame::raw("test", vec![0u8; len]).expect("frame")
+    }
+
+    #[test]
+    fn callers_are_refused_by_count_and_by_bytes_and_get_room_back() {
+        let q = Outbox::new(3, 2 * HEADER_LEN + 100);
+        assert!(q.try_push(frame(50)).is_ok());
+        assert!(q.try_push(frame(50)).is_ok());
+        // 2 × (24 + 50) + 24 + 1 > 2 × 24 + 100: full by bytes.
+        assert!(matches!(q.try_push(frame(1)), Err(PushError::Full)));
+        assert_eq!(q.try_next().map(|f| f.payload.len()), Some(50));
+        assert!(
+            q.try_push(frame(1)).is_ok(),
+            "the bytes taken are free again"
+        );
+        let q = Outbox::new(1, usize::MAX);
+        assert!(q.try_push(frame(0)).is_ok());
+        assert!(matches!(q.try_push(frame(0)), Err(PushError::Full)));
+        q.close();
+        assert!(matches!(q.try_push(frame(0)), Err(PushError::Closed)));
+    }
+
+    #[tokio::test]
+    async fn own_frames_wait_for_room_by_count_only() {
+        let q = Outbox::new(1, 0);
+        // The byte limit (0 here) is for callers' messages.
+        assert!(q.push(frame(10)).await.is_ok());
+        let pushed = tokio::spawn({
+            let q = q.clone();
+            async move { q.push(frame(20)).await.is_ok() }
+        });
+        tokio::time::sleep(Duration::from_millis(20)).await;
+        assert!(!pushed.is_finished(), "waits while the queue is full");
+        assert_eq!(q.try_next().map(|f| f.payload.len()), Some(10));
+        assert!(pushed.await.expect("joined"), "taking a frame made room");
+        assert_eq!(q.next().await.map(|f| f.payload.len()), Some(20));
+    }
+
+    #[tokio::test]
+    async fn a_closed_queue_is_written_to_its_end_and_wakes_everyone() {
+        let q = Outbox::new(1, usize::MAX);
+        assert!(q.push(frame(1)).await.is_ok());
+        let waiting = tokio::spawn({
+            let q = q.clone();
+            async move { q.push(frame(2)).await.is_err() }
+        });
+        tokio::time::sleep(Duration::from_millis(20)).await;
+        q.close();
+        assert!(
+            waiting.await.expect("joined"),
+            "a waiting push ends with Closed"
+        );
+        assert_eq!(q.next().await.map(|f| f.payload.len()), Some(1));
+        assert!(q.next().await.is_none(), "then the writer's end");
+        let reader = tokio::spawn({
+            let q = Outbox::new(1, usize::MAX);
+            let closer = q.clone();
+            tokio::spawn(async move {
+                tokio::time::sleep(Duration::from_millis(20)).await;
+                closer.close();
+            });
+            async move { q.next().await.is_none() }
+        });
+        assert!(
+            reader.await.expect("joined"),
+            "a waiting writer is woken by close"
+        );
     }
 }
