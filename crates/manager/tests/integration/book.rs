@@ -579,3 +579,65 @@ async fn dns_seed_answers_say_what_each_seed_gave() {
     client.stop(Duration::from_secs(5)).await.unwrap();
     s.net.shutdown().await;
 }
+
+/// With 1,000 addresses or more in its book and fewer than 2 peers connected, a client asks
+/// the DNS seeds after 5 minutes, not after `dns_seed_delay`; and it writes its book every
+/// 15 minutes while it runs, not only at `stop`. (On tokio's paused clock; every dial fails
+/// at once through the dialer, nothing leaves the machine.)
+#[tokio::test(start_paused = true)]
+async fn a_full_book_waits_five_minutes_for_dns_seeds_and_is_saved_every_fifteen() {
+    use btcclient_manager::addrbook::{NetAddr, Source};
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("peers.book");
+    let mut book = AddrBook::new(Network::Regtest);
+    // 1,200 addresses, one per /16, told by 120 sources of 120 groups.
+    let addrs: Vec<AddrV2Message> = (0..1200u32)
+        .map(|i| AddrV2Message {
+            time: now(),
+            services: ServiceFlags::NETWORK,
+            addr: AddrV2::Ipv4(Ipv4Addr::new(20 + (i / 200) as u8, (i % 200) as u8, 0, 1)),
+            port: 18444,
+        })
+        .collect();
+    for (k, chunk) in addrs.chunks(10).enumerate() {
+        let source = Source::Peer(NetAddr::from_ip(IpAddr::V4(Ipv4Addr::new(
+            100 + (k / 100) as u8,
+            (k % 100) as u8,
+            0,
+            9,
+        ))));
+        book.add(chunk, &source, u64::from(now()));
+    }
+    assert!(book.len() >= 1000, "{}", book.len());
+    book.save(&path).unwrap();
+
+    let resolver = Arc::new(FakeResolver {
+        answers: HashMap::new(),
+        asked: Mutex::default(),
+    });
+    let client = started(
+        fast()
+            .allow_local_addresses(false)
+            .health_check_interval(Duration::from_secs(30))
+            .target_outbound(Some(2))
+            .dialer(Arc::new(MapDialer::default()))
+            .dns_seeds(Some(vec!["seed-a.test".into()]))
+            .resolver(SharedResolver(resolver.clone()))
+            .address_book_path(Some(path.clone())),
+    );
+    assert!(client.address_book().new >= 1000);
+    std::fs::remove_file(&path).unwrap();
+    tokio::time::sleep(Duration::from_secs(4 * 60 + 50)).await;
+    assert!(
+        resolver.asked.lock().unwrap().is_empty(),
+        "asked before 5 minutes"
+    );
+    tokio::time::sleep(Duration::from_secs(20)).await;
+    assert_eq!(*resolver.asked.lock().unwrap(), ["seed-a.test"]);
+    assert!(!path.exists(), "saved before 15 minutes");
+    tokio::time::sleep(Duration::from_secs(10 * 60 + 30)).await;
+    let saved = AddrBook::load(&path, Network::Regtest);
+    assert!(saved.warning.is_none(), "{:?}", saved.warning);
+    assert!(saved.book.len() >= 1000, "{}", saved.book.len());
+    client.stop(Duration::from_secs(5)).await.unwrap();
+}
