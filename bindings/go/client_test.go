@@ -182,21 +182,29 @@ func TestInvalidConfig(t *testing.T) {
 	}
 	cName := regexp.MustCompile(`[a-z]+_[a-z_]+|\bbackoff\b`)
 	for _, tc := range cases {
-		c, err := NewBtcClient(tc.opt)
-		if !errors.Is(err, ErrInvalidConfig) {
-			if c != nil {
-				c.Close()
-			}
-			t.Errorf("%s: err = %v, want ErrInvalidConfig", tc.name, err)
-			continue
-		}
-		msg := err.Error()
-		if !strings.Contains(msg, "invalid config: "+tc.name+": ") || cName.MatchString(msg) {
-			t.Errorf("%s: %q should name %q and no C field", tc.name, msg, tc.name)
-			continue
-		}
-		t.Logf("%s", msg)
+		configRefused(t, tc.name, []Option{tc.opt}, cName.MatchString)
 	}
+}
+
+// configRefused checks that a client with opts is refused with ErrInvalidConfig, in a message
+// that names the Go option `name` ("invalid config: NAME: …") and no C field (cField tells
+// whether a message names one). It returns the error, or nil when it was not ErrInvalidConfig.
+func configRefused(t *testing.T, name string, opts []Option, cField func(msg string) bool) error {
+	t.Helper()
+	c, err := NewBtcClient(opts...)
+	if !errors.Is(err, ErrInvalidConfig) {
+		if c != nil {
+			c.Close()
+		}
+		t.Errorf("%s: err = %v, want ErrInvalidConfig", name, err)
+		return nil
+	}
+	msg := err.Error()
+	if !strings.Contains(msg, "invalid config: "+name+": ") || cField(msg) {
+		t.Errorf("%s: %q should name %q and no C field", name, msg, name)
+	}
+	t.Logf("%s", msg)
+	return err
 }
 
 func TestHandshake(t *testing.T) {
