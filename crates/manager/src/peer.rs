@@ -160,17 +160,25 @@ impl Outbox {
         self.0.readable.notify_one();
     }
 
-    /// Queues a frame without waiting; refused when the queue is full by count or by bytes.
-    pub(crate) fn try_push(&self, frame: Frame) -> std::result::Result<(), PushError> {
+    /// Queues `frame` if the queue has room by count and, with `by_bytes`, by bytes (the byte
+    /// limit is for callers' messages); gives the frame back with the reason if not.
+    fn admit(&self, frame: Frame, by_bytes: bool) -> std::result::Result<(), (Frame, PushError)> {
         let mut st = lock(&self.0.state);
         if st.closed {
-            return Err(PushError::Closed);
+            return Err((frame, PushError::Closed));
         }
-        if st.frames.len() >= self.0.len || st.bytes + Self::size(&frame) > self.0.limit {
-            return Err(PushError::Full);
+        if st.frames.len() >= self.0.len
+            || (by_bytes && st.bytes + Self::size(&frame) > self.0.limit)
+        {
+            return Err((frame, PushError::Full));
         }
         self.append(&mut st, frame);
         Ok(())
+    }
+
+    /// Queues a frame without waiting; refused when the queue is full by count or by bytes.
+    pub(crate) fn try_push(&self, frame: Frame) -> std::result::Result<(), PushError> {
+        self.admit(frame, true).map_err(|(_, e)| e)
     }
 
     /// Queues a frame of the client's own (pong, ping, getaddr), waiting for room by count;
@@ -180,27 +188,14 @@ impl Outbox {
         &self,
         frame: Frame,
     ) -> impl std::future::Future<Output = std::result::Result<(), PushError>> + '_ {
-        let tried = self.push_if_room(frame);
+        let tried = self.admit(frame, false);
         async move {
             match tried {
                 Ok(()) => Ok(()),
-                Err(Ok(frame)) => Box::pin(self.push_waiting(frame)).await,
-                Err(Err(e)) => Err(e),
+                Err((frame, PushError::Full)) => Box::pin(self.push_waiting(frame)).await,
+                Err((_, e)) => Err(e),
             }
         }
-    }
-
-    /// Queues `frame` if there is room by count; gives it back if not.
-    fn push_if_room(&self, frame: Frame) -> std::result::Result<(), Result<Frame, PushError>> {
-        let mut st = lock(&self.0.state);
-        if st.closed {
-            return Err(Err(PushError::Closed));
-        }
-        if st.frames.len() >= self.0.len {
-            return Err(Ok(frame));
-        }
-        self.append(&mut st, frame);
-        Ok(())
     }
 
     async fn push_waiting(&self, mut frame: Frame) -> std::result::Result<(), PushError> {
@@ -208,10 +203,10 @@ impl Outbox {
             let room = self.0.room.notified();
             tokio::pin!(room);
             room.as_mut().enable();
-            match self.push_if_room(frame) {
+            match self.admit(frame, false) {
                 Ok(()) => return Ok(()),
-                Err(Ok(back)) => frame = back,
-                Err(Err(e)) => return Err(e),
+                Err((back, PushError::Full)) => frame = back,
+                Err((_, e)) => return Err(e),
             }
             room.await;
         }
