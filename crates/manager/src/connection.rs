@@ -785,7 +785,7 @@ pub(crate) async fn session<R, W>(
 ) -> (DisconnectReason, bool)
 where
     R: AsyncRead + Unpin,
-    W: AsyncWrite + Unpin + Send + 'static,
+    W: AsyncWrite + Unpin,
 {
     let config = &shared.config;
     let cancel = peer.shared.cancel.clone();
@@ -884,8 +884,8 @@ where
         r = body => r.unwrap_err_or_stopped(),
     };
 
-    // No more sends: the writer writes what is queued and ends; give it a moment to flush,
-    // then make sure it is gone.
+    // No more sends: the writer writes what is queued and ends; it has a moment to flush,
+    // and is dropped with the session if it needs longer.
     peer.clear_outbox();
     outbox.close();
     if !writer_ended {
