@@ -928,7 +928,7 @@ impl Shared {
         if !peer.is_discovered() {
             return true;
         }
-        match peer.target().book_addr() {
+        match peer.book_addr() {
             Some(addr) => lock(&self.book)
                 .get(&addr)
                 .is_some_and(|e| e.services.has(ServiceFlags::P2P_V2)),
@@ -1336,11 +1336,6 @@ mod tests {
         assert!(run(&bad, false, &[]).is_empty());
         assert!(run(&bad, true, &[]).is_empty());
     }
-}
-
-#[cfg(test)]
-mod onion_tests {
-    use super::*;
 
     #[test]
     fn onion_addresses_are_admitted_only_with_an_onion_proxy_one_per_group() {
