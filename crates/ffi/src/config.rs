@@ -364,12 +364,8 @@ fn proxy(
         (None, None) => proxy,
         (Some(u), Some(p)) => {
             for (suffix, value) in [("_username", u), ("_password", p)] {
-                if value.is_empty() || value.len() > 255 {
-                    return Err(FfiError::config(
-                        &named(suffix),
-                        format!("must be 1 to 255 bytes (is {})", value.len()),
-                    ));
-                }
+                btcclient_manager::socks5::check_credential(value)
+                    .map_err(|reason| FfiError::config(&named(suffix), reason))?;
             }
             proxy.with_credentials(u, p)
         }

@@ -87,16 +87,20 @@ impl Credentials {
     pub fn validate(&self) -> Result<(), String> {
         if let Credentials::UserPass { username, password } = self {
             for (what, value) in [("username", username), ("password", password)] {
-                if value.is_empty() || value.len() > 255 {
-                    return Err(format!(
-                        "the proxy {what} must be 1 to 255 bytes (is {})",
-                        value.len()
-                    ));
-                }
+                check_credential(value).map_err(|e| format!("the proxy {what} {e}"))?;
             }
         }
         Ok(())
     }
+}
+
+/// Whether `value` can be a SOCKS5 username or password (RFC 1929: 1 to 255 bytes); why not
+/// when it cannot ("must be 1 to 255 bytes (is N)").
+pub fn check_credential(value: &str) -> Result<(), String> {
+    if value.is_empty() || value.len() > 255 {
+        return Err(format!("must be 1 to 255 bytes (is {})", value.len()));
+    }
+    Ok(())
 }
 
 /// A SOCKS5 proxy: where it listens and how to authenticate to it
