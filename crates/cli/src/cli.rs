@@ -322,7 +322,7 @@ pub struct ConfigArgs {
     /// Send every connection through this SOCKS5 proxy (e.g. Tor's, 127.0.0.1:9050): host
     /// names are resolved by the proxy, never here; DNS seeds are asked through it; onion
     /// addresses too unless --onion-proxy is given [default: direct connections].
-    #[arg(long, value_name = "HOST:PORT", value_parser = parse_proxy)]
+    #[arg(long, value_name = "HOST:PORT", value_parser = Proxy::parse)]
     pub proxy: Option<Proxy>,
 
     /// Username for --proxy [default: fresh random credentials per connection, which gives
@@ -337,7 +337,7 @@ pub struct ConfigArgs {
     /// Reach Tor onion addresses (NAME.onion:PORT) through this SOCKS5 proxy, with fresh
     /// random credentials per connection [default: --proxy; without either, onion addresses
     /// are refused].
-    #[arg(long, value_name = "HOST:PORT", value_parser = parse_proxy)]
+    #[arg(long, value_name = "HOST:PORT", value_parser = Proxy::parse)]
     pub onion_proxy: Option<Proxy>,
 }
 
@@ -443,11 +443,6 @@ impl ConfigArgs {
                 });
         b.proxy(proxy).onion_proxy(self.onion_proxy.clone())
     }
-}
-
-/// Parses `HOST:PORT` of a SOCKS5 proxy for clap.
-fn parse_proxy(s: &str) -> Result<Proxy, String> {
-    Proxy::parse(s)
 }
 
 /// The platform's data directory for btcclient: `$XDG_DATA_HOME/btcclient`, else
